@@ -1,0 +1,32 @@
+# Two entry points for a fresh machine (README "Quickstart"):
+#   make quickstart   install what is missing, then run a baseline to a leaderboard row
+#   make test         install what is missing, then run the tests
+# Everything installs into .venv from PyPI, pinned by constraints.txt (torch is a CPU build).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+SEED   ?= 0
+
+.PHONY: install quickstart test test-slow clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+quickstart: install
+	$(BIN)/winnow run scale=quickstart submission=baselines/random seed=$(SEED) --submit
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) build *.egg-info

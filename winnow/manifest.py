@@ -1,0 +1,161 @@
+"""Manifest: the ID card of every artifact folder.
+
+Each stage folder (pool, curated, tokenized, train, eval) ends with ``manifest.json``, written
+last and atomically. Two hashes matter:
+
+* ``input_key`` — hash of the parents' content ids, the resolved config and the code version of
+  the stage. A rerun whose input key matches an existing manifest skips the stage.
+* ``content_id`` — hash of the sorted (path, sha256) list of the folder's content files. It
+  verifies: ``winnow verify`` recomputes every file hash and names the file that changed.
+
+Hashes are sha256 over canonical JSON (sorted keys, no whitespace, UTF-8), so identity comes from
+content, never from timestamps or random ids. Timings and host facts live in ``stats``/``env``,
+which are outside both hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from winnow import __version__
+from winnow.io import read_json, sha256_file, write_json
+
+MANIFEST = "manifest.json"
+SCHEMA = 1
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode("utf-8")
+
+
+def hash_obj(obj: Any) -> str:
+    return hashlib.sha256(canonical_json(obj)).hexdigest()
+
+
+def code_version() -> dict:
+    """winnow's version and, when run from a git checkout, the commit (and whether it is dirty)."""
+    import subprocess
+
+    from winnow.paths import REPO_ROOT
+
+    info: dict[str, Any] = {"winnow": __version__}
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+                                capture_output=True, text=True, timeout=5).stdout.strip()
+        if commit:
+            info["commit"] = commit
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def environment() -> dict:
+    env = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for mod in ("torch", "transformers", "tokenizers", "lm_eval"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            env[mod] = getattr(m, "__version__", "?")
+    return env
+
+
+@dataclass
+class Manifest:
+    kind: str
+    input_key: str
+    content_id: str
+    files: dict[str, dict]
+    parents: dict[str, str] = field(default_factory=dict)
+    config: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)
+    code: dict = field(default_factory=dict)
+    env: dict = field(default_factory=dict)
+    schema: int = SCHEMA
+
+    @property
+    def short(self) -> str:
+        return self.content_id[:8]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def content_id_of(files: dict[str, dict]) -> str:
+    return hash_obj(sorted((name, meta["sha256"]) for name, meta in files.items()))
+
+
+def hash_files(folder: Path, names: Iterable[str], counts: dict[str, dict] | None = None) -> dict:
+    files = {}
+    for name in sorted(names):
+        p = folder / name
+        files[name] = {"sha256": sha256_file(p), "bytes": p.stat().st_size,
+                       **((counts or {}).get(name, {}))}
+    return files
+
+
+def default_content_files(folder: Path) -> list[str]:
+    """Every regular file under ``folder`` except the manifest, temporaries and work folders."""
+    names = []
+    for p in folder.rglob("*"):
+        rel = p.relative_to(folder).as_posix()
+        if not p.is_file() or rel == MANIFEST or p.name.startswith(".") or p.suffix == ".tmp":
+            continue
+        if rel.split("/")[0] in ("_work", "logs", "checkpoints"):
+            continue
+        names.append(rel)
+    return names
+
+
+def write_manifest(folder: Path, kind: str, input_key: str, *, parents: dict[str, str] | None = None,
+                   config: dict | None = None, stats: dict | None = None,
+                   files: Iterable[str] | None = None,
+                   counts: dict[str, dict] | None = None) -> Manifest:
+    """Hash the content files and write ``manifest.json`` last (atomically)."""
+    folder = Path(folder)
+    names = list(files) if files is not None else default_content_files(folder)
+    hashed = hash_files(folder, names, counts)
+    m = Manifest(kind=kind, input_key=input_key, content_id=content_id_of(hashed), files=hashed,
+                 parents=dict(parents or {}), config=config or {}, stats=stats or {},
+                 code=code_version(), env=environment())
+    write_json(folder / MANIFEST, m.to_dict())
+    return m
+
+
+def read_manifest(folder: Path) -> Manifest | None:
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        return None
+    d = read_json(path)
+    return Manifest(**{k: d[k] for k in Manifest.__dataclass_fields__ if k in d})
+
+
+def completed(folder: Path, input_key: str) -> Manifest | None:
+    """The folder's manifest if the stage already ran with this input key, else None."""
+    m = read_manifest(folder)
+    if m is not None and m.input_key == input_key:
+        return m
+    return None
+
+
+def verify_folder(folder: Path) -> list[str]:
+    """Recompute every hashed file of ``folder``'s manifest; return human-readable problems."""
+    folder = Path(folder)
+    m = read_manifest(folder)
+    if m is None:
+        return [f"{folder}: no {MANIFEST} (the stage did not finish)"]
+    problems = []
+    for name, meta in sorted(m.files.items()):
+        p = folder / name
+        if not p.exists():
+            problems.append(f"{p}: missing (listed in {folder / MANIFEST})")
+        elif sha256_file(p) != meta["sha256"]:
+            problems.append(f"{p}: sha256 differs from the manifest (file was changed)")
+    if content_id_of(m.files) != m.content_id:
+        problems.append(f"{folder / MANIFEST}: content_id does not match its file list")
+    return problems

@@ -1,0 +1,61 @@
+"""Where winnow finds things: the data root, WINNOW_HOME and the checkout's own folders.
+
+Data root order (DESIGN.md "Where the data lives"): ``$WINNOW_DATA``, then ``../shared/data``
+beside the checkout, then ``~/.cache/winnow/data``. Nothing is ever downloaded implicitly: a
+missing data root is an error that says where winnow looked and how to get the data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class DataRootError(FileNotFoundError):
+    """No usable data root was found."""
+
+
+def data_root_candidates() -> list[tuple[str, Path]]:
+    """The places searched for the data root, in order, with how each was chosen."""
+    found: list[tuple[str, Path]] = []
+    env = os.environ.get("WINNOW_DATA")
+    if env:
+        found.append(("$WINNOW_DATA", Path(env).expanduser()))
+    found.append(("../shared/data beside the checkout", REPO_ROOT.parent / "shared" / "data"))
+    found.append(("user cache", Path.home() / ".cache" / "winnow" / "data"))
+    return found
+
+
+def data_root() -> Path:
+    """The first candidate that holds a ``pool/`` or ``eval/`` folder."""
+    candidates = data_root_candidates()
+    for _, path in candidates:
+        if (path / "pool").is_dir() or (path / "eval").is_dir():
+            return path
+    looked = "\n".join(f"  - {how}: {path}" for how, path in candidates)
+    raise DataRootError(
+        "winnow could not find its data root. It looked in:\n"
+        f"{looked}\n"
+        "Set WINNOW_DATA to a folder holding pool/ and eval/ (for example a copy of the project's "
+        "shared/data), or run `winnow data pull` on a machine with internet access to fill "
+        "~/.cache/winnow/data."
+    )
+
+
+def winnow_home() -> Path:
+    """``$WINNOW_HOME`` (default ``~/.cache/winnow``): pools, runs and caches live here."""
+    return Path(os.environ.get("WINNOW_HOME", Path.home() / ".cache" / "winnow")).expanduser()
+
+
+def conf_dir() -> Path:
+    return REPO_ROOT / "conf"
+
+
+def eval_tasks_dir() -> Path:
+    return REPO_ROOT / "eval" / "tasks"
+
+
+def leaderboard_dir() -> Path:
+    return Path(os.environ.get("WINNOW_LEADERBOARD", REPO_ROOT / "leaderboard")).expanduser()

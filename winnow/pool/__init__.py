@@ -1,0 +1,1 @@
+"""Fixed raw pools: built once from local sources, versioned and content-hashed."""

@@ -1,0 +1,1 @@
+"""Tokenizers fixed per scale, and tokenize + shuffle + pack into fixed-length sequences."""
