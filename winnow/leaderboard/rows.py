@@ -33,6 +33,14 @@ def primary_metric(scale: dict) -> str:
     return scale.get("leaderboard", {}).get("primary", "prob_mean_v1")
 
 
+def heldout_summary(results: dict) -> dict:
+    """The held-out figures a row carries: the model's and the unigram reference's bits per byte."""
+    h = results.get("heldout") or {}
+    return {"bits_per_byte": (h.get("model") or {}).get("bits_per_byte"),
+            "unigram_bits_per_byte": (h.get("unigram") or {}).get("bits_per_byte"),
+            "tokens": (h.get("model") or {}).get("tokens")}
+
+
 def make_row(run_dir: Path) -> dict:
     from winnow.leaderboard.verify import run_pool_dir, verify_run
     from winnow.run import chain
@@ -74,7 +82,7 @@ def make_row(run_dir: Path) -> dict:
         "primary_metric": primary_metric(cfg["scale"]),
         "tasks": res["tasks"],
         "aggregates": res["aggregates"],
-        "heldout": res.get("heldout", {}),
+        "heldout": heldout_summary(res),
         "training": {"tokens": tok_stats["tokens"] - tok_stats["n_sequences"],  # predicted tokens
                      "sequences": tok_stats["n_sequences"], "passes": tok_stats["passes"],
                      "steps": train_stats.get("steps"),

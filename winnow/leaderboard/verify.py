@@ -106,9 +106,12 @@ def _check_against_run(path: Path, row: dict, run_dir: Path) -> list[str]:
             for k, v in vals.items():
                 if isinstance(v, (int, float)) and not _close(src.get(k), v):
                     probs.append(f"{path}: {task}.{k} = {v} but the run's results say {src.get(k)}")
+        from winnow.leaderboard.rows import heldout_summary
+
+        src_h = heldout_summary(res)
         for k, v in row.get("heldout", {}).items():
-            if isinstance(v, (int, float)) and not _close(res.get("heldout", {}).get(k), v):
-                probs.append(f"{path}: heldout.{k} = {v} but the run's results say {res['heldout'].get(k)}")
+            if isinstance(v, (int, float)) and not _close(src_h.get(k), v):
+                probs.append(f"{path}: heldout.{k} = {v} but the run's results say {src_h.get(k)}")
     return probs
 
 

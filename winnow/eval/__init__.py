@@ -1,0 +1,14 @@
+"""Evaluation stage: DCLM tasks through lm-eval, scored the way llm-foundry (DCLM's evaluator) scores.
+
+Modules, one concern each (imported lazily: lm-eval and torch are slow to import):
+
+- `lm`: `WinnowLM`, the lm-eval adapter around any HF causal LM (three request methods, plus a
+  record of token counts per (context, continuation) request);
+- `scoring`: per-item and per-task values by llm-foundry's rules, versioned aggregates
+  (`aggregate(per_task)`), DCLM's random baselines;
+- `heldout`: held-out bits per byte of the model and of a unigram reference on the same tokens;
+- `runner`: `evaluate(...)` runs a suite (conf/suite/*.yaml) and writes results.json + samples.
+
+Task definitions live outside the package in eval/tasks/ (lm-eval YAML, `dclm_<task>`);
+eval/README.md documents every task and every scoring choice.
+"""

@@ -1,0 +1,274 @@
+"""Run an evaluation suite on a saved model: lm-eval in-process, winnow scoring, results on disk.
+
+`evaluate()` loads any local HF causal-LM folder (winnow's own architecture is registered by
+importing winnow.train.model, which callers do), wraps it in WinnowLM, indexes only winnow's
+task YAMLs (eval/tasks; lm-eval's ~27 s built-in index is skipped), and for each suite task:
+
+1. picks a fixed seeded subsample of the task's docs (`subsample`: `limit` row numbers drawn by
+   `random.Random(f"{seed}/{task}")`, sorted; the same rows for every model and run);
+2. runs `lm_eval.simple_evaluate(..., samples={task: rows}, log_samples=True)` with the suite's
+   few-shot count and every lm-eval seed set to the suite seed;
+3. scores items by llm-foundry's rules from the logged samples and the adapter's records.
+
+Then held-out bits per byte (model and unigram reference) when held-out texts / training tokens
+are given. Outputs, written atomically, results.json last:
+
+- out_dir/samples/<task>.jsonl: one line per item (doc_id, gold, pred, per-option logprob /
+  tokens / bytes / greedy, acc, prob);
+- out_dir/results.json: only deterministic content (suite, per-task raw values, aggregates,
+  held-out), so two runs on the same model give identical bytes. Timings are returned under
+  "stats" and never written there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import yaml
+
+from winnow.io import atomic_open, write_json
+from winnow.paths import conf_dir, eval_tasks_dir
+
+RESULTS_SCHEMA = 1
+RESULTS_FILE = "results.json"
+SAMPLES_DIR = "samples"
+
+
+# -------------------------------------------------------------------------------- suites
+
+
+def load_suite(name_or_path: str | Path) -> dict:
+    """A suite dict from conf/suite/<name>.yaml or from a YAML path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = conf_dir() / "suite" / f"{name_or_path}.yaml"
+    with open(path, encoding="utf-8") as f:
+        suite = yaml.safe_load(f)
+    validate_suite(suite)
+    return suite
+
+
+def plain_suite(suite: Any) -> dict:
+    """A suite as plain Python containers (Hydra hands over an OmegaConf DictConfig)."""
+    if isinstance(suite, dict):
+        return suite
+    try:
+        from omegaconf import DictConfig, OmegaConf
+    except ImportError:  # pragma: no cover - omegaconf is a dependency
+        DictConfig = ()
+    if isinstance(suite, DictConfig):
+        return OmegaConf.to_container(suite, resolve=True)  # type: ignore[return-value]
+    raise TypeError(f"a suite is a mapping, got {type(suite).__name__}")
+
+
+def validate_suite(suite: dict, known_tasks: Sequence[str] | None = None) -> None:
+    """Check a suite's shape (and task names, when `known_tasks` is given); raise ValueError."""
+    for key in ("name", "version", "tasks"):
+        if key not in suite:
+            raise ValueError(f"suite is missing {key!r}")
+    if not isinstance(suite["tasks"], list) or not suite["tasks"]:
+        raise ValueError("suite.tasks must be a non-empty list of {task, num_fewshot, limit}")
+    seen = set()
+    for entry in suite["tasks"]:
+        if not isinstance(entry, dict) or "task" not in entry:
+            raise ValueError(f"suite task entry {entry!r} needs a 'task' key")
+        extra = set(entry) - {"task", "num_fewshot", "limit"}
+        if extra:
+            raise ValueError(f"suite task {entry['task']}: unknown keys {sorted(extra)}")
+        if entry["task"] in seen:
+            raise ValueError(f"suite lists {entry['task']} twice")
+        seen.add(entry["task"])
+        if known_tasks is not None and entry["task"] not in known_tasks:
+            close = difflib.get_close_matches(entry["task"], known_tasks, n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise ValueError(f"unknown task {entry['task']!r}{hint}; tasks live in {eval_tasks_dir()}")
+
+
+def subsample(n_docs: int, limit: int | None, seed: int, task: str) -> list[int]:
+    """The fixed seeded subsample of a task: sorted row numbers (all rows if limit is None/≥ n)."""
+    if limit is None or limit >= n_docs:
+        return list(range(n_docs))
+    rng = random.Random(f"{seed}/{task}")
+    return sorted(rng.sample(range(n_docs), int(limit)))
+
+
+def task_manager():
+    """lm-eval TaskManager over winnow's task YAMLs only."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_path=str(eval_tasks_dir()), include_defaults=False)
+
+
+# -------------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def _quiet_lm_eval(level: int = logging.ERROR) -> Iterator[None]:
+    """lm-eval warns on every custom dataset load and every default aggregation; mute it."""
+    logger = logging.getLogger("lm_eval")
+    old = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
+def _say(progress: bool, msg: str) -> None:
+    if progress:
+        print(f"[winnow eval] {msg}", file=sys.stderr, flush=True)
+
+
+def _lm_eval_metrics(task_results: dict) -> dict:
+    """lm-eval's own numbers ("acc,none" -> "acc"), numeric values only, for reference."""
+    out = {}
+    for key, value in sorted(task_results.items()):
+        if "," not in key or "_stderr" in key or not isinstance(value, (int, float)):
+            continue
+        metric, filt = key.split(",", 1)
+        out[metric if filt == "none" else f"{metric},{filt}"] = float(value)
+    return out
+
+
+def load_model(model_dir: Path):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
+    return model.eval()
+
+
+# --------------------------------------------------------------------------------- main
+
+
+def evaluate(
+    *,
+    model_dir: Path,
+    tokenizer_file: Path,
+    suite: dict,
+    out_dir: Path,
+    seq_len: int,
+    heldout_texts: list[str] | None = None,
+    train_tokens: Path | None = None,
+    seed: int = 1234,
+    progress: bool = True,
+) -> dict:
+    """Evaluate the model in `model_dir` on `suite`; write results; return them plus "stats".
+
+    `seed` is used only when the suite does not fix one (a suite's seed is part of its
+    definition: it fixes the subsample and the few-shot draws for every run).
+    """
+    import lm_eval
+    from tokenizers import Tokenizer
+
+    from winnow.eval.heldout import heldout_bpb, unigram_bpb
+    from winnow.eval.lm import WinnowLM
+    from winnow.eval.scoring import aggregate, score_task
+
+    t_start = time.perf_counter()
+    suite = plain_suite(suite)
+    validate_suite(suite)
+    if train_tokens is not None and heldout_texts is None:
+        raise ValueError("train_tokens needs heldout_texts: the unigram is scored on the held-out tokens")
+    seed = int(suite.get("seed", seed))
+    out_dir = Path(out_dir)
+    stats: dict[str, Any] = {"seconds": {}, "requests": {}}
+
+    t0 = time.perf_counter()
+    model = load_model(Path(model_dir))
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    lm = WinnowLM(model, tokenizer, max_length=seq_len, progress=progress)
+    with _quiet_lm_eval():
+        tm = task_manager()
+    validate_suite(suite, known_tasks=sorted(tm.all_tasks))
+    stats["seconds"]["load"] = time.perf_counter() - t0
+
+    per_task: dict[str, dict] = {}
+    task_meta: list[dict] = []
+    for entry in suite["tasks"]:
+        name = entry["task"]
+        t0 = time.perf_counter()
+        with _quiet_lm_eval():
+            task = tm.load([name])["tasks"][name]
+            shots = int(entry.get("num_fewshot", task.config.num_fewshot or 0))
+            task.set_config(key="num_fewshot", value=shots)
+            n_docs = len(task.eval_docs)
+            rows = subsample(n_docs, entry.get("limit"), seed, name)
+            _say(progress, f"{name}: {len(rows)} of {n_docs} docs, {shots}-shot")
+            res = lm_eval.simple_evaluate(
+                model=lm,
+                tasks=[task],
+                samples={name: rows},
+                task_manager=tm,
+                log_samples=True,
+                bootstrap_iters=0,
+                random_seed=seed,
+                numpy_random_seed=seed,
+                torch_random_seed=seed,
+                fewshot_random_seed=seed,
+            )
+        samples = res["samples"][name]
+        values, items = score_task(samples, lm.records)
+        values = {
+            "num_fewshot": shots,
+            **values,
+            "lm_eval": _lm_eval_metrics(res["results"][name]),
+            "task_version": res.get("versions", {}).get(name),
+        }
+        per_task[name] = values
+        task_meta.append({"task": name, "num_fewshot": shots, "limit": entry.get("limit"), "docs": n_docs})
+        with atomic_open(out_dir / SAMPLES_DIR / f"{name}.jsonl") as f:
+            for item in items:
+                f.write(json.dumps(item, ensure_ascii=False) + "\n")
+        dt = time.perf_counter() - t0
+        stats["seconds"][name] = dt
+        stats["requests"][name] = sum(len(s["arguments"]) for s in samples)
+        _say(
+            progress,
+            f"{name}: acc {values['acc']:.4f} prob {values['prob']:+.4f} bpb {values['bpb']:.4f} ({dt:.1f}s)",
+        )
+
+    heldout = None
+    if heldout_texts is not None or train_tokens is not None:
+        t0 = time.perf_counter()
+        max_tokens = int(suite.get("heldout_tokens", 50_000))
+        heldout = {
+            "seq_len": seq_len,
+            "max_tokens": max_tokens,
+            "model": heldout_bpb(model, tokenizer, heldout_texts, seq_len, max_tokens, eos_id=lm.eos_id),
+        }
+        if train_tokens is not None:
+            heldout["unigram"] = unigram_bpb(
+                train_tokens, tokenizer.get_vocab_size(with_added_tokens=True), tokenizer,
+                heldout_texts, seq_len, max_tokens,
+            )
+        stats["seconds"]["heldout"] = time.perf_counter() - t0
+        _say(progress, f"held-out bpb {heldout['model']['bits_per_byte']:.4f}"
+             + (f" (unigram {heldout['unigram']['bits_per_byte']:.4f})" if "unigram" in heldout else ""))
+
+    results = {
+        "schema": RESULTS_SCHEMA,
+        "suite": {
+            "name": suite["name"],
+            "version": suite["version"],
+            "seed": seed,
+            "seq_len": seq_len,
+            "tasks": task_meta,
+        },
+        "tasks": per_task,
+        "aggregates": aggregate(per_task),
+        "heldout": heldout,
+    }
+    write_json(out_dir / RESULTS_FILE, results)
+    stats["seconds"]["total"] = time.perf_counter() - t_start
+    _say(progress, "aggregates " + ", ".join(f"{k} {v:+.4f}" for k, v in results["aggregates"].items())
+         + f" ({stats['seconds']['total']:.1f}s)")
+    return {**results, "stats": stats}

@@ -1,0 +1,238 @@
+"""Per-item and per-task scores by llm-foundry's rules, and versioned aggregates.
+
+Inputs are lm-eval's logged samples (`simple_evaluate(..., log_samples=True)["samples"][task]`:
+doc, arguments) plus WinnowLM's records (per (context, continuation): sum log-probability,
+continuation tokens and bytes, greedy flag). lm-eval's own metrics (its `acc` is an argmax of
+summed log-likelihoods) are kept beside ours for reference only.
+
+Item rules (eval/README.md has the reasoning):
+
+- multiple choice / schema: the option with the lowest mean per-token cross-entropy of its
+  continuation wins, ties to the first option (llm-foundry 0.9.0). Continuous metric: the
+  per-token-normalised probability of the gold option among the k options,
+  p = exp(l_c/n_c) / sum_o exp(l_o/n_o), centered as (p - 1/k) / (1 - 1/k).
+- language modeling: correct only if greedy decoding reproduces every continuation token;
+  continuous metric exp(l/n) (mean per-token probability of the gold continuation; its random
+  baseline is 0, so it is its own centered value).
+- every kind: bits per byte of the gold continuation, pooled over the task: -sum l / ln 2 / sum bytes.
+
+Task values: n, acc, acc_stderr, prob (the centered continuous metric), prob_stderr, prob_raw
+(uncentered), bpb; stderr = sample standard deviation (ddof=1) / sqrt(n).
+
+Aggregates are named and versioned and are a pure function of the per-task values
+(`aggregate`), so a leaderboard can recompute them under a later definition:
+
+- prob_mean_v1: mean over tasks of `prob` (the primary ranking metric for small scales);
+- acc_centered_mean_v1: mean over tasks of (acc - b) / (1 - b), b = DCLM's v2 random baseline
+  of the task (eval/random_baselines.json).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from winnow.paths import REPO_ROOT
+
+MULTIPLE_CHOICE = "multiple_choice"
+SCHEMA = "schema"
+LANGUAGE_MODELING = "language_modeling"
+KINDS = (MULTIPLE_CHOICE, SCHEMA, LANGUAGE_MODELING)
+
+RANDOM_BASELINES_FILE = REPO_ROOT / "eval" / "random_baselines.json"
+AGGREGATES = ("prob_mean_v1", "acc_centered_mean_v1")
+TASK_PREFIX = "dclm_"
+
+
+# ------------------------------------------------------------------------------ records
+
+
+def _rec(r: Any) -> tuple[float, int, int, bool]:
+    """(logprob, tokens, bytes, greedy) from an LLRecord or a dict with those keys."""
+    if isinstance(r, Mapping):
+        return float(r["logprob"]), int(r["tokens"]), int(r["bytes"]), bool(r["greedy"])
+    return float(r.logprob), int(r.tokens), int(r.bytes), bool(r.greedy)
+
+
+# --------------------------------------------------------------------------------- items
+
+
+def score_choice(options: Sequence[Any], gold: int) -> dict:
+    """One multiple-choice or schema item: llm-foundry's prediction and the continuous metric."""
+    recs = [_rec(o) for o in options]
+    k = len(recs)
+    if k < 2:
+        raise ValueError("a choice item needs at least two options")
+    if not 0 <= gold < k:
+        raise ValueError(f"gold index {gold} out of range for {k} options")
+    mean_lp = np.array([lp / max(n, 1) for lp, n, _, _ in recs], dtype=np.float64)
+    pred = int(np.argmax(mean_lp))  # lowest mean cross-entropy; argmax takes the first of ties
+    z = mean_lp - mean_lp.max()
+    probs = np.exp(z) / np.exp(z).sum()
+    p = float(probs[gold])
+    lp_gold, n_gold, bytes_gold, _ = recs[gold]
+    return {
+        "gold": int(gold),
+        "pred": pred,
+        "acc": float(pred == gold),
+        "prob_raw": p,
+        "prob": (p - 1.0 / k) / (1.0 - 1.0 / k),
+        "gold_logprob": lp_gold,
+        "gold_tokens": n_gold,
+        "gold_bytes": bytes_gold,
+    }
+
+
+def score_lm(record: Any) -> dict:
+    """One language-modeling item: exact greedy match and exp(mean log-probability)."""
+    lp, n, n_bytes, greedy = _rec(record)
+    p = math.exp(lp / max(n, 1))
+    return {
+        "acc": float(greedy),
+        "prob_raw": p,
+        "prob": p,
+        "gold_logprob": lp,
+        "gold_tokens": n,
+        "gold_bytes": n_bytes,
+    }
+
+
+def infer_kind(doc: Mapping, n_requests: int) -> str:
+    """The DCLM ICL type of an item from its llm-foundry record fields."""
+    if "context_options" in doc:
+        return SCHEMA
+    if "choices" in doc:
+        return MULTIPLE_CHOICE
+    if n_requests == 1 and "continuation" in doc:
+        return LANGUAGE_MODELING
+    raise ValueError(f"cannot tell the task kind of a doc with fields {sorted(doc)}")
+
+
+def _args(sample: Mapping) -> list[tuple[str, str]]:
+    return [tuple(a) for a in sample["arguments"]]  # type: ignore[misc]
+
+
+def requests_hash(samples: Sequence[Mapping]) -> str:
+    """sha256 of every (context, continuation) of a task, in doc order: catches prompt drift."""
+    h = hashlib.sha256()
+    for s in sorted(samples, key=lambda s: s["doc_id"]):
+        h.update(json.dumps([s["doc_id"], _args(s)], ensure_ascii=False).encode("utf-8"))
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def score_samples(
+    samples: Sequence[Mapping], records: Mapping[tuple[str, str], Any], kind: str | None = None
+) -> list[dict]:
+    """Per-item scores (doc order) from lm-eval logged samples and (context, continuation) records."""
+    items = []
+    for s in sorted(samples, key=lambda s: s["doc_id"]):
+        args = _args(s)
+        k = kind or infer_kind(s["doc"], len(args))
+        recs = [records[a] for a in args]
+        if k == LANGUAGE_MODELING:
+            if len(recs) != 1:
+                raise ValueError(f"language-modeling item {s['doc_id']} has {len(recs)} requests")
+            item = score_lm(recs[0])
+        elif k in (MULTIPLE_CHOICE, SCHEMA):
+            item = score_choice(recs, int(s["doc"]["gold"]))
+        else:
+            raise ValueError(f"unknown task kind {k!r}; expected one of {KINDS}")
+        opts = [dict(zip(("logprob", "tokens", "bytes", "greedy"), _rec(r))) for r in recs]
+        items.append({"doc_id": int(s["doc_id"]), **item, "options": opts})
+    return items
+
+
+def _mean_stderr(values: Sequence[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return float("nan"), float("nan")
+    std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+    return float(arr.mean()), std / math.sqrt(arr.size)
+
+
+def task_values(items: Sequence[Mapping], kind: str) -> dict:
+    """Raw per-task values from per-item scores (see module docstring)."""
+    acc, acc_se = _mean_stderr([i["acc"] for i in items])
+    prob, prob_se = _mean_stderr([i["prob"] for i in items])
+    prob_raw, _ = _mean_stderr([i["prob_raw"] for i in items])
+    nats = -sum(i["gold_logprob"] for i in items)
+    n_bytes = sum(i["gold_bytes"] for i in items)
+    return {
+        "kind": kind,
+        "n": len(items),
+        "acc": acc,
+        "acc_stderr": acc_se,
+        "prob": prob,
+        "prob_stderr": prob_se,
+        "prob_raw": prob_raw,
+        "bpb": nats / math.log(2) / n_bytes if n_bytes else float("nan"),
+        "gold_tokens": int(sum(i["gold_tokens"] for i in items)),
+        "gold_bytes": int(n_bytes),
+    }
+
+
+def score_task(
+    samples: Sequence[Mapping], records: Mapping[tuple[str, str], Any], kind: str | None = None
+) -> tuple[dict, list[dict]]:
+    """(per-task raw values, per-item scores) for one task."""
+    if not samples:
+        raise ValueError("no samples to score")
+    first = samples[0]
+    kind = kind or infer_kind(first["doc"], len(first["arguments"]))
+    items = score_samples(samples, records, kind)
+    values = task_values(items, kind)
+    values["requests_sha256"] = requests_hash(samples)
+    return values, items
+
+
+# ---------------------------------------------------------------------------- aggregates
+
+
+@lru_cache(maxsize=4)
+def _baseline_table(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def load_random_baselines(version: str = "v2", path: Path | None = None) -> dict[str, float]:
+    """DCLM random baselines of `version` as fractions in [0, 1], keyed by DCLM task name."""
+    table = _baseline_table(str(path or RANDOM_BASELINES_FILE))
+    if version not in table:
+        raise KeyError(f"random baselines {version!r} not in {path or RANDOM_BASELINES_FILE}")
+    return {task: pct / 100.0 for task, pct in table[version].items()}
+
+
+def dclm_name(task: str) -> str:
+    return task[len(TASK_PREFIX) :] if task.startswith(TASK_PREFIX) else task
+
+
+def centered_acc(acc: float, baseline: float) -> float:
+    return (acc - baseline) / (1.0 - baseline)
+
+
+def aggregate(per_task: Mapping[str, Mapping[str, Any]], baselines: Mapping[str, float] | None = None) -> dict:
+    """Named, versioned aggregates from per-task raw values (pure; tasks in sorted order).
+
+    `baselines` maps DCLM task names (without `dclm_`) to fractions; default: v2 of
+    eval/random_baselines.json. An empty `per_task` gives None for every aggregate.
+    """
+    if not per_task:
+        return {name: None for name in AGGREGATES}
+    b = baselines if baselines is not None else load_random_baselines("v2")
+    names = sorted(per_task)
+    missing = [t for t in names if dclm_name(t) not in b]
+    if missing:
+        raise KeyError(f"no random baseline for {missing}")
+    probs = [float(per_task[t]["prob"]) for t in names]
+    centered = [centered_acc(float(per_task[t]["acc"]), float(b[dclm_name(t)])) for t in names]
+    return {
+        "prob_mean_v1": float(np.mean(probs)),
+        "acc_centered_mean_v1": float(np.mean(centered)),
+    }
