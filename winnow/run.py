@@ -133,8 +133,8 @@ def stage_curate(run: Run) -> Manifest:
                           config={"submission": run.submission.name,
                                   "fingerprint": run.submission.fingerprint, "seed": run.seed},
                           stats=stats,
-                          files=[p.relative_to(out).as_posix() for p in sorted((out / "shards").glob("*"))]
-                          + ["stats.json"])
+                          # stats.json holds timings: it lives in the manifest's stats, not its hashes
+                          files=[p.relative_to(out).as_posix() for p in sorted((out / "shards").glob("*"))])
 
 
 # ------------------------------------------------------------------------------------- tokenize

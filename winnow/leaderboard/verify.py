@@ -15,6 +15,8 @@ from pathlib import Path
 from winnow.io import read_json
 from winnow.manifest import read_manifest, verify_folder
 
+# Row manifest keys (artifact kinds) by run stage name.
+ROW_KEYS = {"curate": "curated", "tokenize": "tokenized"}
 PARENT_OF = {"curate": ("pool", None), "tokenize": ("curated", "curate"), "train": ("tokenized", "tokenize"),
              "eval": ("train", "train")}
 
@@ -85,7 +87,8 @@ def _check_against_run(path: Path, row: dict, run_dir: Path) -> list[str]:
     from winnow.run import chain
 
     probs = []
-    folders = {"pool": run_pool_dir(run_dir), **chain(run_dir)}
+    by_stage = {"pool": run_pool_dir(run_dir), **chain(run_dir)}
+    folders = {ROW_KEYS.get(stage, stage): f for stage, f in by_stage.items()}
     for stage, want in row["manifests"].items():
         folder = folders.get(stage)
         m = read_manifest(folder) if folder else None

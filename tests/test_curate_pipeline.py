@@ -1,0 +1,181 @@
+"""curate() end to end on the fixture pool: stats.json layout, a step that empties the corpus,
+ids recipes, pipeline-level resume and invalidation, the pool-document contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from winnow.curate import (EmptyCorpusError, RecipeError, StepContext, curate, format_stats,
+                           load_recipe)
+from winnow.curate.engine import LocalEngine
+from winnow.docs import POOL_FIELDS, read_docs, write_docs
+
+FIXTURES = Path(__file__).parent / "fixtures" / "curate"
+PLUGIN = FIXTURES / "plugins" / "plugin_steps.py"
+CTX = StepContext(seed=3, workers=1, train_tokens=2000, bytes_per_token=4.0)
+
+
+def fixture_docs() -> list[dict]:
+    return [json.loads(line) for line in (FIXTURES / "docs.jsonl").read_text().splitlines()]
+
+
+def make_pool(folder: Path, n_shards: int = 3, extra_fields: bool = False) -> list[Path]:
+    docs = fixture_docs()
+    if extra_fields:
+        docs = [dict(d, labels={"quality": "hidden"}) for d in docs]
+    paths = []
+    for k in range(n_shards):
+        p = folder / f"shard_{k:05d}.jsonl.zst"
+        write_docs(p, docs[k::n_shards])
+        paths.append(p)
+    return paths
+
+
+def recipe(folder: Path, body: str, name: str = "recipe.yaml", allow_code: bool = False):
+    p = folder / name
+    p.write_text("name: t\ntrack: filtering\n" + body)
+    return load_recipe(p, allow_code=allow_code)
+
+
+def engine() -> LocalEngine:
+    return LocalEngine(1, progress=False)
+
+
+def out_docs(out: Path) -> list[dict]:
+    return [d for p in sorted((out / "shards").iterdir()) for d in read_docs(p)]
+
+
+def test_stats_layout_and_outputs(tmp_path):
+    shards = make_pool(tmp_path / "pool", extra_fields=True)
+    r = load_recipe(FIXTURES / "basic")
+    out = tmp_path / "out"
+    stats = curate(r, shards, out, CTX, engine())
+    assert json.loads((out / "stats.json").read_text()) == stats
+    assert stats["schema"] == 1
+    assert stats["recipe"]["fingerprint"] == r.fingerprint()
+    assert [(s["index"], s["step"]) for s in stats["steps"]] == [
+        (1, "line_cleanup"), (2, "length_filter"), (3, "exact_dedup"), (4, "word_count_filter")]
+    for a, b in zip(stats["steps"], stats["steps"][1:]):
+        assert a["out"] == b["in"]  # the steps chain
+    for s in stats["steps"]:
+        assert s["in"] - s["out"] == sum(s["dropped"].values())
+        assert set(s) >= {"in", "out", "dropped", "seconds", "kind", "version"}
+    assert stats["steps"][2]["dropped"] == {"duplicate": 3}
+    t = stats["totals"]
+    assert t["docs_in"] == 16 and t["docs_out"] == stats["steps"][-1]["out"]
+    assert t["docs_in"] == sum(s["docs_in"] for s in stats["sources"].values())
+    assert t["docs_out"] == sum(s["docs_out"] for s in stats["sources"].values())
+    assert t["est_tokens_out"] == round(t["bytes_out"] / 4.0) and t["shards"] == 3
+    web = stats["sources"]["web"]
+    assert web["docs_in"] == 8 and web["keep_rate"] == round(web["docs_out"] / 8, 6)
+    assert sorted(p.name for p in (out / "shards").iterdir()) == [p.name for p in shards]
+    docs = out_docs(out)
+    assert len(docs) == t["docs_out"]
+    assert all(list(d) == list(POOL_FIELDS) + ["meta"] for d in docs)  # labels never leak
+    assert all(d["meta"]["pool_id"] == d["id"] for d in docs)
+    text = format_stats(stats)
+    assert "length_filter" in text and "duplicate: 3" in text and "web" in text
+
+
+def test_a_step_that_drops_everything_fails_naming_it(tmp_path):
+    shards = make_pool(tmp_path / "pool")
+    r = recipe(tmp_path, "steps:\n  - line_cleanup\n  - step: length_filter\n"
+                         "    min_chars: 100000\n  - exact_dedup\n")
+    with pytest.raises(EmptyCorpusError) as e:
+        curate(r, shards, tmp_path / "out", CTX, engine())
+    msg = str(e.value)
+    assert "step 2 (length_filter) dropped every document: 15 in, 0 out" in msg
+    assert "too_short: 15" in msg and "loosen its parameters" in msg
+    assert not (tmp_path / "out" / "stats.json").exists()
+    # a GlobalStep that empties the corpus is named too
+    r = recipe(tmp_path, "steps:\n  - {step: random_sample, tokens: 1}\n", "r2.yaml")
+    with pytest.raises(EmptyCorpusError, match=r"step 1 \(random_sample\) dropped every"):
+        curate(r, shards, tmp_path / "out2", CTX, engine())
+    # ... even one that does not fill its counters (blamed by the next segment)
+    r = recipe(tmp_path, f"plugins: [{PLUGIN}]\nsteps:\n  - {{step: copy_uncounted, keep_every: 0}}"
+                         "\n", "r3.yaml", allow_code=True)
+    with pytest.raises(EmptyCorpusError, match=r"step 1 \(copy_uncounted\) dropped every"):
+        curate(r, shards, tmp_path / "out3", CTX, engine())
+
+
+def test_ids_recipe(tmp_path):
+    shards = make_pool(tmp_path / "pool", extra_fields=True)
+    (tmp_path / "ids.txt").write_text("a03\na07\na14\n")
+    r = recipe(tmp_path, "ids: ids.txt\n")
+    stats = curate(r, shards, tmp_path / "out", CTX, engine())
+    docs = out_docs(tmp_path / "out")
+    assert sorted(d["id"] for d in docs) == ["a03", "a07", "a14"]
+    assert all(list(d) == list(POOL_FIELDS) + ["meta"] and d["meta"] == {"pool_id": d["id"]}
+               for d in docs)
+    assert stats["steps"] == [stats["steps"][0]] and stats["steps"][0]["dropped"] == {
+        "not_listed": 13}
+    (tmp_path / "ids.txt").write_text("a03\nzz9\n")
+    r = recipe(tmp_path, "ids: ids.txt\n")
+    with pytest.raises(Exception, match=r"1 of 2 ids .*'zz9'"):
+        curate(r, shards, tmp_path / "out", CTX, engine())
+
+
+def test_uncounted_global_step_rows_are_filled_in(tmp_path):
+    shards = make_pool(tmp_path / "pool")
+    r = recipe(tmp_path, f"plugins: [{PLUGIN}]\nsteps:\n  - {{step: copy_uncounted, keep_every: 2}}"
+                         "\n  - {step: length_filter, min_chars: 1}\n", allow_code=True)
+    stats = curate(r, shards, tmp_path / "out", CTX, engine())
+    first, second = stats["steps"]
+    assert first["in"] == 16 and first["out"] == second["in"] == 3 + 3 + 3  # shards of 6, 5, 5
+    assert format_stats(stats)
+
+
+def test_rerun_resumes_and_edits_invalidate_only_later_segments(tmp_path):
+    shards = make_pool(tmp_path / "pool")
+    body = ("steps:\n  - line_cleanup\n  - {step: length_filter, min_chars: 20}\n"
+            "  - exact_dedup\n  - {step: random_sample, fraction: %s}\n")
+    out = tmp_path / "out"
+    first = curate(recipe(tmp_path, body % "0.5"), shards, out, CTX, engine())
+    seg0 = out / "_work" / "seg_0_docs" / shards[0].name
+    mtime = seg0.stat().st_mtime_ns
+
+    again = curate(recipe(tmp_path, body % "0.5"), shards, out, CTX, engine())
+    assert [s.get("resumed_shards", s.get("resumed")) for s in again["segments"]] == \
+        [3, True, True, 3]
+    assert out_docs(out) and again["steps"] == [
+        dict(s, seconds=again["steps"][i]["seconds"]) for i, s in enumerate(first["steps"])]
+
+    edited = curate(recipe(tmp_path, body % "0.9"), shards, out, CTX, engine())
+    assert [s.get("resumed_shards", s.get("resumed")) for s in edited["segments"]] == \
+        [3, True, False, 0]
+    assert seg0.stat().st_mtime_ns == mtime
+    assert edited["totals"]["docs_out"] > first["totals"]["docs_out"]
+    # a different seed changes the sample and reruns it
+    reseeded = curate(recipe(tmp_path, body % "0.5"), shards, out,
+                      StepContext(seed=4, bytes_per_token=4.0), engine())
+    assert reseeded["segments"][2]["resumed"] is False
+
+
+def test_workers_do_not_change_the_curated_bytes(tmp_path):
+    shards = make_pool(tmp_path / "pool", 4)
+    r = load_recipe(FIXTURES / "basic")
+    curate(r, shards, tmp_path / "a", CTX, LocalEngine(1, progress=False))
+    curate(r, shards, tmp_path / "b", CTX, "local")  # by registered name, ctx.workers
+    curate(r, shards, tmp_path / "c", CTX, LocalEngine(2, progress=False))
+    for p in shards:
+        a = (tmp_path / "a" / "shards" / p.name).read_bytes()
+        assert a == (tmp_path / "b" / "shards" / p.name).read_bytes()
+        assert a == (tmp_path / "c" / "shards" / p.name).read_bytes()
+
+
+def test_external_documents_are_not_supported_yet(tmp_path):
+    shards = make_pool(tmp_path / "pool")
+    p = tmp_path / "m.yaml"
+    p.write_text("name: m\ntrack: mixing\nsteps: []\nexternal: [extra.jsonl.zst]\n")
+    with pytest.raises(RecipeError, match="later issue"):
+        curate(load_recipe(p), shards, tmp_path / "out", CTX, engine())
+
+
+def test_empty_recipe_keeps_the_pool(tmp_path):
+    shards = make_pool(tmp_path / "pool")
+    stats = curate(recipe(tmp_path, "steps: []\n"), shards, tmp_path / "out", CTX, engine())
+    assert stats["steps"] == [] and stats["totals"]["docs_out"] == 16
+    assert stats["totals"]["keep_rate"] == 1.0

@@ -1,0 +1,124 @@
+"""The whole chain in miniature: debug scale, mini pool, curate -> ... -> leaderboard row.
+
+One module-scoped run is shared by the checks: manifests and verification (a changed byte is
+named), skip-on-rerun, determinism across homes, submit/check/build, and refusal of unofficial
+runs and edited rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from winnow.io import read_json
+from winnow.manifest import read_manifest
+
+DEBUG = ["scale=debug", "submission=baselines/simple_heuristics", "progress=false", "engine.workers=1"]
+
+
+@pytest.fixture(scope="module")
+def debug_run(mini_pool):
+    from winnow.run import STAGES, prepare, run_stages
+
+    run = prepare(DEBUG)
+    manifests = run_stages(run, STAGES)
+    return run, manifests
+
+
+def test_every_stage_has_a_manifest_and_the_chain_links(debug_run):
+    run, ms = debug_run
+    assert [m.kind for m in ms.values()] == ["pool", "curated", "tokenized", "train", "eval"]
+    assert ms["curate"].parents["pool"] == ms["pool"].content_id
+    assert ms["tokenize"].parents["curated"] == ms["curate"].content_id
+    assert ms["train"].parents["tokenized"] == ms["tokenize"].content_id
+    assert ms["eval"].parents["train"] == ms["train"].content_id
+    res = read_json(run.dir / "eval" / "debug" / "results.json")
+    assert res["tasks"] and "prob_mean_v1" in res["aggregates"]
+    assert res["heldout"]["model"]["bits_per_byte"] > 0 and res["heldout"]["unigram"]["bits_per_byte"] > 0
+    info = read_json(run.dir / "run.json")
+    assert info["official"] and info["submission"] == "baselines/simple_heuristics"
+
+
+def test_rerun_skips_every_stage(debug_run):
+    from winnow.run import STAGES, prepare, run_stages
+
+    run, ms = debug_run
+    again = run_stages(prepare(DEBUG), STAGES)
+    assert {k: m.content_id for k, m in again.items()} == {k: m.content_id for k, m in ms.items()}
+
+
+def test_verify_names_a_changed_file(debug_run, tmp_path):
+    from winnow.leaderboard.verify import verify_run
+
+    run, _ = debug_run
+    assert verify_run(run.dir) == []
+    shard = sorted((run.dir / "curated" / "shards").glob("*.jsonl.zst"))[0]
+    saved = tmp_path / "saved"
+    shutil.copy2(shard, saved)
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    try:
+        problems = verify_run(run.dir)
+        assert any(str(shard) in p and "sha256" in p for p in problems), problems
+    finally:
+        shutil.copy2(saved, shard)
+    assert verify_run(run.dir) == []
+
+
+def test_submit_check_build_and_tamper(debug_run):
+    from winnow.leaderboard.render import build
+    from winnow.leaderboard.rows import submit
+    from winnow.leaderboard.verify import check_row, check_rows
+
+    run, _ = debug_run
+    path = submit(run.dir)
+    assert path.parent.parent.name == "debug" and path.parent.name == "filtering"
+    assert path.name.startswith("baselines-simple_heuristics__seed0__")
+    row = read_json(path)
+    assert row["manifests"]["eval"] == read_manifest(run.dir / "eval" / "debug").content_id
+    problems, n = check_rows()
+    assert n == 1 and problems == []
+    out = build()
+    assert "baselines/simple_heuristics" in out[0].read_text()
+    # an edited number fails, even when the row hash is recomputed after the edit
+    from winnow.leaderboard.rows import row_hash
+
+    task = next(iter(row["tasks"]))
+    row["tasks"][task]["acc"] = 0.99
+    row["row_hash"] = row_hash(row)
+    edited = path.with_name("edited.json")
+    edited.write_text(json.dumps(row))
+    try:
+        probs = check_row(edited)
+        assert any(f"{task}.acc" in p for p in probs), probs
+    finally:
+        edited.unlink()
+
+
+def test_unofficial_run_is_refused(debug_run):
+    from winnow.leaderboard.rows import RowError, submit
+    from winnow.run import prepare
+
+    run = prepare(DEBUG + ["scale.train.lr=0.01"])
+    assert not run.rc.official and any("scale.train.lr" in u for u in run.rc.unofficial)
+    with pytest.raises(RowError, match="unofficial"):
+        submit(run.dir)
+
+
+def test_same_seed_in_a_fresh_home_gives_identical_ids_and_numbers(debug_run, tmp_path):
+    from winnow.run import STAGES, prepare, run_stages
+
+    run, ms = debug_run
+    old = os.environ["WINNOW_HOME"]
+    os.environ["WINNOW_HOME"] = str(tmp_path / "home2")
+    try:
+        run2 = prepare(DEBUG)
+        ms2 = run_stages(run2, STAGES)
+    finally:
+        os.environ["WINNOW_HOME"] = old
+    assert {k: m.content_id for k, m in ms2.items()} == {k: m.content_id for k, m in ms.items()}
+    assert (run2.dir / "eval/debug/results.json").read_bytes() == (run.dir / "eval/debug/results.json").read_bytes()

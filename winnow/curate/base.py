@@ -1,0 +1,487 @@
+"""The curation protocols: Mapper, Filter, GlobalStep, their context, counters and registry.
+
+A curation *step* is one of three small things (DESIGN.md "The core abstractions"):
+
+* ``Mapper``: ``__call__(doc) -> list[dict]`` — empty drops the document, one keeps or modifies
+  it, several split it. ``return self.drop("reason")`` drops with a reason (a ``Drop`` is an
+  empty list that remembers why); a bare ``[]`` is counted under ``drop_reason`` (a class
+  attribute), else under the step's registered name. Optional ``setup()`` runs once per worker
+  (load models, compile regexes); optional ``map_batch(docs)`` processes a batch at once.
+* ``Filter``: sugar for a Mapper — ``keep(doc)`` returns True, or a short reason string (drop).
+* ``GlobalStep``: ``run(input_shards, out_dir, ctx) -> output shards`` for corpus-level work
+  (dedup, selection, thresholds); it fills ``self.counters``.
+
+Every step's constructor keyword arguments are exactly its YAML parameters, and are checked
+against the constructor's signature and annotations when a recipe is loaded; constructors must
+therefore be cheap (heavy work belongs in ``setup()``/``run()``) and may raise ``ParamError``
+(or ``ValueError``) to reject a value. ``version`` must change whenever a step's output changes:
+it is part of the recipe fingerprint. The engine sets ``step_name`` and ``ctx`` on each step
+instance (and ``step_index``, its 1-based place in the recipe) before ``setup()``.
+
+Steps see documents holding only ``id, text, url, source, meta``; the engine owns ``id`` (split
+documents become ``<parent id>#<k>``) and ``meta.pool_id``.
+
+One registry, ``STEPS``, names every step. Built-ins are lazy ``"module:Class"`` strings (see
+``winnow.curate.steps``), third parties use the entry-point group ``winnow.step``, and a
+recipe's plugin files are imported by path (never through ``sys.path``) inside a *collecting*
+scope, so their steps belong to that recipe only and two submissions may both define a step
+called ``my_filter``. ``ENGINES`` names the engines that run document segments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+from winnow.docs import STEP_FIELDS, write_docs
+from winnow.io import sha256_file
+from winnow.registry import Registry, RegistryError
+from winnow.curate.steps import BUILTIN_STEPS
+
+
+# --------------------------------------------------------------------------- errors and drops
+
+class ParamError(ValueError):
+    """A step constructor rejects the value of one parameter (names it for the recipe error)."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.message = message
+
+    def __reduce__(self):  # picklable across worker processes
+        return (ParamError, (self.param, self.message))
+
+
+class StepError(RuntimeError):
+    """A step failed (or broke a contract) while curating; the message names step and document."""
+
+
+class PluginError(ImportError):
+    """A recipe's plugin file could not be imported or registers a conflicting step."""
+
+
+class Drop(list):
+    """An empty result that says why the document was dropped: ``return Drop("too_short")``."""
+
+    def __init__(self, reason: str):
+        super().__init__()
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Drop({self.reason!r})"
+
+
+# --------------------------------------------------------------------------- counters
+
+@dataclass
+class Counters:
+    """Per-step counts: documents in and out, drops by reason, seconds spent; mergeable.
+
+    ``info`` holds extra numbers a step wants in the stats (summed on merge). JSON keys are
+    ``in``/``out``/``dropped``/``seconds``/``info`` (``to_dict``/``from_dict``).
+    """
+
+    docs_in: int = 0
+    docs_out: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    info: dict[str, float] = field(default_factory=dict)
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + n
+
+    @property
+    def n_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+    def merge(self, other: "Counters") -> "Counters":
+        """Add ``other`` into this one (in place) and return self."""
+        self.docs_in += other.docs_in
+        self.docs_out += other.docs_out
+        for reason, n in other.dropped.items():
+            self.drop(reason, n)
+        self.seconds += other.seconds
+        for key, value in other.info.items():
+            self.info[key] = self.info.get(key, 0) + value
+        return self
+
+    def __add__(self, other: "Counters") -> "Counters":
+        return Counters().merge(self).merge(other)
+
+    def to_dict(self) -> dict:
+        d = {"in": self.docs_in, "out": self.docs_out,
+             "dropped": dict(sorted(self.dropped.items(), key=lambda kv: (-kv[1], kv[0]))),
+             "seconds": round(self.seconds, 6)}
+        if self.info:
+            d["info"] = dict(sorted(self.info.items()))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Counters":
+        return cls(docs_in=int(d.get("in", 0)), docs_out=int(d.get("out", 0)),
+                   dropped={str(k): int(v) for k, v in (d.get("dropped") or {}).items()},
+                   seconds=float(d.get("seconds", 0.0)), info=dict(d.get("info") or {}))
+
+
+def source_tag(doc: dict) -> str:
+    src = doc.get("source")
+    return "unknown" if src is None else str(src)
+
+
+@dataclass
+class SourceTable:
+    """Documents and UTF-8 text bytes in and out per ``source`` tag; mergeable, JSON-ready."""
+
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def _row(self, source: str) -> dict[str, int]:
+        row = self.rows.get(source)
+        if row is None:
+            row = self.rows[source] = {"docs_in": 0, "docs_out": 0, "bytes_in": 0, "bytes_out": 0}
+        return row
+
+    def add(self, doc: dict, direction: str) -> None:
+        row = self._row(source_tag(doc))
+        row[f"docs_{direction}"] += 1
+        row[f"bytes_{direction}"] += len(doc["text"].encode("utf-8"))
+
+    def merge(self, other: "SourceTable") -> "SourceTable":
+        for source, row in other.rows.items():
+            mine = self._row(source)
+            for k, v in row.items():
+                mine[k] = mine.get(k, 0) + v
+        return self
+
+    def to_dict(self) -> dict:
+        return {s: dict(r) for s, r in sorted(self.rows.items())}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SourceTable":
+        return cls(rows={s: {k: int(v) for k, v in r.items()} for s, r in d.items()})
+
+
+class DropSampler:
+    """Keeps the first ``limit`` dropped documents per (step, reason) for ``winnow inspect``.
+
+    Each record is the document as the step saw it plus ``step``, ``step_index`` and ``reason``.
+    """
+
+    def __init__(self, limit: int = 20):
+        self.limit = limit
+        self.records: list[dict] = []
+        self._seen: dict[tuple[int, str], int] = {}
+
+    def add(self, step_index: int, step: str, reason: str, doc: dict) -> None:
+        key = (step_index, reason)
+        n = self._seen.get(key, 0)
+        if n >= self.limit:
+            return
+        self._seen[key] = n + 1
+        rec = {"step": step, "step_index": step_index, "reason": reason}
+        rec.update({k: doc.get(k) for k in STEP_FIELDS if k in doc})
+        self.records.append(rec)
+
+    def write(self, path: Path) -> None:
+        """Write the sample (jsonl, compressed by suffix), even when empty, atomically."""
+        write_docs(path, self.records)
+
+
+# --------------------------------------------------------------------------- context
+
+@dataclass
+class StepContext:
+    """What a step may know about the run. Picklable (``engine`` is dropped before pickling).
+
+    seed: the run seed (selection steps key their hashes with it).
+    workers: processes a step or engine may use (None becomes the number of CPU cores).
+    work_dir: scratch folder for the current step (the pipeline sets one per GlobalStep).
+    train_tokens: the scale's training token budget (``random_sample tokens: budget``).
+    bytes_per_token: the scale tokenizer's measured average UTF-8 bytes per token, to
+        estimate tokens without tokenizing.
+    rank/world_size: this process's place among distributed curation workers.
+    track: the recipe's track (``filtering`` | ``mixing`` | ``order``).
+    engine: the engine running the recipe (a GlobalStep may hand it work), or None.
+    extra: free-form values for third-party steps.
+    """
+
+    seed: int = 0
+    workers: int = 1
+    work_dir: Path | None = None
+    train_tokens: int | None = None
+    bytes_per_token: float | None = None
+    rank: int = 0
+    world_size: int = 1
+    track: str | None = None
+    engine: Any = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.workers is None:  # "one per CPU core", as engine configs say with null
+            self.workers = os.cpu_count() or 1
+        if self.work_dir is not None:
+            self.work_dir = Path(self.work_dir)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["engine"] = None  # engines hold pools/clients; workers never need them
+        return state
+
+    def estimate_tokens(self, text_bytes: int) -> float:
+        """Tokens estimated from UTF-8 bytes with the scale tokenizer's bytes per token."""
+        if not self.bytes_per_token or self.bytes_per_token <= 0:
+            raise StepError("estimating tokens needs StepContext.bytes_per_token (the scale "
+                            "tokenizer's average bytes per token); the caller did not set it")
+        return text_bytes / self.bytes_per_token
+
+
+# --------------------------------------------------------------------------- protocols
+
+class Mapper:
+    """A document step: ``__call__(doc) -> list[dict]`` (empty = drop, several = split)."""
+
+    version: int | str = 1
+    drop_reason: str | None = None  # reason for a bare ``[]``; default: the step's name
+    step_name: str = ""  # set by the engine: the registered name
+    step_index: int = 0  # set by the engine: 1-based position in the recipe
+    ctx: StepContext | None = None
+
+    def setup(self) -> None:
+        """Called once per worker before the first document (load models, compile regexes)."""
+
+    def __call__(self, doc: dict) -> list[dict]:
+        raise NotImplementedError(f"{type(self).__name__} must implement __call__(doc)")
+
+    def map_batch(self, docs: list[dict]) -> list[list[dict]]:
+        """One result list per input document; override to batch (e.g. model inference)."""
+        return [self(doc) for doc in docs]
+
+    def drop(self, reason: str) -> Drop:
+        return Drop(reason)
+
+
+class Filter(Mapper):
+    """Sugar for a Mapper that keeps or drops: ``keep(doc)`` returns True or a reason string."""
+
+    def keep(self, doc: dict) -> bool | str:
+        raise NotImplementedError(f"{type(self).__name__} must implement keep(doc)")
+
+    def __call__(self, doc: dict) -> list[dict]:
+        verdict = self.keep(doc)
+        if isinstance(verdict, str) and verdict:
+            return Drop(verdict)
+        if verdict is not None and not isinstance(verdict, str):
+            if verdict:  # True (numpy booleans accepted)
+                return [doc]
+            return Drop(self.drop_reason or self.step_name or type(self).__name__)
+        raise StepError(f"{type(self).__name__}.keep() returned {verdict!r}; it must return True "
+                        "(keep) or a short reason string (drop)")
+
+
+class GlobalStep:
+    """A corpus-level step: reads every input shard, writes output shards into ``out_dir``."""
+
+    version: int | str = 1
+    step_name: str = ""
+    step_index: int = 0
+    ctx: StepContext | None = None
+
+    @property
+    def counters(self) -> Counters:
+        c = self.__dict__.get("_counters")
+        if c is None:
+            c = self.__dict__["_counters"] = Counters()
+        return c
+
+    @counters.setter
+    def counters(self, value: Counters) -> None:
+        self.__dict__["_counters"] = value
+
+    def setup(self) -> None:
+        """Called once before ``run``."""
+
+    def run(self, input_shards: list[Path], out_dir: Path, ctx: StepContext) -> list[Path]:
+        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+
+def step_kind(cls: Any) -> str:
+    """``"global"`` for GlobalSteps, ``"docs"`` for Mappers/Filters (duck-typed otherwise)."""
+    if isinstance(cls, type):
+        if issubclass(cls, GlobalStep):
+            return "global"
+        if issubclass(cls, Mapper):
+            return "docs"
+        if callable(getattr(cls, "run", None)):
+            return "global"
+        if "__call__" in dir(cls):
+            return "docs"
+    raise StepError(f"{cls!r} is not a step class (subclass Mapper, Filter or GlobalStep)")
+
+
+# --------------------------------------------------------------------------- registries
+
+class StepRegistry(Registry):
+    """The step Registry plus a *collecting* scope used while importing a recipe's plugins."""
+
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self._collector: dict[str, Any] | None = None
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[dict[str, Any]]:
+        """Registrations inside the block go to the yielded dict instead of the registry."""
+        previous, found = self._collector, {}
+        self._collector = found
+        try:
+            yield found
+        finally:
+            self._collector = previous
+
+    def _add(self, name: str, target: Any) -> None:
+        if self._collector is not None:
+            if name in self or name in self._collector:
+                raise RegistryError(f"a plugin registers step {name!r}, which is already "
+                                    "registered; give the plugin's step another name")
+            self._collector[name] = target
+            return
+        super()._add(name, target)
+
+
+STEPS: StepRegistry = StepRegistry("step")
+for _name, _target in BUILTIN_STEPS.items():
+    STEPS.register(_name, _target)
+
+ENGINES: Registry = Registry("engine")
+ENGINES.register("local", "winnow.curate.engine:LocalEngine")
+
+
+class Engine(Protocol):
+    """Runs one document segment over shards (see ``winnow.curate.engine.LocalEngine``)."""
+
+    name: str
+    workers: int
+
+    def run_segment(self, job: "SegmentJob", input_shards: list[Path],
+                    seg_dir: Path) -> "SegmentResult": ...
+
+
+# --------------------------------------------------------------------------- specs and plugins
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One compiled recipe step: 1-based position, registered name, params, kind, version."""
+
+    index: int
+    name: str
+    params: dict
+    kind: str
+    version: int | str
+    canonical: dict = field(default_factory=dict)  # what the fingerprint hashes (see recipe.py)
+
+    @property
+    def label(self) -> str:
+        return f"step {self.index} ({self.name})"
+
+
+@dataclass
+class SegmentJob:
+    """What an engine needs to rebuild a segment's steps in any process (spawn-safe, picklable)."""
+
+    steps: list[StepSpec]
+    plugins: list[str] = field(default_factory=list)
+    ctx: StepContext = field(default_factory=StepContext)
+
+
+@dataclass
+class SegmentResult:
+    """Merged outcome of a document segment."""
+
+    counters: list[Counters]
+    sources: SourceTable
+    shards: list[Path]
+    skipped: int = 0
+    seconds: float = 0.0
+
+
+_PLUGINS: dict[tuple[str, str], dict[str, Any]] = {}  # (path, sha256) -> steps it registered
+
+
+def load_plugins(paths: list[str | Path]) -> dict[str, Any]:
+    """Import plugin files by path and return ``{step name: target}`` of what they register.
+
+    Files are imported with ``importlib.util.spec_from_file_location`` under a module name
+    derived from their content hash (never via ``sys.path``); a file with the same content is
+    imported once per process. Registrations are scoped to the returned dict.
+    """
+    steps: dict[str, Any] = {}
+    for raw in paths:
+        path = Path(raw).expanduser().resolve()
+        if not path.is_file():
+            raise PluginError(f"plugin file {path} does not exist")
+        digest = sha256_file(path)
+        key = (str(path), digest)
+        if key not in _PLUGINS:
+            modname = f"winnow_plugin_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}_{digest[:12]}"
+            spec = importlib.util.spec_from_file_location(modname, path)
+            if spec is None or spec.loader is None:
+                raise PluginError(f"plugin file {path} cannot be imported (is it a .py file?)")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[modname] = module  # dataclasses and pickle look classes up here
+            try:
+                with STEPS.collecting() as found:
+                    spec.loader.exec_module(module)
+            except RegistryError as e:
+                sys.modules.pop(modname, None)
+                raise PluginError(f"plugin file {path}: {e}") from None
+            except Exception as e:
+                sys.modules.pop(modname, None)
+                raise PluginError(f"plugin file {path} failed to import: "
+                                  f"{type(e).__name__}: {e}") from e
+            _PLUGINS[key] = found
+        for name, target in _PLUGINS[key].items():
+            if name in steps:
+                raise PluginError(f"step {name!r} is registered by two plugin files of the recipe")
+            steps[name] = target
+    return steps
+
+
+def resolve_step(name: str, local: dict[str, Any] | None = None) -> Any:
+    """The class registered as ``name``: a recipe's plugin steps first, then ``STEPS``."""
+    if local and name in local:
+        target = local[name]
+        if isinstance(target, str):
+            module, _, attr = target.partition(":")
+            obj: Any = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+            target = local[name] = obj
+        return target
+    if local:
+        try:
+            return STEPS.get(name)
+        except RegistryError:
+            from winnow.registry import suggest
+
+            known = sorted(set(STEPS.names()) | set(local))
+            raise RegistryError(f"unknown step {name!r}: {suggest(name, known)}") from None
+    return STEPS.get(name)
+
+
+def build_step(spec: StepSpec, local: dict[str, Any] | None = None,
+               ctx: StepContext | None = None, setup: bool = True) -> Any:
+    """Instantiate a compiled step, give it ``step_name``/``ctx`` and call ``setup()``."""
+    cls = resolve_step(spec.name, local)
+    step = cls(**spec.params)
+    step.step_name = spec.name
+    step.step_index = spec.index
+    step.ctx = ctx
+    if setup and callable(getattr(step, "setup", None)):
+        step.setup()
+    return step

@@ -1,0 +1,54 @@
+"""`winnow inspect`: what a run's curation kept and dropped, and why.
+
+Reads the curated folder of a run: the per-step table from ``stats.json``, a sample of kept
+documents from the final shards, and the dropped-document samples that the engine keeps per
+step and reason (``_work/seg_*/dropped/*.jsonl.zst``), filtered by ``--step`` and ``--reason``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from itertools import islice
+from pathlib import Path
+
+from winnow.docs import read_docs
+from winnow.io import read_json
+
+
+def _preview(text: str, width: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def dropped_samples(curated: Path):
+    for f in sorted(curated.glob("_work/seg_*/dropped/*")):
+        yield from read_docs(f)
+
+
+def inspect_run(run_dir: Path, step: str | None = None, reason: str | None = None, limit: int = 5) -> str:
+    from winnow.curate.pipeline import format_stats
+
+    curated = Path(run_dir) / "curated"
+    if not (curated / "stats.json").exists():
+        raise FileNotFoundError(f"{curated}: no stats.json; run `winnow curate` for this run first")
+    stats = read_json(curated / "stats.json")
+    names = [s["step"] for s in stats["steps"]]
+    if step is not None and step not in names:
+        from winnow.registry import suggest
+
+        raise ValueError(f"step {step!r} is not in this run's recipe ({', '.join(names)}): {suggest(step, names)}")
+    out = [format_stats(stats), ""]
+    drops = [d for d in dropped_samples(curated)
+             if (step is None or d.get("step") == step) and (reason is None or d.get("reason") == reason)]
+    reasons = Counter((d.get("step"), d.get("reason")) for d in drops)
+    title = "dropped" + (f" by {step}" if step else "") + (f" for {reason}" if reason else "")
+    out.append(f"{title}: {sum(reasons.values())} sampled documents "
+               f"({', '.join(f'{s}/{r}: {n}' for (s, r), n in reasons.most_common()) or 'none'})")
+    for d in drops[:limit]:
+        out.append(f"  - [{d.get('step')}/{d.get('reason')}] {d['id']} ({d.get('source')}): {_preview(d['text'])}")
+    if step is None and reason is None:
+        kept = [d for f in sorted((curated / "shards").glob("*")) for d in islice(read_docs(f), limit)][:limit]
+        out.append(f"kept (first {len(kept)} of {stats['totals']['docs_out']}):")
+        for d in kept:
+            out.append(f"  - {d['id']} ({d.get('source')}): {_preview(d['text'])}")
+    return "\n".join(out)

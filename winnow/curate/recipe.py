@@ -1,0 +1,528 @@
+"""Recipe YAML: load, validate, fingerprint and compile a submission's curation recipe.
+
+A recipe (DESIGN.md Contracts) is ``name``, ``track`` (filtering | mixing | order) and either
+``steps:`` (a list of ``{step: <registered name>, <param>: <value>, ...}``; a bare name is a step
+without parameters; ``steps: []`` keeps the whole pool) or ``ids: <file>`` (a sorted list of pool
+document ids, compiled to one ``select_ids`` step). ``plugins: [file.py]`` are imported by path
+only with ``allow_code=True`` (``--allow-code``); ``external:`` is accepted on the mixing track
+only; ``stages:`` on the order track only.
+
+Notable choices:
+
+* Validation needs no compute but is thorough: every problem found is reported at once, each
+  naming the file, the step (1-based, as a person counts list items) and how to fix it. Unknown
+  steps and parameters get did-you-mean suggestions; values are checked against the
+  constructor's annotations (int, float, str, bool, list, dict, Literal, unions); each step is
+  then instantiated, so constructors can reject values with ``ParamError``/``ValueError``.
+* Paths (the ids file, plugins, any parameter ending in ``_file`` or ``_path``) are relative to
+  the recipe's folder, checked to exist, and passed to steps as absolute paths.
+* The fingerprint hashes the canonical steps (name, version, parameters with defaults filled in,
+  referenced files replaced by their sha256) and the plugins' sha256 — not the YAML text, so
+  comments, key order and the folder's location do not change it. The recipe ``name`` is not
+  part of it: identical data recipes share a fingerprint.
+* ``segments()`` compiles the steps into maximal runs of document steps, split at each
+  GlobalStep (each GlobalStep is a segment of its own).
+* Duplicate YAML keys are an error (PyYAML would silently keep the last one).
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from winnow.curate.base import (ParamError, PluginError, SegmentJob, StepContext, StepError,
+                                StepSpec, build_step, load_plugins, resolve_step, step_kind)
+from winnow.io import sha256_file
+from winnow.manifest import hash_obj
+from winnow.registry import RegistryError, suggest
+
+TRACKS = ("filtering", "mixing", "order")
+TOP_KEYS = ("name", "track", "description", "authors", "notes", "steps", "ids", "plugins",
+            "external", "stages")
+FINGERPRINT_SCHEMA = 1
+RECIPE_FILE = "recipe.yaml"
+
+
+class RecipeError(ValueError):
+    """A recipe cannot be used; ``problems`` lists every problem found (each self-contained)."""
+
+    def __init__(self, problems: list[str] | str, path: str | Path | None = None):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.path = path
+        if len(self.problems) == 1:
+            msg = self.problems[0]
+        else:
+            head = f"{path}: " if path else ""
+            msg = f"{head}{len(self.problems)} problems:\n" + "\n".join(
+                f"  - {p}" for p in self.problems)
+        super().__init__(msg)
+
+    def __reduce__(self):
+        return (type(self), (self.problems, self.path))
+
+
+# --------------------------------------------------------------------------- model
+
+@dataclass
+class Segment:
+    """A compiled unit of work: a run of document steps, or one GlobalStep."""
+
+    index: int
+    kind: str  # "docs" | "global"
+    steps: list[StepSpec]
+
+    @property
+    def dirname(self) -> str:
+        return f"seg_{self.index}_{self.kind}"
+
+
+@dataclass
+class Recipe:
+    name: str
+    track: str
+    path: Path
+    steps: list[StepSpec]
+    ids_file: Path | None = None
+    plugins: list[Path] = field(default_factory=list)
+    external: list[str] = field(default_factory=list)
+    data: dict = field(default_factory=dict, repr=False)
+    local_steps: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def segments(self) -> list[Segment]:
+        """Maximal runs of document steps, split at each GlobalStep (its own segment)."""
+        segs: list[Segment] = []
+        for spec in self.steps:
+            if spec.kind == "docs" and segs and segs[-1].kind == "docs":
+                segs[-1].steps.append(spec)
+            else:
+                segs.append(Segment(len(segs), spec.kind, [spec]))
+        return segs
+
+    def referenced_files(self) -> dict[str, Path]:
+        """Every local file the recipe uses: ids file, plugins, ``*_file``/``*_path`` params."""
+        files: dict[str, Path] = {}
+        if self.ids_file is not None:
+            files["ids"] = self.ids_file
+        for p in self.plugins:
+            files[f"plugin:{p.name}"] = p
+        for spec in self.steps:
+            for k, v in spec.params.items():
+                if _is_file_param(k) and isinstance(v, str) and not _is_url(v):
+                    files[f"step{spec.index}.{k}"] = Path(v)
+        return files
+
+    def fingerprint(self) -> str:
+        """sha256 of the canonical steps, their versions, and the referenced files' contents."""
+        return hash_obj({
+            "schema": FINGERPRINT_SCHEMA,
+            "track": self.track,
+            "steps": [s.canonical for s in self.steps],
+            "plugins": [sha256_file(p) for p in self.plugins],
+            "external": list(self.external),
+        })
+
+    def flags(self) -> dict:
+        """Facts a leaderboard row records about the submission."""
+        return {"plugin_code": bool(self.plugins), "external_data": bool(self.external),
+                "ids_list": self.ids_file is not None}
+
+    def job(self, steps: list[StepSpec], ctx: StepContext) -> SegmentJob:
+        """A picklable job for an engine: the specs, this recipe's plugin files and the context."""
+        return SegmentJob(steps=list(steps), plugins=[str(p) for p in self.plugins], ctx=ctx)
+
+    def build(self, spec: StepSpec, ctx: StepContext | None = None, setup: bool = True) -> Any:
+        """Instantiate one step (resolving this recipe's plugin steps first)."""
+        return build_step(spec, self.local_steps, ctx, setup=setup)
+
+    def summary(self) -> dict:
+        return {"name": self.name, "track": self.track, "path": str(self.path),
+                "fingerprint": self.fingerprint(), **self.flags(),
+                "steps": [{"index": s.index, "step": s.name, "kind": s.kind,
+                           "version": s.version, "params": s.canonical["params"]}
+                          for s in self.steps]}
+
+
+# --------------------------------------------------------------------------- YAML
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate mapping keys."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first given on line {seen[key] + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        except TypeError:
+            pass  # unhashable key: construct_mapping reports it
+    return loader.construct_mapping(node, deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _yaml_problem(path: Path, text: str, e: yaml.YAMLError) -> str:
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    problem = getattr(e, "problem", None) or str(e)
+    context = getattr(e, "context", None)
+    what = problem + (f" ({context})" if context else "")
+    if mark is None:
+        return f"{path}: malformed YAML: {what}"
+    lines = text.splitlines()
+    shown = ""
+    if 0 <= mark.line < len(lines):
+        prefix = f"    {mark.line + 1} | "
+        shown = f"\n{prefix}{lines[mark.line]}\n{' ' * (len(prefix) + mark.column)}^"
+    fix = ("remove or rename one of the two" if "duplicate key" in what else
+           "check the indentation and quoting on or just before that line")
+    return f"{path}:{mark.line + 1}:{mark.column + 1}: malformed YAML: {what}{shown}\n    {fix}"
+
+
+# --------------------------------------------------------------------------- checks
+
+def _is_file_param(name: str) -> bool:
+    return name.endswith("_file") or name.endswith("_path")
+
+
+def _is_url(value: str) -> bool:
+    return "://" in value
+
+
+def _hash_ref(path: Path) -> str:
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        return hash_obj([(p.relative_to(path).as_posix(), sha256_file(p)) for p in files])
+    return sha256_file(path)
+
+
+def _yaml_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, int):
+        return f"an integer ({value})"
+    if isinstance(value, float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"a string ({value!r})"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+_UNION_TYPES = (typing.Union, types.UnionType)
+
+
+def _hint_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin in _UNION_TYPES:
+        return " or ".join(_hint_name(a) for a in typing.get_args(hint))
+    if origin is typing.Literal:
+        return " or ".join(repr(a) for a in typing.get_args(hint))
+    names = {int: "an integer", float: "a number", str: "a string", bool: "a boolean (true/false)",
+             list: "a list", dict: "a mapping", type(None): "null"}
+    if origin in (list, dict):
+        return names[origin]
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _type_ok(value: Any, hint: Any) -> bool | None:
+    """True/False when ``hint`` is a checkable type, None when it is not (then not checked)."""
+    if hint is Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin in _UNION_TYPES:
+        verdicts = [_type_ok(value, a) for a in typing.get_args(hint)]
+        if any(v is True for v in verdicts):
+            return True
+        return None if any(v is None for v in verdicts) else False
+    if origin is typing.Literal:
+        return value in typing.get_args(hint)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is list or origin is list:
+        if not isinstance(value, list):
+            return False
+        args = typing.get_args(hint)
+        if args:
+            inner = [_type_ok(v, args[0]) for v in value]
+            return False if any(v is False for v in inner) else True
+        return True
+    if hint is dict or origin is dict:
+        return isinstance(value, dict)
+    return None
+
+
+def _constructor_hints(cls: Any) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls.__init__)
+    except Exception:  # unresolvable annotations in third-party code: skip type checks
+        return {}
+
+
+# --------------------------------------------------------------------------- compile
+
+def _compile_step(index: int, name: str, params: dict, label: str, folder: Path,
+                  local: dict[str, Any], problems: list[str]) -> StepSpec | None:
+    try:
+        cls = resolve_step(name, local)
+    except RegistryError as e:
+        problems.append(f"{label}: {e} (`winnow ls steps` lists the registered steps)")
+        return None
+    except Exception as e:  # the module behind a lazy target failed to import
+        problems.append(f"{label}: step {name!r} could not be loaded: {type(e).__name__}: {e}")
+        return None
+    try:
+        kind = step_kind(cls)
+    except StepError as e:
+        problems.append(f"{label}: {e}")
+        return None
+
+    n_before = len(problems)
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        sig = None
+    accepted: dict[str, inspect.Parameter] = {}
+    takes_any = False
+    if sig is not None:
+        for pname, p in sig.parameters.items():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                accepted[pname] = p
+            elif p.kind == p.VAR_KEYWORD:
+                takes_any = True
+    listing = ", ".join(accepted) if accepted else "no parameters"
+    if sig is not None and not takes_any:
+        for k in params:
+            if k not in accepted:
+                close = suggest(k, list(accepted)) if accepted else ""
+                hint = f" ({close})" if close.startswith("did you mean") else ""
+                problems.append(f"{label}: unknown parameter {k!r}{hint}; {name} takes: {listing}")
+    for pname, p in accepted.items():
+        if p.default is p.empty and pname not in params:
+            problems.append(f"{label}: missing required parameter {pname!r}; add "
+                            f"`{pname}: <value>` to the step ({name} takes: {listing})")
+    hints = _constructor_hints(cls)
+    for k, v in params.items():
+        if k in hints and _type_ok(v, hints[k]) is False:
+            extra = ""
+            if isinstance(v, str) and (_type_ok(1.5, hints[k]) or _type_ok(1, hints[k])):
+                try:
+                    float(v)
+                    extra = " (YAML reads 1e5 as a string: write 1.0e+5 or 100000)"
+                except ValueError:
+                    pass
+            problems.append(f"{label}: parameter {k!r} must be {_hint_name(hints[k])}, "
+                            f"got {_yaml_type(v)}{extra}")
+
+    resolved = dict(params)
+    for k, v in params.items():
+        if _is_file_param(k) and isinstance(v, str) and not _is_url(v):
+            p = (folder / Path(v).expanduser()).resolve()
+            if not p.exists():
+                problems.append(f"{label}: parameter {k!r} names {v!r}, but {p} does not exist "
+                                "(paths are relative to the recipe's folder)")
+            resolved[k] = str(p)
+    if len(problems) > n_before:
+        return None
+
+    try:
+        cls(**resolved)  # constructors validate values; they must be cheap
+    except ParamError as e:
+        problems.append(f"{label}: parameter {e.param!r}: {e.message}")
+        return None
+    except (ValueError, TypeError, StepError) as e:
+        problems.append(f"{label}: invalid parameters: {e}")
+        return None
+    except Exception as e:  # a constructor doing more than it should; still name the step
+        problems.append(f"{label}: the step's constructor failed: {type(e).__name__}: {e}")
+        return None
+
+    version = getattr(cls, "version", None)
+    if version is None:
+        problems.append(f"{label}: step class {cls.__name__} has no `version` attribute; add "
+                        "`version = 1` and bump it whenever its output changes")
+        return None
+    canonical_params = {}
+    for pname, p in accepted.items():
+        if p.default is not p.empty:
+            canonical_params[pname] = p.default
+    canonical_params.update(resolved)
+    for k, v in list(canonical_params.items()):
+        if _is_file_param(k) and isinstance(v, str) and not _is_url(v):
+            canonical_params[k] = {"sha256": _hash_ref(Path(v))}
+    canonical = {"step": name, "version": version, "params": dict(sorted(canonical_params.items()))}
+    return StepSpec(index=index, name=name, params=resolved, kind=kind, version=version,
+                    canonical=canonical)
+
+
+def _str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def recipe_path(path: str | Path) -> Path:
+    """``path`` itself, or ``path/recipe.yaml`` when given a submission folder."""
+    p = Path(path).expanduser()
+    return p / RECIPE_FILE if p.is_dir() else p
+
+
+def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
+    """Load, validate and compile a recipe; raise RecipeError listing every problem found."""
+    path = recipe_path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such recipe file (give a recipe.yaml or a submission "
+                          "folder holding one)", path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as e:
+        raise RecipeError(_yaml_problem(path, text, e), path) from None
+    if data is None:
+        raise RecipeError(f"{path}: the file is empty; a recipe needs at least `name:`, `track:` "
+                          "and `steps:` (or `ids:`)", path)
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: the top level must be a mapping (`name: ...`, `track: ...`, "
+                          f"`steps: ...`), got {_yaml_type(data)}", path)
+
+    problems: list[str] = []
+    for key in data:
+        if key not in TOP_KEYS:
+            problems.append(f"{path}: unknown top-level key {key!r}: "
+                            f"{suggest(str(key), list(TOP_KEYS))}")
+    name = data.get("name")
+    if name is None:
+        problems.append(f"{path}: missing `name:` (a short name for the submission)")
+    elif not isinstance(name, str) or not name.strip():
+        problems.append(f"{path}: `name` must be a non-empty string, got {_yaml_type(name)}")
+    track = data.get("track")
+    if track is None:
+        problems.append(f"{path}: missing `track:`; use one of {', '.join(TRACKS)}")
+    elif track not in TRACKS:
+        problems.append(f"{path}: unknown track {track!r}: {suggest(str(track), list(TRACKS))} "
+                        f"(tracks: {', '.join(TRACKS)})")
+    has_steps = data.get("steps") is not None
+    has_ids = data.get("ids") is not None
+    if has_steps == has_ids:
+        problems.append(f"{path}: give exactly one of `steps:` (a list of steps) and `ids:` (a "
+                        f"sorted file of pool ids), not {'both' if has_steps else 'neither'}")
+    if has_steps and not isinstance(data["steps"], list):
+        problems.append(f"{path}: `steps` must be a list (`- step: <name>` items), "
+                        f"got {_yaml_type(data['steps'])}")
+    if has_ids and not isinstance(data["ids"], str):
+        problems.append(f"{path}: `ids` must be a file path, got {_yaml_type(data['ids'])}")
+    external = data.get("external")
+    if external is not None:
+        if track != "mixing":
+            problems.append(f"{path}: `external:` (documents from outside the pool) is only "
+                            f"allowed on the mixing track, not {track!r}")
+        elif not _str_list(external):
+            problems.append(f"{path}: `external` must be a list of paths or URLs")
+    if data.get("stages") is not None and track != "order":
+        problems.append(f"{path}: `stages:` is only used by the order track, not {track!r}")
+
+    folder = path.parent.resolve()
+    plugins_raw = data.get("plugins")
+    plugins: list[Path] = []
+    if plugins_raw is not None:
+        if not _str_list(plugins_raw):
+            problems.append(f"{path}: `plugins` must be a list of .py files relative to the "
+                            "recipe's folder")
+        else:
+            for p in plugins_raw:
+                full = (folder / p).resolve()
+                if not full.is_file():
+                    problems.append(f"{path}: plugin file {p!r} not found (looked for {full})")
+                plugins.append(full)
+    if plugins and not allow_code:
+        problems.append(f"{path}: the recipe uses plugin code ({', '.join(plugins_raw)}), which "
+                        "runs only if you opt in: pass --allow-code to winnow (allow_code=True "
+                        "to load_recipe) after reading the plugin files")
+        raise RecipeError(problems, path)
+    if problems:
+        raise RecipeError(problems, path)
+
+    local: dict[str, Any] = {}
+    if plugins:
+        try:
+            local = load_plugins(plugins)
+        except PluginError as e:
+            raise RecipeError(f"{path}: {e}", path) from None
+
+    specs: list[StepSpec] = []
+    ids_file = None
+    if has_ids:
+        ids_file = (folder / data["ids"]).resolve()
+        if not ids_file.is_file():
+            raise RecipeError(f"{path}: `ids` names {data['ids']!r}, but {ids_file} does not "
+                              "exist (paths are relative to the recipe's folder)", path)
+        spec = _compile_step(1, "select_ids", {"ids_file": str(ids_file)}, f"{path}: ids",
+                             folder, local, problems)
+        if spec is not None:
+            specs.append(spec)
+    else:
+        for i, item in enumerate(data["steps"], 1):
+            where = f"{path}: step {i}"
+            if isinstance(item, str):
+                step_name, params = item, {}
+            elif isinstance(item, dict):
+                if "step" not in item:
+                    problems.append(f"{where}: no `step:` key (got {', '.join(map(str, item))}); "
+                                    "each item is `- step: <name>` followed by its parameters")
+                    continue
+                step_name = item["step"]
+                params = {k: v for k, v in item.items() if k != "step"}
+            else:
+                problems.append(f"{where}: each step must be a mapping `- step: <name>`, "
+                                f"got {_yaml_type(item)}")
+                continue
+            if not isinstance(step_name, str):
+                problems.append(f"{where}: `step` must be a step name, got {_yaml_type(step_name)}")
+                continue
+            bad_keys = [k for k in params if not isinstance(k, str)]
+            if bad_keys:
+                problems.append(f"{where} ({step_name}): parameter names must be strings, "
+                                f"got {bad_keys!r}")
+                continue
+            spec = _compile_step(i, step_name, params, f"{where} ({step_name})", folder, local,
+                                 problems)
+            if spec is not None:
+                specs.append(spec)
+    if problems:
+        raise RecipeError(problems, path)
+    return Recipe(name=name, track=track, path=path.resolve(), steps=specs, ids_file=ids_file,
+                  plugins=plugins, external=list(external or []), data=data, local_steps=local)
+
+
+def validate_recipe(path: str | Path, allow_code: bool = False) -> list[str]:
+    """Every problem of the recipe at ``path`` (empty when it is valid); runs no curation."""
+    try:
+        load_recipe(path, allow_code=allow_code)
+    except RecipeError as e:
+        return list(e.problems)
+    return []
