@@ -42,7 +42,7 @@ def test_missing_data_root_says_where_it_looked(monkeypatch, tmp_path):
     with pytest.raises(paths.DataRootError) as e:
         paths.data_root()
     msg = str(e.value)
-    assert str(tmp_path / "nowhere") in msg and "WINNOW_DATA" in msg and "winnow data pull" in msg
+    assert str(tmp_path / "nowhere") in msg and "WINNOW_DATA" in msg and "README" in msg
 
 
 def test_ls_scales_prints_derived_numbers(capsys):

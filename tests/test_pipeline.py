@@ -42,6 +42,17 @@ def test_every_stage_has_a_manifest_and_the_chain_links(debug_run):
     assert info["official"] and info["submission"] == "baselines/simple_heuristics"
 
 
+def test_inspect_shows_drops_with_reasons(debug_run):
+    from winnow.curate.inspect import inspect_run
+
+    run, _ = debug_run
+    text = inspect_run(run.dir, step="length_filter", reason="too_short", limit=2)
+    assert "dropped by length_filter for too_short" in text
+    assert "[length_filter/too_short]" in text
+    with pytest.raises(ValueError, match="did you mean 'length_filter'"):
+        inspect_run(run.dir, step="lenght_filter")
+
+
 def test_rerun_skips_every_stage(debug_run):
     from winnow.run import STAGES, prepare, run_stages
 

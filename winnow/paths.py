@@ -38,9 +38,8 @@ def data_root() -> Path:
     raise DataRootError(
         "winnow could not find its data root. It looked in:\n"
         f"{looked}\n"
-        "Set WINNOW_DATA to a folder holding pool/ and eval/ (for example a copy of the project's "
-        "shared/data), or run `winnow data pull` on a machine with internet access to fill "
-        "~/.cache/winnow/data."
+        "Set WINNOW_DATA to a folder holding pool/ and eval/ (a copy of the project's data folder, "
+        "described in README.md, section Data), or put that copy at ~/.cache/winnow/data."
     )
 
 
