@@ -59,8 +59,8 @@ def render(rows: list[dict]) -> dict[str, str]:
 
 
 def _replace_marked(text: str, scale: str, body: str) -> str:
-    pat = re.compile(rf"(<!-- leaderboard:{re.escape(scale)} -->\n).*?(\n<!-- /leaderboard:{re.escape(scale)} -->)", re.S)
-    return pat.sub(lambda m: m.group(1) + body + m.group(2), text)
+    pat = re.compile(rf"(<!-- leaderboard:{re.escape(scale)} -->\n).*?(<!-- /leaderboard:{re.escape(scale)} -->)", re.S)
+    return pat.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
 def build(rows_dir: Path | None = None) -> list[Path]:

@@ -87,8 +87,8 @@ def make_row(run_dir: Path) -> dict:
                      "sequences": tok_stats["n_sequences"], "passes": tok_stats["passes"],
                      "steps": train_stats.get("steps"),
                      "curated_docs": tok_stats["curated_docs"], "docs_used": tok_stats["docs_used"]},
-        "curation_cost": {"cpu_seconds": curate_stats.get("totals", {}).get("cpu_seconds",
-                                                                            curate_stats.get("seconds"))},
+        # per-step seconds are summed over workers' shards: CPU seconds of the recipe's steps
+        "curation_cost": {"cpu_seconds": round(sum(s.get("seconds", 0.0) for s in curate_stats["steps"]), 2)},
         "contamination": {"measured": False},
         "flags": {"plugin_code": bool(info.get("allow_code") and info.get("plugins")),
                   "targeted": False, "external_data": info["track"] == "mixing"},

@@ -128,10 +128,3 @@ def train(name: str, shards: list[Path]) -> TokenizerSpec:
     write_json(INDEX, dict(sorted(index.items())))
     return s
 
-
-def hf_tokenizer(path: Path, model_max_length: int):
-    """A ``PreTrainedTokenizerFast`` over the file with eos = pad = ``<|endoftext|>``."""
-    from transformers import PreTrainedTokenizerFast
-
-    return PreTrainedTokenizerFast(tokenizer_file=str(path), eos_token=EOS, pad_token=EOS,
-                                   bos_token=EOS, unk_token=None, model_max_length=model_max_length)
