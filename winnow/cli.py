@@ -17,30 +17,22 @@ from pathlib import Path
 
 log = logging.getLogger("winnow")
 
-# Exceptions whose message is the whole story for the user (bad input, missing data, ...).
-USER_ERRORS: tuple[type[BaseException], ...] = ()
-
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions whose message is the whole story for the user (bad input, missing data, ...)."""
     from winnow.config import ConfigError
+    from winnow.curate.recipe import RecipeError
     from winnow.docs import DocumentError
     from winnow.paths import DataRootError
     from winnow.registry import RegistryError
     from winnow.run import StageError
     from winnow.submission import SubmissionError
-
-    errs = [ConfigError, DataRootError, DocumentError, RegistryError, StageError, SubmissionError]
-    try:
-        from winnow.curate.recipe import RecipeError
-        errs.append(RecipeError)
-    except ImportError:
-        pass
     from winnow.leaderboard.rows import RowError
     from winnow.tokenize.bpe import TokenizerMismatch
     from winnow.tokenize.pack import NotEnoughData
 
-    errs += [RowError, TokenizerMismatch, NotEnoughData]
-    return tuple(errs)
+    return (ConfigError, DataRootError, DocumentError, RecipeError, RegistryError, StageError,
+            SubmissionError, RowError, TokenizerMismatch, NotEnoughData)
 
 
 # ------------------------------------------------------------------------------- compute verbs
