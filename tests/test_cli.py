@@ -7,7 +7,7 @@ import pytest
 from winnow.cli import build_parser, main
 
 VERBS = ["ls", "validate", "pool", "curate", "tokenize", "train", "eval", "run", "submit",
-         "leaderboard", "inspect", "verify"]
+         "leaderboard", "inspect", "verify", "data", "check-aggregates"]
 
 
 def test_every_verb_is_registered():

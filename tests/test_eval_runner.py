@@ -199,7 +199,8 @@ def test_debug_suite_end_to_end_is_deterministic(tiny, tmp_path):
             assert all(x["pred"] in range(len(x["options"])) and "gold" in x for x in lines)
 
     results = json.loads(a)
-    assert set(results) == {"schema", "suite", "tasks", "aggregates", "heldout"}
+    assert set(results) == {"schema", "suite", "tasks", "missing", "aggregates", "aggregates_stderr", "aggregates_missing", "heldout"}
+    assert results["missing"] == {}
     assert results["suite"]["name"] == "debug" and "stats" not in results
     kinds = {v["kind"] for v in results["tasks"].values()}
     assert kinds == {"multiple_choice", "schema", "language_modeling"}

@@ -110,7 +110,9 @@ def test_aggregate_is_a_pure_function_of_raw_values():
     assert agg["prob_mean_v1"] == pytest.approx(0.2)
     assert agg["acc_centered_mean_v1"] == pytest.approx((1 / 3 + 0.2 + 0.1) / 3)
     assert aggregate(per_task) == agg
-    assert aggregate({}) == {"prob_mean_v1": None, "acc_centered_mean_v1": None}
+    empty = aggregate({})
+    assert {"prob_mean_v1", "acc_centered_mean_v1", "core_v2"} <= set(empty)
+    assert all(v is None for v in empty.values())
     with pytest.raises(KeyError):
         aggregate({"dclm_no_such_task": {"acc": 0.0, "prob": 0.0}})
 
@@ -144,3 +146,19 @@ def test_unigram_bpb_by_hand(tmp_path):
     np.save(tmp_path / "shards" / "a.npy", np.array([0, 0, 1], dtype=np.uint32))
     np.save(tmp_path / "shards" / "b.npy", np.array([1, 1, 2], dtype=np.uint32))
     assert unigram_counts(tmp_path / "shards", 4).tolist() == [2, 3, 1, 0]
+
+
+def test_aggregate_stderr_by_hand():
+    from winnow.eval.scoring import aggregate_stderr
+
+    per_task = {
+        "dclm_copa": {"acc": 0.6, "acc_stderr": 0.04, "prob": 0.1, "prob_stderr": 0.02},  # b = 0.5
+        "dclm_arc_easy": {"acc": 0.3, "acc_stderr": 0.03, "prob": 0.05, "prob_stderr": 0.01},  # b = 0.25
+        "dclm_gsm8k_cot": {"acc": 0.0, "acc_stderr": 0.0, "prob": None, "prob_stderr": None},
+    }
+    se = aggregate_stderr(per_task)
+    assert se["core_prob_v1"] == pytest.approx(math.sqrt(0.02**2 + 0.01**2) / 2)
+    assert se["prob_mean_v1"] == pytest.approx(math.sqrt(0.02**2 + 0.01**2) / 2)  # gsm8k has no prob
+    assert se["core_v2_partial"] == pytest.approx(math.sqrt((0.04 / 0.5) ** 2 + (0.03 / 0.75) ** 2) / 2)
+    assert se["core_v2"] is None and se["extended_v1"] is None  # strict: tasks missing
+    assert se["mmlu"] is None

@@ -36,19 +36,83 @@ def _requests(tm, name, doc_id=0, shots=0):
 
 
 def test_all_tasks_index_under_plain_lm_eval(tm):
+    from winnow.eval.taskgen import TASKS
+
     assert set(REQUIRED) <= set(tm.all_tasks)
-    assert all(t.startswith("dclm_") for t in tm.all_tasks)
+    assert {t.lm_eval_name for t in TASKS} | {"dclm_core", "dclm_extended"} == set(tm.all_tasks)
+    assert len(TASKS) == 53
+
+
+def test_committed_yamls_are_what_taskgen_writes():
+    from winnow.eval.taskgen import generated_files
+
+    for name, text in generated_files().items():
+        path = eval_tasks_dir() / name
+        assert path.is_file() and path.read_text(encoding="utf-8") == text, (
+            f"{path} is stale: run `python -m winnow.eval.taskgen`")
+
+
+def test_taskgen_agrees_with_the_dclm_task_table():
+    from winnow.eval.aggregates import load_task_table
+    from winnow.eval.taskgen import TASKS
+
+    facts = {t.name: t for t in load_task_table().tasks}
+    assert [t.name for t in TASKS] == [t.name for t in load_task_table().tasks]
+    for t in TASKS:
+        f = facts[t.name]
+        assert (t.kind, t.shots, t.core) == (f.icl_type, f.shots, f.core), t.name
+        assert t.has_categories == f.macro_avg_over_categories, t.name
 
 
 @pytest.mark.parametrize(
     "name, shots, rows",
     [("dclm_arc_easy", 10, 2376), ("dclm_copa", 0, 100), ("dclm_winograd", 0, 273),
-     ("dclm_lambada_openai", 0, 5153), ("dclm_hellaswag_zeroshot", 0, 10042)],
+     ("dclm_lambada_openai", 0, 5153), ("dclm_hellaswag_zeroshot", 0, 10042), ("dclm_jeopardy", 10, 2117),
+     ("dclm_mmlu_fewshot", 5, 14042), ("dclm_gsm8k_cot", 3, 1319), ("dclm_gpqa_diamond", 5, 198)],
 )
 def test_dclm_fewshot_defaults_and_sizes(tm, name, shots, rows):
     task = tm.load([name])["tasks"][name]
     assert task.config.num_fewshot == shots
     assert len(task.eval_docs) == rows
+
+
+def test_fewshot_demos_are_llm_foundrys_draw(tm):
+    from winnow.eval import foundry
+
+    task, args = _requests(tm, "dclm_arc_easy", doc_id=5, shots=3)
+    docs = task.eval_docs
+    plan = foundry.fewshot_plan([""] * len(docs), 3, seed=1234)
+    demos = "\n".join(docs[i]["_demo"] + docs[i]["_demo_answer"] for i in plan[5])
+    ctx = args[0][0]
+    assert ctx == demos + "\n" + docs[5]["_ctx"]  # demos in set order, then the test context
+    assert foundry.PREAMBLE_SPLITS[ctx] == len(demos)  # the adapter tokenises the parts apart
+    assert 5 not in plan[5]
+
+
+def test_category_tasks_draw_demos_within_the_category(tm):
+    task, args = _requests(tm, "dclm_jeopardy", doc_id=0, shots=4)
+    cat = task.eval_docs[0]["_cat"]
+    assert cat
+    lines = args[0][0].split("\n")
+    questions = lines[0::2][:-1]  # demo questions (context lines), the test's last
+    prefix = cat.replace("_", " ").upper() + ":"  # jeopardy rows: category "world_history"
+    assert len(questions) == 4 and all(q.startswith(prefix) for q in questions)
+
+
+def test_schema_fewshot_contexts_match_the_recorded_split(tm):
+    from winnow.eval import foundry
+
+    _, args = _requests(tm, "dclm_winogrande", doc_id=2, shots=2)
+    for ctx, cont in args:
+        k = foundry.PREAMBLE_SPLITS[ctx]
+        assert ctx[k] == "\n" and cont.startswith(" ")
+
+
+def test_generation_task_requests(tm):
+    _, args = _requests(tm, "dclm_gsm8k_cot", doc_id=0, shots=0)
+    ((ctx, kwargs),) = args
+    assert ctx.startswith("Q: ") and ctx.endswith("\nA: Let's think step by step.")
+    assert kwargs["until"] == ["\n\n", "Q:", "Q: "] and kwargs["do_sample"] is False
 
 
 def test_arc_easy_requests(tm):
@@ -60,19 +124,6 @@ def test_arc_easy_requests(tm):
         (ctx, " Carbon dioxide is more available than other gases."),
         (ctx, " The producers in all ecosystems are plants."),
     ]
-
-
-def test_arc_easy_fewshot_format(tm):
-    task, args = _requests(tm, "dclm_arc_easy", shots=2)
-    ctx = args[0][0]
-    demos, query = ctx.rsplit("\n", 2)[0], ctx.split("\n")[-2:]
-    assert query == ["Question: Which statement best explains why photosynthesis is the foundation of most food webs?",
-                     "Answer:"]
-    lines = demos.split("\n")
-    assert len(lines) == 4 and lines[0].startswith("Question: ") and lines[2].startswith("Question: ")
-    golds = {d["query"]: d["choices"][d["gold"]] for d in task.eval_docs}
-    for q, a in ((lines[0], lines[1]), (lines[2], lines[3])):
-        assert a == "Answer: " + golds[q]  # llm-foundry: "\nAnswer: " + gold answer, demos joined by "\n"
 
 
 def test_winograd_requests(tm):
@@ -151,3 +202,22 @@ def test_more_core_tasks_follow_the_same_rules(tm):
     assert csqa[0][0].endswith("\nD. new york\nAnswer:") and [c for _, c in csqa] == [" A", " B", " C", " D"]
     _, dyck = _requests(tm, "dclm_bigbench_dyck_languages")
     assert dyck[0][0].endswith("\nOutput:") and dyck[0][1] == " } ]"
+
+
+def test_tasks_run_under_stock_lm_eval_on_any_hf_model(tm, tmp_path):
+    """Plain lm-eval (its HFLM, not winnow's adapter) runs the tasks, generation included."""
+    import lm_eval
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from winnow.tokenize.bpe import tokenizer_file
+
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(vocab_size=1024, n_positions=256, n_embd=16, n_layer=1, n_head=2)).save_pretrained(tmp_path)
+    PreTrainedTokenizerFast(tokenizer_file=str(tokenizer_file("bpe1k-v1")), eos_token="<|endoftext|>",
+                            pad_token="<|endoftext|>").save_pretrained(tmp_path)
+    res = lm_eval.simple_evaluate(
+        model="hf", model_args=f"pretrained={tmp_path},max_length=256", tasks=["dclm_copa", "dclm_triviaqa_sm_sub"],
+        task_manager=tm, limit=2, batch_size=2, device="cpu", bootstrap_iters=0)
+    assert 0.0 <= res["results"]["dclm_copa"]["acc,none"] <= 1.0
+    assert res["results"]["dclm_triviaqa_sm_sub"]["exact_match,none"] == 0.0  # random model

@@ -3,7 +3,7 @@
 Compute verbs (``pool``, ``curate``, ``tokenize``, ``train``, ``eval``, ``run``) take Hydra overrides
 (``scale=debug submission=baselines/random seed=1``) and are thin wrappers around the stage
 functions of ``winnow.run``. Utility verbs (``ls``, ``validate``, ``inspect``, ``verify``, ``submit``,
-``leaderboard build|check``, ``tokenizer train``) take ordinary flags. Verbs are a registry (a dict
+``leaderboard build|check``, ``tokenizer train``, ``data pull|status``) take ordinary flags. Verbs are a registry (a dict
 of name -> handler), not an if/elif chain. Errors that users can fix print one clear message and
 exit with status 2; anything else is a bug and shows its traceback.
 """
@@ -23,6 +23,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from winnow.config import ConfigError
     from winnow.curate.recipe import RecipeError
     from winnow.docs import DocumentError
+    from winnow.eval.model_io import ModelLoadError
     from winnow.paths import DataRootError
     from winnow.registry import RegistryError
     from winnow.run import StageError
@@ -31,7 +32,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from winnow.tokenize.bpe import TokenizerMismatch
     from winnow.tokenize.pack import NotEnoughData
 
-    return (ConfigError, DataRootError, DocumentError, RecipeError, RegistryError, StageError,
+    return (ConfigError, DataRootError, DocumentError, ModelLoadError, RecipeError, RegistryError, StageError,
             SubmissionError, RowError, TokenizerMismatch, NotEnoughData)
 
 
@@ -177,6 +178,66 @@ def cmd_tokenizer(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    """`winnow eval`: the run's eval stage (Hydra overrides), any model folder (--model), or --list."""
+    if args.list:
+        from winnow.eval.catalog import format_catalog
+
+        print(format_catalog())
+        return 0
+    if not args.model:
+        return _compute(("pool", "curate", "tokenize", "train", "eval"))(args)
+    from winnow.config import load_run_config
+    from winnow.eval.runner import evaluate
+    from winnow.paths import winnow_home
+    from winnow.io import sha256_bytes
+
+    rc = load_run_config(args.overrides)
+    suite = rc.cfg["suite"]
+    model = Path(args.model)
+    out = Path(args.out) if args.out else (
+        winnow_home() / "evals" / f"{model.resolve().name}__{sha256_bytes(str(model.resolve()).encode())[:8]}"
+        / suite["name"])
+    res = evaluate(model_dir=model, tokenizer_file=args.tokenizer, seq_len=args.seq_len, suite=suite,
+                   out_dir=out, progress=rc.cfg["progress"])
+    from winnow.eval.catalog import format_results
+
+    print(format_results(res))
+    print(f"results: {out / 'results.json'}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from winnow.eval.data import EvalDataError, data_status, format_status, pull, resolve_root
+
+    try:
+        if args.action == "pull":
+            pull(dest=args.dest, files=args.only, base_url=args.base_url, force=args.force)
+            return 0
+        root = resolve_root(args.root)
+        statuses = data_status(root=root)
+        print(format_status(statuses, root))
+        return 1 if any(s.status == "modified" for s in statuses) else 0
+    except EvalDataError as e:
+        print(f"winnow data {args.action}: error: {e}", file=sys.stderr)
+        return 2
+
+
+def cmd_check_aggregates(args) -> int:
+    """Recompute DCLM's published Core/Extended from its per-task columns (winnow.eval.aggregates)."""
+    from winnow.eval.aggregates import check_dclm_database
+    from winnow.paths import data_root
+
+    csv_path = Path(args.csv) if args.csv else data_root() / "reference" / "dclm_model_database.csv"
+    if not csv_path.is_file():
+        print(f"winnow check-aggregates: error: no DCLM model database at {csv_path}; pass --csv PATH "
+              "(DCLM's dclm_model_database.csv, kept under <data root>/reference/)", file=sys.stderr)
+        return 2
+    report = check_dclm_database(csv_path)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="winnow", description="Benchmark harness for training-data curation.")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -186,12 +247,20 @@ def build_parser() -> argparse.ArgumentParser:
         "curate": ("run the submission's recipe over the pool", ("pool", "curate")),
         "tokenize": ("tokenize, shuffle and pack the curated data", ("pool", "curate", "tokenize")),
         "train": ("train the scale's model on the packed data", ("pool", "curate", "tokenize", "train")),
-        "eval": ("evaluate the trained model on the suite", ("pool", "curate", "tokenize", "train", "eval")),
     }
     for verb, (helptext, stages) in compute.items():
         sp = sub.add_parser(verb, help=helptext + " (earlier stages run or are skipped as needed)")
         sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. scale=debug seed=1")
         sp.set_defaults(func=_compute(stages))
+    sp = sub.add_parser("eval", help="evaluate the run's model on its suite (earlier stages run or are "
+                        "skipped as needed), or any model folder with --model; --list shows the tasks")
+    sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. suite=cpu suite.limit=5")
+    sp.add_argument("--list", action="store_true", help="the 53 DCLM tasks and the status of their data")
+    sp.add_argument("--model", help="a HF causal-LM folder or a winnow checkpoint (instead of a run)")
+    sp.add_argument("--tokenizer", help="tokenizer.json or HF folder (default: found from the model)")
+    sp.add_argument("--seq-len", type=int, help="context length (default: from the run or the model config)")
+    sp.add_argument("--out", help="results folder (default: $WINNOW_HOME/evals/<model>/<suite>)")
+    sp.set_defaults(func=cmd_eval)
     sp = sub.add_parser("run", help="all stages: pool, curate, tokenize, train, eval")
     sp.add_argument("overrides", nargs="*")
     sp.add_argument("--submit", action="store_true", help="then write the leaderboard row and tables")
@@ -222,6 +291,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("action", choices=["train"])
     sp.add_argument("name")
     sp.set_defaults(func=cmd_tokenizer)
+    sp = sub.add_parser("data", help="evaluation data: status of every file, or pull (download and verify)")
+    data_sub = sp.add_subparsers(dest="action", required=True)
+    dp = data_sub.add_parser("pull", help="download evaluation data files from their pinned upstream and verify them")
+    dp.add_argument("--dest", help="data root to write into (default: $WINNOW_DATA, else ~/.cache/winnow/data)")
+    dp.add_argument("--only", nargs="+", metavar="FILE", help="paths under <data>/eval/ (default: every file)")
+    dp.add_argument("--base-url", help="fetch <base-url>/<file> instead (a mirror laid out like <data>/eval/)")
+    dp.add_argument("--force", action="store_true", help="download again even verified, reconstructed or modified files")
+    dp.set_defaults(func=cmd_data)
+    dp = data_sub.add_parser("status", help="which evaluation data files are present, reconstructed, modified or missing")
+    dp.add_argument("--root", help="data root to check (default: the one winnow uses)")
+    dp.set_defaults(func=cmd_data)
+    sp = sub.add_parser("check-aggregates", help="recompute DCLM's published Core/Extended from its per-task values")
+    sp.add_argument("--csv", help="DCLM's model database (default: <data root>/reference/dclm_model_database.csv)")
+    sp.set_defaults(func=cmd_check_aggregates)
     return p
 
 

@@ -23,7 +23,9 @@ from winnow.submission import Submission, load_submission
 log = logging.getLogger("winnow")
 
 # Bump a stage's version whenever its code changes an output byte: it is part of the input key.
-STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 1}
+# eval 2: 53 DCLM tasks with llm-foundry few-shot prompts, DCLM aggregates (core_*, extended_*,
+# categories, core_prob_v1), their stderrs and missing-task reports in results.json.
+STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 2}
 STAGES = ("pool", "curate", "tokenize", "train", "eval")
 
 

@@ -6,6 +6,8 @@ Modules, one concern each (imported lazily: lm-eval and torch are slow to import
   record of token counts per (context, continuation) request);
 - `scoring`: per-item and per-task values by llm-foundry's rules, versioned aggregates
   (`aggregate(per_task)`), DCLM's random baselines;
+- `aggregates`: DCLM's task table (eval/dclm_tasks.json) and its aggregates (Core, Extended,
+  MMLU, category means, core_prob_v1), and the reproduction check of DCLM's published numbers;
 - `heldout`: held-out bits per byte of the model and of a unigram reference on the same tokens;
 - `runner`: `evaluate(...)` runs a suite (conf/suite/*.yaml) and writes results.json + samples.
 

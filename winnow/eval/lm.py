@@ -3,7 +3,9 @@
 Scoring follows llm-foundry 0.9.0, the evaluator DCLM used (see eval/README.md):
 
 - context and continuation are tokenised *separately* (no special tokens) and the ids
-  concatenated; an empty context becomes the end-of-text token;
+  concatenated, and so are the few-shot block and the test context when winnow's few-shot
+  sampler built the context (`winnow.eval.foundry.PREAMBLE_SPLITS`); an empty context becomes
+  the end-of-text token;
 - inputs longer than `max_length` (the training context) lose tokens from the left of the
   context, so that context + continuation fit in `max_length` tokens;
 - log-softmax in fp32 at the continuation positions only; a request returns
@@ -34,6 +36,8 @@ from lm_eval.api.model import LM
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tokenizers import Tokenizer
 from tqdm import tqdm
+
+from winnow.eval.foundry import PREAMBLE_SPLITS
 
 
 EOS_CANDIDATES = ("<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>", "<|eos|>")
@@ -129,6 +133,13 @@ class WinnowLM(LM):
 
     def encode(self, text: str) -> list[int]:
         return self.tok.encode(text, add_special_tokens=False).ids
+
+    @staticmethod
+    def _context_parts(context: str) -> tuple[str, ...]:
+        """llm-foundry tokenises the few-shot block and the test context separately: split a
+        context where winnow's few-shot sampler recorded the block's end (one part otherwise)."""
+        k = PREAMBLE_SPLITS.get(context)
+        return (context[:k], context[k:]) if k else (context,)
 
     def _encode_many(self, texts: Iterable[str]) -> None:
         todo = sorted({t for t in texts if t not in self._enc_cache})
@@ -230,8 +241,9 @@ class WinnowLM(LM):
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
         args = [tuple(r.args) if hasattr(r, "args") else tuple(r) for r in requests]
         unique = sorted(set(args))
-        self._encode_many([c for c, _ in unique] + [t for _, t in unique])
-        pairs = [(self._enc_cache[c], self._enc_cache[t]) for c, t in unique]
+        ctx_parts = {c: self._context_parts(c) for c, _ in unique}
+        self._encode_many([p for parts in ctx_parts.values() for p in parts] + [t for _, t in unique])
+        pairs = [([i for p in ctx_parts[c] for i in self._enc_cache[p]], self._enc_cache[t]) for c, t in unique]
         scored = self.score_tokens(pairs)
         out: dict[tuple[str, str], tuple[float, bool]] = {}
         for (ctx, cont), (lp, greedy, n), (_, cont_ids) in zip(unique, scored, pairs):
@@ -265,30 +277,124 @@ class WinnowLM(LM):
 
     @torch.inference_mode()
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        """Greedy decoding, one request at a time, cut at the first stop string or EOS."""
-        outs: list[str] = []
-        for r in tqdm(requests, desc="generate_until", disable=not self.progress, leave=False):
+        """Greedy decoding, as HF `generate(do_sample=False)`, cut the way lm-eval cuts `until`.
+
+        Each request is (context, gen_kwargs): `until` (stop strings) and `max_gen_toks` (or
+        `max_new_tokens`; default: the constructor's). Sampling is refused. The context is
+        tokenised with `encode` and loses tokens from the left so that context + max_gen_toks
+        fit in `max_length` (llm-foundry trims to max_seq_len - max_answer_length the same way).
+        When max_gen_toks >= max_length llm-foundry keeps the whole prompt (its trim slices
+        `[-0:]`); here the model then sees the last `max_length` tokens, a window that slides
+        as tokens are generated.
+        Decoding stops at the end-of-text token, once a stop string appears in the decoded
+        continuation, or after max_gen_toks tokens. The text is decoded the way composer's
+        `eval_forward` decodes `generate` output: new tokens only, special tokens skipped, HF
+        4.40's clean-up of tokenisation spaces, a leading space for tokenizers that encode " a"
+        as more than one token; then cut before the first stop string (lm-eval's `until`).
+
+        Requests are sorted by context length and decoded together in right-padded batches
+        (`batch_size`, `max_batch_tokens`): each row's next token is read at its own last real
+        position, so with causal attention no row ever attends to the padding after it and no
+        attention mask is needed. No KV cache: every step recomputes the window.
+        """
+        index: dict[tuple[str, tuple[str, ...], int], int] = {}
+        keys = []
+        for r in requests:
             ctx, kwargs = tuple(r.args) if hasattr(r, "args") else tuple(r)
-            kwargs = dict(kwargs or {})
-            until = kwargs.get("until") or []
-            until = [until] if isinstance(until, str) else list(until)
-            max_new = int(kwargs.get("max_gen_toks", self.max_gen_toks))
-            ids = self.encode(ctx) or [self.eos_id]
-            new: list[int] = []
-            text = ""
-            for _ in range(max_new):
-                window = (ids + new)[-self.max_length :]
-                logits = self._logits(torch.tensor([window], device=self._device), keep=1)
-                nxt = int(logits[0, -1].float().argmax())
-                if nxt == self.eos_id:
-                    break
-                new.append(nxt)
-                text = self.tok.decode(new)
-                if any(s in text for s in until):
-                    break
-            cut = min((text.find(s) for s in until if s in text), default=len(text))
-            outs.append(text[:cut])
-        return outs
+            until, max_new = self._generation_args(kwargs)
+            key = (ctx, tuple(until), max_new)
+            keys.append(key)
+            index.setdefault(key, len(index))
+        jobs = []
+        for ctx, until, max_new in index:  # identical requests are decoded once
+            ids = [t for part in self._context_parts(ctx) for t in self.encode(part)] or [self.eos_id]
+            room = self.max_length - max_new if max_new < self.max_length else self.max_length
+            jobs.append((ids[-room:], list(until), max_new))
+        texts = self._greedy_generate(jobs, disable=disable_tqdm or not self.progress)
+        return [texts[index[k]] for k in keys]
+
+    def _generation_args(self, kwargs) -> tuple[list[str], int]:
+        """(non-empty stop strings, max new tokens) from lm-eval generation kwargs."""
+        kwargs = dict(kwargs or {})
+        do_sample = kwargs.get("do_sample")
+        temperature = float(kwargs.get("temperature") or 0.0)
+        if do_sample or (do_sample is None and temperature > 0.0):
+            raise ValueError(
+                f"WinnowLM.generate_until decodes greedily only; got do_sample={do_sample!r}, "
+                f"temperature={temperature}"
+            )
+        until = kwargs.get("until") or []
+        until = [until] if isinstance(until, str) else list(until)
+        if not all(isinstance(s, str) for s in until):
+            raise TypeError(f"`until` must be a string or a list of strings, got {until!r}")
+        max_new = kwargs.get("max_gen_toks", kwargs.get("max_new_tokens"))
+        max_new = self.max_gen_toks if max_new is None else int(max_new)
+        if max_new < 0:
+            raise ValueError(f"max_gen_toks must be >= 0, got {max_new}")
+        return [s for s in until if s], max_new
+
+    def _decode_generated(self, ids: list[int]) -> str:
+        """Generated ids as composer's eval_forward decodes them (see generate_until)."""
+        from winnow.eval.generation import clean_up_tokenization_spaces
+
+        text = clean_up_tokenization_spaces(self.tok.decode(ids, skip_special_tokens=True))
+        prefix = getattr(self, "_generation_prefix", None)
+        if prefix is None:  # composer: sentencepiece-style tokenizers get their space back
+            prefix = self._generation_prefix = "" if len(self.encode(" a")) == 1 else " "
+        return prefix + text
+
+    def _greedy_generate(self, jobs: list[tuple[list[int], list[str], int]], disable: bool = False) -> list[str]:
+        """Greedy continuations of (context ids, stop strings, max new tokens), cut at the stops."""
+        out = [""] * len(jobs)
+        order = sorted((i for i, j in enumerate(jobs) if j[2] > 0), key=lambda i: (-len(jobs[i][0]), i))
+        batches: list[list[int]] = []
+        cur: list[int] = []
+        width = 0
+        for i in order:  # budget on the widest window the batch can reach
+            final = min(len(jobs[i][0]) + jobs[i][2], self.max_length)
+            w = max(width, final)
+            if cur and (len(cur) >= self.batch_size or w * (len(cur) + 1) > self.max_batch_tokens):
+                batches.append(cur)
+                cur, w = [], final
+            cur.append(i)
+            width = w
+        if cur:
+            batches.append(cur)
+
+        bar = tqdm(total=len(order), desc="generate_until", disable=disable, leave=False)
+        for batch in batches:
+            seqs = {i: list(jobs[i][0]) for i in batch}
+            new: dict[int, list[int]] = {i: [] for i in batch}
+            text = {i: self._decode_generated([]) for i in batch}
+            active = list(batch)
+            while active:
+                rows = [seqs[i][-self.max_length :] for i in active]
+                lens = [len(r) for r in rows]
+                width = max(lens)
+                keep = width - min(lens) + 1  # logits from the shortest row's last position on
+                inp = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+                for b, row in enumerate(rows):
+                    inp[b, : len(row)] = row
+                logits = self._logits(torch.from_numpy(inp).to(self._device), keep=keep)
+                pos = torch.tensor([n - 1 - (width - keep) for n in lens], device=self._device)
+                rows_idx = torch.arange(len(rows), device=self._device)
+                nxt = logits[rows_idx, pos].float().argmax(dim=-1).tolist()
+                still = []
+                for i, tok in zip(active, nxt):
+                    _, until, max_new = jobs[i]
+                    if tok != self.eos_id:
+                        new[i].append(tok)
+                        seqs[i].append(tok)
+                        text[i] = self._decode_generated(new[i])
+                        if len(new[i]) < max_new and not any(s in text[i] for s in until):
+                            still.append(i)
+                            continue
+                    cut = min((text[i].find(s) for s in until if s in text[i]), default=len(text[i]))
+                    out[i] = text[i][:cut]
+                    bar.update(1)
+                active = still
+        bar.close()
+        return out
 
     # ------------------------------------------------------------------------------ misc
 

@@ -138,40 +138,70 @@ def _lm_eval_metrics(task_results: dict) -> dict:
     return out
 
 
-def load_model(model_dir: Path):
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    return model.eval()
-
-
 # --------------------------------------------------------------------------------- main
+
+
+def suite_entries(suite: dict) -> list[dict]:
+    """The suite's task entries with a suite-level `limit` (if any) capping every task's."""
+    cap = suite.get("limit")
+    out = []
+    for entry in suite["tasks"]:
+        e = dict(entry)
+        if cap is not None:
+            e["limit"] = int(cap) if e.get("limit") is None else min(int(cap), int(e["limit"]))
+        out.append(e)
+    return out
+
+
+def _load_task(tm, name: str, lm, shots: int | None):
+    """The lm-eval task object, with DCLM's shots unless the suite overrides them, and for
+    generation tasks llm-foundry's generation budget for this tokenizer."""
+    from winnow.eval.taskgen import spec
+
+    task = tm.load([name])["tasks"][name]
+    t = spec(name)
+    shots = t.shots if shots is None else int(shots)
+    task.set_config(key="num_fewshot", value=shots)
+    if t.kind == "generation":
+        from winnow.eval.generation import max_new_tokens
+        from winnow.paths import data_root
+
+        # llm-foundry measures the raw (unstripped) rows of the whole file, special tokens included
+        with open(data_root() / "eval" / t.file, encoding="utf-8") as f:
+            raw = [json.loads(line) for line in f if line.strip()]
+        budget = max_new_tokens(raw, lambda text: lm.tok.encode(text, add_special_tokens=True).ids,
+                                t.cot_delimiter)
+        task.set_config(key="generation_kwargs", value={"max_gen_toks": int(budget)}, update=True)
+    return task, shots
 
 
 def evaluate(
     *,
     model_dir: Path,
-    tokenizer_file: Path,
     suite: dict,
     out_dir: Path,
-    seq_len: int,
+    tokenizer_file: Path | None = None,
+    seq_len: int | None = None,
     heldout_texts: list[str] | None = None,
     train_tokens: Path | None = None,
     seed: int = 1234,
     progress: bool = True,
 ) -> dict:
-    """Evaluate the model in `model_dir` on `suite`; write results; return them plus "stats".
+    """Evaluate the model at `model_dir` (any path `winnow.eval.model_io` understands) on
+    `suite`; write results; return them plus "stats".
 
     `seed` is used only when the suite does not fix one (a suite's seed is part of its
-    definition: it fixes the subsample and the few-shot draws for every run).
+    definition: it fixes the subsample and the few-shot draws for every run). Tasks whose data
+    is missing are skipped and listed under "missing" with the reason; aggregates that need
+    them are reported as missing (see winnow.eval.scoring.aggregate).
     """
     import lm_eval
-    from tokenizers import Tokenizer
 
     from winnow.eval.heldout import heldout_bpb, unigram_bpb
-    from winnow.eval.lm import WinnowLM
-    from winnow.eval.scoring import aggregate, score_task
+    from winnow.eval.lm import WinnowLM, as_tokenizer
+    from winnow.eval.model_io import load_for_eval
+    from winnow.eval.scoring import aggregate, aggregate_stderr, missing_tasks, score_task
+    from winnow.eval.taskgen import spec
 
     t_start = time.perf_counter()
     suite = plain_suite(suite)
@@ -183,9 +213,10 @@ def evaluate(
     stats: dict[str, Any] = {"seconds": {}, "requests": {}}
 
     t0 = time.perf_counter()
-    model = load_model(Path(model_dir))
-    tokenizer = Tokenizer.from_file(str(tokenizer_file))
-    lm = WinnowLM(model, tokenizer, max_length=seq_len, progress=progress)
+    loaded = load_for_eval(model_dir, tokenizer=tokenizer_file, seq_len=seq_len)
+    model, seq_len = loaded.model, loaded.seq_len
+    tokenizer = as_tokenizer(loaded.tokenizer)
+    lm = WinnowLM(model, loaded.tokenizer, max_length=seq_len, progress=progress)
     with _quiet_lm_eval():
         tm = task_manager()
     validate_suite(suite, known_tasks=sorted(tm.all_tasks))
@@ -193,16 +224,21 @@ def evaluate(
 
     per_task: dict[str, dict] = {}
     task_meta: list[dict] = []
-    for entry in suite["tasks"]:
+    missing: dict[str, str] = {}
+    for entry in suite_entries(suite):
         name = entry["task"]
         t0 = time.perf_counter()
+        try:
+            with _quiet_lm_eval():
+                task, shots = _load_task(tm, name, lm, entry.get("num_fewshot"))
+        except FileNotFoundError as e:
+            missing[name] = str(e)
+            _say(progress, f"{name}: skipped, data missing ({e})")
+            continue
+        n_docs = len(task.eval_docs)
+        rows = subsample(n_docs, entry.get("limit"), seed, name)
+        _say(progress, f"{name}: {len(rows)} of {n_docs} docs, {shots}-shot")
         with _quiet_lm_eval():
-            task = tm.load([name])["tasks"][name]
-            shots = int(entry.get("num_fewshot", task.config.num_fewshot or 0))
-            task.set_config(key="num_fewshot", value=shots)
-            n_docs = len(task.eval_docs)
-            rows = subsample(n_docs, entry.get("limit"), seed, name)
-            _say(progress, f"{name}: {len(rows)} of {n_docs} docs, {shots}-shot")
             res = lm_eval.simple_evaluate(
                 model=lm,
                 tasks=[task],
@@ -216,7 +252,7 @@ def evaluate(
                 fewshot_random_seed=seed,
             )
         samples = res["samples"][name]
-        values, items = score_task(samples, lm.records)
+        values, items = score_task(samples, lm.records, kind=spec(name).kind)
         values = {
             "num_fewshot": shots,
             **values,
@@ -231,10 +267,8 @@ def evaluate(
         dt = time.perf_counter() - t0
         stats["seconds"][name] = dt
         stats["requests"][name] = sum(len(s["arguments"]) for s in samples)
-        _say(
-            progress,
-            f"{name}: acc {values['acc']:.4f} prob {values['prob']:+.4f} bpb {values['bpb']:.4f} ({dt:.1f}s)",
-        )
+        extra = "" if values["prob"] is None else f" prob {values['prob']:+.4f} bpb {values['bpb']:.4f}"
+        _say(progress, f"{name}: acc {values['acc']:.4f} ± {values['acc_stderr']:.4f}{extra} ({dt:.1f}s)")
 
     heldout = None
     if heldout_texts is not None or train_tokens is not None:
@@ -264,11 +298,26 @@ def evaluate(
             "tasks": task_meta,
         },
         "tasks": per_task,
+        "missing": missing,
         "aggregates": aggregate(per_task),
+        "aggregates_stderr": aggregate_stderr(per_task),
+        "aggregates_missing": missing_tasks(per_task),
         "heldout": heldout,
     }
     write_json(out_dir / RESULTS_FILE, results)
     stats["seconds"]["total"] = time.perf_counter() - t_start
-    _say(progress, "aggregates " + ", ".join(f"{k} {v:+.4f}" for k, v in results["aggregates"].items())
+    stats["model"] = loaded.source
+    _say(progress, "aggregates " + format_aggregates(results["aggregates"])
          + f" ({stats['seconds']['total']:.1f}s)")
     return {**results, "stats": stats}
+
+
+def format_aggregates(aggs: dict) -> str:
+    """One line of aggregates; missing ones show what they lack."""
+    parts = []
+    for k, v in aggs.items():
+        if isinstance(v, (int, float)):
+            parts.append(f"{k} {v:+.4f}")
+        elif isinstance(v, dict) and isinstance(v.get("value"), (int, float)):
+            parts.append(f"{k} {v['value']:+.4f}")
+    return ", ".join(parts)

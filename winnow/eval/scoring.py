@@ -24,7 +24,10 @@ Aggregates are named and versioned and are a pure function of the per-task value
 
 - prob_mean_v1: mean over tasks of `prob` (the primary ranking metric for small scales);
 - acc_centered_mean_v1: mean over tasks of (acc - b) / (1 - b), b = DCLM's v2 random baseline
-  of the task (eval/random_baselines.json).
+  of the task (eval/dclm_tasks.json);
+- DCLM's own aggregates from `winnow.eval.aggregates` (`FLAT_AGGREGATES`: core_prob_v1,
+  core_v1/v2, extended_v1/v2, their `_partial` forms, mmlu, category means), None where a task
+  they need was not evaluated.
 """
 
 from __future__ import annotations
@@ -32,21 +35,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from winnow.paths import REPO_ROOT
+from winnow.eval.aggregates import FLAT_AGGREGATES, dclm_aggregates, flat_values, load_task_table
 
 MULTIPLE_CHOICE = "multiple_choice"
 SCHEMA = "schema"
 LANGUAGE_MODELING = "language_modeling"
-KINDS = (MULTIPLE_CHOICE, SCHEMA, LANGUAGE_MODELING)
+GENERATION = "generation"
+KINDS = (MULTIPLE_CHOICE, SCHEMA, LANGUAGE_MODELING, GENERATION)
 
-RANDOM_BASELINES_FILE = REPO_ROOT / "eval" / "random_baselines.json"
-AGGREGATES = ("prob_mean_v1", "acc_centered_mean_v1")
+AGGREGATES = ("prob_mean_v1", "acc_centered_mean_v1", *FLAT_AGGREGATES)
 TASK_PREFIX = "dclm_"
 
 
@@ -109,9 +111,22 @@ def infer_kind(doc: Mapping, n_requests: int) -> str:
         return SCHEMA
     if "choices" in doc:
         return MULTIPLE_CHOICE
+    if "answer" in doc and "continuation" not in doc:
+        return GENERATION
     if n_requests == 1 and "continuation" in doc:
         return LANGUAGE_MODELING
     raise ValueError(f"cannot tell the task kind of a doc with fields {sorted(doc)}")
+
+
+def score_generated(sample: Mapping) -> dict:
+    """One generation item by llm-foundry's exact-match rule (winnow.eval.generation)."""
+    from winnow.eval.generation import score_generation
+
+    doc = sample["doc"]
+    resp = sample.get("resps") or [[""]]
+    output = resp[0][0] if isinstance(resp[0], (list, tuple)) else resp[0]
+    ok = score_generation(output, doc["_answers"], doc.get("_cot_delimiter", ""), doc.get("_stop", []))
+    return {"acc": float(ok), "output": output}
 
 
 def _args(sample: Mapping) -> list[tuple[str, str]]:
@@ -130,11 +145,17 @@ def requests_hash(samples: Sequence[Mapping]) -> str:
 def score_samples(
     samples: Sequence[Mapping], records: Mapping[tuple[str, str], Any], kind: str | None = None
 ) -> list[dict]:
-    """Per-item scores (doc order) from lm-eval logged samples and (context, continuation) records."""
+    """Per-item scores (doc order) from lm-eval logged samples and (context, continuation) records.
+
+    Items of tasks split by category carry it (`category`, from the doc's `_cat`)."""
     items = []
     for s in sorted(samples, key=lambda s: s["doc_id"]):
         args = _args(s)
         k = kind or infer_kind(s["doc"], len(args))
+        cat = {"category": s["doc"]["_cat"]} if s["doc"].get("_cat") else {}
+        if k == GENERATION:
+            items.append({"doc_id": int(s["doc_id"]), **cat, **score_generated(s)})
+            continue
         recs = [records[a] for a in args]
         if k == LANGUAGE_MODELING:
             if len(recs) != 1:
@@ -145,7 +166,7 @@ def score_samples(
         else:
             raise ValueError(f"unknown task kind {k!r}; expected one of {KINDS}")
         opts = [dict(zip(("logprob", "tokens", "bytes", "greedy"), _rec(r))) for r in recs]
-        items.append({"doc_id": int(s["doc_id"]), **item, "options": opts})
+        items.append({"doc_id": int(s["doc_id"]), **cat, **item, "options": opts})
     return items
 
 
@@ -157,25 +178,43 @@ def _mean_stderr(values: Sequence[float]) -> tuple[float, float]:
     return float(arr.mean()), std / math.sqrt(arr.size)
 
 
+def _macro_mean_stderr(items: Sequence[Mapping], key: str) -> tuple[float, float]:
+    """Mean and stderr of `key`; for items split by category, the unweighted mean over
+    categories (DCLM's number for mmlu, jeopardy, bbq) with stderr sqrt(sum se_c^2) / C."""
+    cats = sorted({i.get("category", "") for i in items})
+    if cats == [""]:
+        return _mean_stderr([i[key] for i in items])
+    per = [_mean_stderr([i[key] for i in items if i.get("category", "") == c]) for c in cats]
+    means = np.array([m for m, _ in per])
+    ses = np.array([se for _, se in per])
+    return float(means.mean()), float(math.sqrt(float((ses**2).sum())) / len(per))
+
+
 def task_values(items: Sequence[Mapping], kind: str) -> dict:
-    """Raw per-task values from per-item scores (see module docstring)."""
-    acc, acc_se = _mean_stderr([i["acc"] for i in items])
-    prob, prob_se = _mean_stderr([i["prob"] for i in items])
-    prob_raw, _ = _mean_stderr([i["prob_raw"] for i in items])
+    """Raw per-task values from per-item scores (see module docstring).
+
+    Generation tasks have accuracy only (prob, bpb and token counts are None)."""
+    acc, acc_se = _macro_mean_stderr(items, "acc")
+    values: dict[str, Any] = {"kind": kind, "n": len(items), "acc": acc, "acc_stderr": acc_se}
+    cats = sorted({i["category"] for i in items if i.get("category")})
+    if cats:
+        values["categories"] = len(cats)
+    if kind == GENERATION:
+        values.update(prob=None, prob_stderr=None, prob_raw=None, bpb=None, gold_tokens=None, gold_bytes=None)
+        return values
+    prob, prob_se = _macro_mean_stderr(items, "prob")
+    prob_raw, _ = _macro_mean_stderr(items, "prob_raw")
     nats = -sum(i["gold_logprob"] for i in items)
     n_bytes = sum(i["gold_bytes"] for i in items)
-    return {
-        "kind": kind,
-        "n": len(items),
-        "acc": acc,
-        "acc_stderr": acc_se,
-        "prob": prob,
-        "prob_stderr": prob_se,
-        "prob_raw": prob_raw,
-        "bpb": nats / math.log(2) / n_bytes if n_bytes else float("nan"),
-        "gold_tokens": int(sum(i["gold_tokens"] for i in items)),
-        "gold_bytes": int(n_bytes),
-    }
+    values.update(
+        prob=prob,
+        prob_stderr=prob_se,
+        prob_raw=prob_raw,
+        bpb=nats / math.log(2) / n_bytes if n_bytes else float("nan"),
+        gold_tokens=int(sum(i["gold_tokens"] for i in items)),
+        gold_bytes=int(n_bytes),
+    )
+    return values
 
 
 def score_task(
@@ -195,18 +234,15 @@ def score_task(
 # ---------------------------------------------------------------------------- aggregates
 
 
-@lru_cache(maxsize=4)
-def _baseline_table(path: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def load_random_baselines(version: str = "v2", path: Path | None = None) -> dict[str, float]:
-    """DCLM random baselines of `version` as fractions in [0, 1], keyed by DCLM task name."""
-    table = _baseline_table(str(path or RANDOM_BASELINES_FILE))
-    if version not in table:
-        raise KeyError(f"random baselines {version!r} not in {path or RANDOM_BASELINES_FILE}")
-    return {task: pct / 100.0 for task, pct in table[version].items()}
+    """DCLM random baselines of `version` as fractions in [0, 1], keyed by DCLM task name.
+
+    Read from eval/dclm_tasks.json (or `path`, a table of the same format).
+    """
+    table = load_task_table(path)
+    if version not in ("v1", "v2"):
+        raise KeyError(f"random baselines {version!r} not in {table.path} (it has v1 and v2)")
+    return {t.name: t.baseline_pct[version] / 100.0 for t in table.tasks}
 
 
 def dclm_name(task: str) -> str:
@@ -217,11 +253,57 @@ def centered_acc(acc: float, baseline: float) -> float:
     return (acc - baseline) / (1.0 - baseline)
 
 
+def _continuous(per_task: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    return {dclm_name(t): float(per_task[t]["prob"]) for t in sorted(per_task)
+            if per_task[t].get("prob") is not None and math.isfinite(float(per_task[t]["prob"]))}
+
+
+def _combined_se(ses: Mapping[str, float], tasks: Sequence[str], strict: bool) -> float | None:
+    present = [t for t in sorted(tasks) if t in ses]
+    if not present or (strict and len(present) != len(set(tasks))):
+        return None
+    return math.sqrt(math.fsum(ses[t] ** 2 for t in present)) / len(present)
+
+
+def aggregate_stderr(per_task: Mapping[str, Mapping[str, Any]]) -> dict[str, float | None]:
+    """Standard errors of the scalar aggregates, treating tasks as independent: a mean of n
+    task values has se = sqrt(sum se_t^2) / n; a centered accuracy's se is se_acc / (1 - b)."""
+    from winnow.eval.aggregates import BASELINE_VERSIONS, CATEGORIES, MMLU_TASK, category_slug
+
+    table = load_task_table()
+    se_acc = {dclm_name(t): float(v["acc_stderr"]) for t, v in sorted(per_task.items())
+              if v.get("acc_stderr") is not None}
+    se_prob = {dclm_name(t): float(v["prob_stderr"]) for t, v in sorted(per_task.items())
+               if v.get("prob_stderr") is not None and v.get("prob") is not None}
+    out: dict[str, float | None] = {"prob_mean_v1": _combined_se(se_prob, list(se_prob), False),
+                                    "core_prob_v1": _combined_se(se_prob, table.core, False)}
+    for v in BASELINE_VERSIONS:
+        b = table.baselines(v)
+        cen = {t: s / (1.0 - b[t]) for t, s in se_acc.items()}
+        if v == "v2":
+            out["acc_centered_mean_v1"] = _combined_se(cen, list(cen), False)
+        for kind, tasks in (("core", table.core), ("extended", table.names)):
+            out[f"{kind}_{v}"] = _combined_se(cen, tasks, True)
+            out[f"{kind}_{v}_partial"] = _combined_se(cen, tasks, False)
+        for c in CATEGORIES:
+            out[f"category_{category_slug(c)}_{v}_partial"] = _combined_se(cen, table.by_category(c), False)
+    out["mmlu"] = se_acc.get(MMLU_TASK)
+    return out
+
+
+def missing_tasks(per_task: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """For each strict DCLM aggregate that `aggregate` reports as None: the tasks it lacks."""
+    acc = {dclm_name(t): float(per_task[t]["acc"]) for t in sorted(per_task)}
+    full = dclm_aggregates(acc, _continuous(per_task))
+    return {name: list(v["missing"]) for name, v in full.items() if v.get("value") is None and v.get("missing")}
+
+
 def aggregate(per_task: Mapping[str, Mapping[str, Any]], baselines: Mapping[str, float] | None = None) -> dict:
     """Named, versioned aggregates from per-task raw values (pure; tasks in sorted order).
 
-    `baselines` maps DCLM task names (without `dclm_`) to fractions; default: v2 of
-    eval/random_baselines.json. An empty `per_task` gives None for every aggregate.
+    `baselines` maps DCLM task names (without `dclm_`) to fractions for acc_centered_mean_v1;
+    default: v2 of eval/dclm_tasks.json. DCLM's aggregates always use the table's baselines.
+    An empty `per_task` gives None for every aggregate.
     """
     if not per_task:
         return {name: None for name in AGGREGATES}
@@ -230,9 +312,12 @@ def aggregate(per_task: Mapping[str, Mapping[str, Any]], baselines: Mapping[str,
     missing = [t for t in names if dclm_name(t) not in b]
     if missing:
         raise KeyError(f"no random baseline for {missing}")
-    probs = [float(per_task[t]["prob"]) for t in names]
     centered = [centered_acc(float(per_task[t]["acc"]), float(b[dclm_name(t)])) for t in names]
+    acc = {dclm_name(t): float(per_task[t]["acc"]) for t in names}
+    prob = _continuous(per_task)
     return {
-        "prob_mean_v1": float(np.mean(probs)),
+        # generation tasks have no continuous value; prob_mean_v1 averages the tasks that do
+        "prob_mean_v1": float(np.mean(list(prob.values()))) if prob else None,
         "acc_centered_mean_v1": float(np.mean(centered)),
+        **flat_values(dclm_aggregates(acc, prob)),
     }

@@ -23,10 +23,17 @@ def _fmt(v, digits: int = 4) -> str:
     return str(v)
 
 
+# Aggregates shown beside the primary metric, when some row of the table has them (a row keeps
+# every aggregate; the table shows these few so it stays readable).
+SHOWN_AGGREGATES = ("prob_mean_v1", "acc_centered_mean_v1", "core_prob_v1", "core_v2", "core_v2_partial",
+                    "extended_v2", "mmlu")
+
+
 def table(rows: list[dict]) -> str:
     primary = rows[0]["primary_metric"]
     rows = sorted(rows, key=lambda r: (-(r["aggregates"].get(primary) or float("-inf")), r["submission"], r["seed"]))
-    other = sorted({k for r in rows for k in r["aggregates"]} - {primary})
+    other = [k for k in SHOWN_AGGREGATES
+             if k != primary and any(r["aggregates"].get(k) is not None for r in rows)]
     head = ["rank", "submission", "seed", f"**{primary}**", *other, "held-out bpb", "unigram bpb",
             "train tokens", "passes", "curation CPU s", "row"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
