@@ -286,9 +286,16 @@ class Filter(Mapper):
 
 
 class GlobalStep:
-    """A corpus-level step: reads every input shard, writes output shards into ``out_dir``."""
+    """A corpus-level step: reads every input shard, writes output shards into ``out_dir``.
+
+    ``resumable = True`` tells the pipeline to keep ``out_dir`` as it is when it retries the step
+    after a crash (otherwise it empties the folder first); the step then resumes its own partial
+    work and must write the same outputs as an uninterrupted run (see
+    ``winnow.curate.steps.partial``).
+    """
 
     version: int | str = 1
+    resumable: bool = False
     step_name: str = ""
     step_index: int = 0
     ctx: StepContext | None = None

@@ -8,6 +8,7 @@ Layout of ``out_dir``::
         key.json                the segment's input key; a different key wipes the folder
         <name>, <name>.counters.json, <name>.done, dropped/<name>   (document segments)
         <name>..., counters.json, step.done, dropped/<name>          (a GlobalStep)
+        _partial/                   a resumable GlobalStep's own partial work (kept on retry)
 
 Notable choices:
 
@@ -40,7 +41,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from winnow.curate.base import ENGINES, Counters, SourceTable, StepContext, StepError, StepSpec
+from winnow.curate.base import (ENGINES, Counters, SourceTable, StepContext, StepError, StepSpec,
+                                resolve_step)
 from winnow.curate.recipe import Recipe, RecipeError, Segment, load_recipe
 from winnow.io import atomic_path, read_json, sha256_file, write_json
 from winnow.manifest import hash_obj
@@ -121,9 +123,12 @@ def _run_global(recipe: Recipe, spec: StepSpec, inputs: list[Path], seg_dir: Pat
         if all(p.exists() for p in outs):
             say(f"{seg_dir.name}: {spec.label} already done, skipping it (resume)")
             return outs, Counters.from_dict(d), True
-    for child in seg_dir.iterdir():  # a half-finished attempt: start the step over
-        if child.name != "key.json":
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    # A half-finished attempt: start the step over, unless the step resumes its own partial
+    # work (``resumable = True``; the folder's key already pins inputs, params and seed).
+    if not getattr(resolve_step(spec.name, recipe.local_steps), "resumable", False):
+        for child in seg_dir.iterdir():
+            if child.name != "key.json":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
     step_ctx = dataclasses.replace(ctx, work_dir=seg_dir / "tmp")
     step_ctx.work_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

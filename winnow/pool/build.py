@@ -14,6 +14,13 @@ What a pool build does, in one pass over the sources:
   seeded uniform subset: that is how a scale takes a pool subset sized for it), each shard sorted
   by id so the bytes do not depend on source order.
 
+Sources are JSON Lines document files (the embedded pool: ``sources: "pool/*.jsonl.zst"``) or,
+as a list, any of the kinds in ``winnow.pool.sources``: raw HTML pages and tarballs, WARC, WET and
+DCLM-Pool shards, local or fsspec URLs, whose text ``winnow.pool.extract`` produces (resiliparse
+main-content extraction with DCLM's settings). Those go through the same re-keying, field
+reduction, held-out split and sharding; records left out are counted by reason in the manifest's
+``stats.skipped``, and a damaged file stops the build before anything is written.
+
 The manifest lists per-shard sha256, document and byte counts. Output lives in
 ``$WINNOW_HOME/pools/<name>@v<version>/`` and a rebuild with the same input key is skipped.
 """
@@ -80,13 +87,42 @@ def _source_files(cfg: dict, root: Path) -> list[Path]:
     return files
 
 
+def _source_readers(cfg: dict, root: Path):
+    """[(name, fingerprint, documents iterator factory)] and whether any source extracts text.
+
+    A ``sources`` string keeps the original behaviour exactly (JSON Lines files named by their
+    file name), so existing pools keep their input keys and content ids.
+    """
+    if isinstance(cfg["sources"], str):
+        return [(f.name, sha256_file(f), (lambda f=f, skips=None: read_docs(f)))
+                for f in _source_files(cfg, root)], False
+    from winnow.pool.extract import read_unit
+    from winnow.pool.sources import source_units, unit_fingerprint
+
+    readers, units = [], source_units(cfg, root)
+    for u in units:
+        if u.kind == "jsonl":
+            if not u.is_local:
+                raise ValueError(f"pool {cfg['name']!r}: jsonl sources must be local ({u.url})")
+            read = (lambda u=u, skips=None: read_docs(u.url.removeprefix("file://")))
+        else:
+            read = (lambda u=u, skips=None: read_unit(u, skips))
+        readers.append((u.name, unit_fingerprint(u), read))
+    return readers, any(u.kind != "jsonl" for u in units)
+
+
 def build_pool(cfg: dict, *, progress: bool = True) -> Manifest:
     """Build (or find already built) the pool described by a ``conf/pool/*.yaml`` mapping."""
     root = data_root()
-    files = _source_files(cfg, root)
+    readers, extracting = _source_readers(cfg, root)
     out = pool_dir(cfg["name"], cfg["version"])
-    source_hashes = {f.name: sha256_file(f) for f in files}
-    input_key = hash_obj({"cfg": cfg, "sources": source_hashes, "build": POOL_BUILD_VERSION})
+    source_hashes = {name: digest for name, digest, _ in readers}
+    key = {"cfg": cfg, "sources": source_hashes, "build": POOL_BUILD_VERSION}
+    if extracting:  # extraction output depends on the extractor's version
+        from winnow.pool.extract import extractor_version
+
+        key["extractor"] = extractor_version()
+    input_key = hash_obj(key)
     done = completed(out, input_key)
     if done is not None:
         log.info("pool %s@v%s already built (%s)", cfg["name"], cfg["version"], done.short)
@@ -101,16 +137,20 @@ def build_pool(cfg: dict, *, progress: bool = True) -> Manifest:
     heldout_notes: list[dict] = []
     seen: set[str] = set()
     max_docs, max_bytes = cfg.get("max_docs_per_source"), cfg.get("max_bytes_per_source")
-    for f in tqdm(files, desc=f"pool {cfg['name']}: reading sources", unit="file", disable=not progress):
+    from winnow.pool.extract import Skips
+
+    skips = Skips()
+    for name, _, docs in tqdm(readers, desc=f"pool {cfg['name']}: reading sources", unit="file",
+                              disable=not progress):
         n_docs = n_bytes = 0
-        for doc in read_docs(f):
+        for doc in docs(skips=skips):
             if max_docs is not None and n_docs >= max_docs:
                 break
             if max_bytes is not None and n_bytes >= max_bytes:
                 break
-            pool_doc, note = split_document(doc, f.name)
+            pool_doc, note = split_document(doc, name)
             if pool_doc["id"] in seen:
-                raise ValueError(f"{f}: upstream id {doc['id']!r} occurs twice in the sources")
+                raise ValueError(f"{name}: upstream id {doc['id']!r} occurs twice in the sources")
             seen.add(pool_doc["id"])
             n_docs += 1
             n_bytes += len(pool_doc["text"].encode("utf-8"))
@@ -135,11 +175,16 @@ def build_pool(cfg: dict, *, progress: bool = True) -> Manifest:
         "text_bytes": sum(c["text_bytes"] for n, c in counts.items() if n.startswith("shards/")),
         "heldout_docs": counts[HELDOUT]["docs"],
         "heldout_text_bytes": counts[HELDOUT]["text_bytes"],
-        "sources": len(files),
+        "sources": len(readers),
         "seconds": round(time.time() - t0, 1),
     }
+    if extracting:
+        stats.update(skips.stats())
+    # a remote file named by its URL in the input key is recorded by what it hashed to when read
+    parents = {f"source:{k}": skips.digests.get(k, v) if v.startswith("url:") else v
+               for k, v in source_hashes.items()}
     m = write_manifest(out, "pool", input_key, config=dict(cfg), stats=stats, counts=counts,
-                       parents={f"source:{k}": v for k, v in source_hashes.items()})
+                       parents=parents)
     log.info("pool %s@v%s: %d docs, %d held out, content id %s", cfg["name"], cfg["version"],
              stats["docs"], stats["heldout_docs"], m.short)
     return m

@@ -11,8 +11,18 @@ module is imported the first time a recipe uses it.
 | ``word_count_filter`` | Filter     | filters      | too_few_words, too_many_words     |
 | ``line_cleanup``      | Mapper     | modifiers    | empty_after_cleanup               |
 | ``exact_dedup``       | GlobalStep | dedup        | duplicate                         |
+| ``url_dedup``         | GlobalStep | dedup        | duplicate_url                     |
+| ``minhash_dedup``     | GlobalStep | minhash      | near_duplicate                    |
+| ``bloom_dedup``       | GlobalStep | bloom        | near_duplicate_document, duplicate_paragraphs |
 | ``random_sample``     | GlobalStep | selection    | not_sampled                       |
 | ``select_ids``        | GlobalStep | selection    | not_listed (used by ``ids:`` recipes) |
+| ``page_length_filter`` ... ``massive_web_repetition_filters`` | Filter | gopher | see ``gopher`` |
+| ``uppercase_ratio_line_modifier`` ... ``word_removal_ratio_filter`` | Mapper/Filter | refinedweb | see ``refinedweb`` |
+| ``punctuation_line_modifier``, ``word_length_modifier``, ``citation_removal_modifier``, ``substring_filter`` | Mapper/Filter | c4 | see ``c4`` |
+| ``url_substring_filter`` | Filter     | urls         | the ``reason`` parameter (banned_url), no_url |
+| ``language_id``       | Mapper     | langid       | (adds meta.lang, meta.lang_score) |
+| ``language_filter``   | Filter     | langid       | no_language, wrong_language, low_language_score |
+| ``within_page_dedup`` | Mapper     | page_dedup   | empty_after_within_page_dedup     |
 
 This package must not import anything at module level: it is imported by ``base`` itself.
 """
@@ -22,6 +32,37 @@ BUILTIN_STEPS: dict[str, str] = {
     "word_count_filter": "winnow.curate.steps.filters:WordCountFilter",
     "line_cleanup": "winnow.curate.steps.modifiers:LineCleanup",
     "exact_dedup": "winnow.curate.steps.dedup:ExactDedup",
+    "url_dedup": "winnow.curate.steps.dedup:UrlDedup",
+    "minhash_dedup": "winnow.curate.steps.minhash:MinHashDedup",
+    "bloom_dedup": "winnow.curate.steps.bloom:BloomDedup",
     "random_sample": "winnow.curate.steps.selection:RandomSample",
     "select_ids": "winnow.curate.steps.selection:SelectIds",
+    # DCLM's mapper inventory (Gopher, RefinedWeb, C4, URL, language ID, within-page dedup)
+    "page_length_filter": "winnow.curate.steps.gopher:PageLengthFilter",
+    "line_length_filter": "winnow.curate.steps.gopher:LineLengthFilter",
+    "word_length_filter": "winnow.curate.steps.gopher:WordLengthFilter",
+    "symbol_ratio_filter": "winnow.curate.steps.gopher:SymbolRatioFilter",
+    "bullet_count_filter": "winnow.curate.steps.gopher:BulletCountFilter",
+    "ellipsis_count_filter": "winnow.curate.steps.gopher:EllipsisCountFilter",
+    "alphabetic_word_ratio_filter": "winnow.curate.steps.gopher:AlphabeticWordRatioFilter",
+    "alphanumeric_char_ratio_filter": "winnow.curate.steps.gopher:AlphanumericCharRatioFilter",
+    "stop_word_filter": "winnow.curate.steps.gopher:StopWordFilter",
+    "repetition_filter": "winnow.curate.steps.gopher:RepetitionFilter",
+    "massive_web_repetition_filters": "winnow.curate.steps.gopher:MassiveWebRepetitionFilters",
+    "uppercase_ratio_line_modifier": "winnow.curate.steps.refinedweb:UppercaseRatioLineModifier",
+    "numeric_ratio_line_modifier": "winnow.curate.steps.refinedweb:NumericRatioLineModifier",
+    "counter_line_modifier": "winnow.curate.steps.refinedweb:CounterLineModifier",
+    "line_length_modifier": "winnow.curate.steps.refinedweb:LineLengthModifier",
+    "substring_line_modifier": "winnow.curate.steps.refinedweb:SubstringLineModifier",
+    "newline_removal_modifier": "winnow.curate.steps.refinedweb:NewlineRemovalModifier",
+    "word_counter_enricher": "winnow.curate.steps.refinedweb:WordCounterEnricher",
+    "word_removal_ratio_filter": "winnow.curate.steps.refinedweb:WordRemovalRatioFilter",
+    "punctuation_line_modifier": "winnow.curate.steps.c4:PunctuationLineModifier",
+    "word_length_modifier": "winnow.curate.steps.c4:WordLengthModifier",
+    "citation_removal_modifier": "winnow.curate.steps.c4:CitationRemovalModifier",
+    "substring_filter": "winnow.curate.steps.c4:SubstringFilter",
+    "url_substring_filter": "winnow.curate.steps.urls:UrlSubstringFilter",
+    "language_id": "winnow.curate.steps.langid:LanguageId",
+    "language_filter": "winnow.curate.steps.langid:LanguageFilter",
+    "within_page_dedup": "winnow.curate.steps.page_dedup:WithinPageDedup",
 }

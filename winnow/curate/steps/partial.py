@@ -1,0 +1,140 @@
+"""Resumable partial state for GlobalSteps that take long enough to be worth resuming.
+
+A resumable step (``resumable = True`` on the class) keeps its partial work under
+``<out_dir>/_partial/`` and its finished output shards in ``out_dir`` as usual. The pipeline does
+not wipe the folder of such a step when it retries it (the segment folder's key already
+guarantees the same inputs, parameters and seed); the step checks that itself as well, with a
+fingerprint of its class, version, parameters, seed and input shards (path, size, mtime), so
+that calling ``run()`` directly on changed inputs starts over instead of mixing old and new work.
+
+Every file is written atomically (temporary name, then rename); a unit of work is done when its
+``.done`` marker exists, and the marker is always written after the files it vouches for, so a
+process killed at any instant (``kill -9``) leaves either a finished unit or one that is redone.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from winnow.io import atomic_path, read_json, write_json
+
+
+def input_fingerprint(shards: list[Path]) -> list:
+    """What identifies the input shards: resolved path, size and mtime of each, in order."""
+    out = []
+    for p in shards:
+        st = Path(p).stat()
+        out.append([str(Path(p).resolve()), st.st_size, st.st_mtime_ns])
+    return out
+
+
+class PartialDir:
+    """``<out_dir>/_partial``: a step's resumable state, valid for one fingerprint only."""
+
+    NAME = "_partial"
+
+    def __init__(self, out_dir: Path, fingerprint: dict):
+        self.root = Path(out_dir) / self.NAME
+        fp_file = self.root / "fingerprint.json"
+        self.resumed = False
+        if fp_file.exists():
+            try:
+                self.resumed = read_json(fp_file) == fingerprint
+            except (OSError, ValueError):
+                self.resumed = False
+        if not self.resumed:
+            if self.root.exists():
+                shutil.rmtree(self.root)
+            self.root.mkdir(parents=True)
+            write_json(fp_file, fingerprint)
+
+    def path(self, *parts: str) -> Path:
+        p = self.root.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def done(self, *parts: str) -> bool:
+        return self.root.joinpath(*parts[:-1], parts[-1] + ".done").exists()
+
+    def mark(self, *parts: str) -> None:
+        self.path(*parts[:-1], parts[-1] + ".done").write_bytes(b"")
+
+    def unmark(self, *parts: str) -> None:
+        self.root.joinpath(*parts[:-1], parts[-1] + ".done").unlink(missing_ok=True)
+
+    def remove(self, *parts: str) -> None:
+        p = self.root.joinpath(*parts)
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+
+
+def save_array(path: Path, array: np.ndarray) -> None:
+    """``np.save`` through a temporary name (never a half-written array under ``path``)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+
+
+def load_array(path: Path, mmap: bool = False) -> np.ndarray:
+    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+
+
+def save_json(path: Path, obj) -> None:
+    write_json(path, obj, indent=None)
+
+
+def load_json(path: Path):
+    return read_json(path)
+
+
+def human_bytes(n: float) -> str:
+    """``1.5 GiB`` style (binary units, as memory is counted)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3,
+          "gb": 1000**3, "t": 1000**4, "tb": 1000**4, "kib": 1024, "mib": 1024**2,
+          "gib": 1024**3, "tib": 1024**4}
+
+
+def parse_bytes(value: int | float | str, param: str) -> int:
+    """``4GiB``, ``512 MB``, ``2g`` or a plain number of bytes -> bytes; ValueError names param."""
+    from winnow.curate.base import ParamError
+
+    if isinstance(value, bool):
+        raise ParamError(param, f"must be a number of bytes or a size such as '4GiB', "
+                                f"got {value!r}")
+    if isinstance(value, (int, float)):
+        if value <= 0:
+            raise ParamError(param, f"must be > 0, got {value}")
+        return int(value)
+    s = str(value).strip().lower().replace(" ", "")
+    num = s.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = s[len(num):]
+    try:
+        n = float(num)
+    except ValueError:
+        n = -1.0
+    if unit not in _UNITS or n <= 0:
+        raise ParamError(param, f"must be a number of bytes or a size such as '4GiB' or '512MB', "
+                                f"got {value!r}")
+    return int(n * _UNITS[unit])
+
+
+def physical_memory() -> int | None:
+    """Total physical memory in bytes, or None where the OS does not say."""
+    try:
+        import os
+
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
