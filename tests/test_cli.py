@@ -6,7 +6,7 @@ import pytest
 
 from winnow.cli import build_parser, main
 
-VERBS = ["ls", "validate", "pool", "curate", "tokenize", "train", "eval", "run", "submit",
+VERBS = ["ls", "validate", "pool", "curate", "tokenize", "train", "eval", "run", "submit", "import-dclm",
          "leaderboard", "inspect", "verify", "data", "check-aggregates"]
 
 

@@ -3,7 +3,7 @@
 Compute verbs (``pool``, ``curate``, ``tokenize``, ``train``, ``eval``, ``run``) take Hydra overrides
 (``scale=debug submission=baselines/random seed=1``) and are thin wrappers around the stage
 functions of ``winnow.run``. Utility verbs (``ls``, ``validate``, ``inspect``, ``verify``, ``submit``,
-``leaderboard build|check``, ``tokenizer train``, ``data pull|status``) take ordinary flags. Verbs are a registry (a dict
+``leaderboard build|check``, ``tokenizer train``, ``data pull|status``, ``import-dclm``) take ordinary flags. Verbs are a registry (a dict
 of name -> handler), not an if/elif chain. Errors that users can fix print one clear message and
 exit with status 2; anything else is a bug and shows its traceback.
 """
@@ -21,8 +21,11 @@ log = logging.getLogger("winnow")
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is the whole story for the user (bad input, missing data, ...)."""
     from winnow.config import ConfigError
+    from winnow.curate.dclm_import import DclmImportError
+    from winnow.curate.inspect import InspectError
     from winnow.curate.recipe import RecipeError
     from winnow.docs import DocumentError
+    from winnow.eval.data import EvalDataError
     from winnow.eval.model_io import ModelLoadError
     from winnow.paths import DataRootError
     from winnow.registry import RegistryError
@@ -32,8 +35,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from winnow.tokenize.bpe import TokenizerMismatch
     from winnow.tokenize.pack import NotEnoughData
 
-    return (ConfigError, DataRootError, DocumentError, ModelLoadError, RecipeError, RegistryError, StageError,
-            SubmissionError, RowError, TokenizerMismatch, NotEnoughData)
+    return (ConfigError, DataRootError, DclmImportError, DocumentError, EvalDataError, InspectError,
+            ModelLoadError, RecipeError, RegistryError, StageError, SubmissionError, RowError,
+            TokenizerMismatch, NotEnoughData, FileNotFoundError)
 
 
 # ------------------------------------------------------------------------------- compute verbs
@@ -45,6 +49,11 @@ def _compute(stages):
         if not run.rc.official:
             log.warning("unofficial run (the leaderboard will refuse it): %s", "; ".join(run.rc.unofficial))
         done = run_stages(run, stages)
+        if "eval" in done:
+            from winnow.eval.catalog import format_results
+            from winnow.io import read_json
+
+            print(format_results(read_json(run.dir / "eval" / run.suite["name"] / "results.json")))
         print(f"run folder: {run.dir}")
         for stage, m in done.items():
             print(f"  {stage:<9} {m.kind:<10} content id {m.short}")
@@ -138,6 +147,40 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_import_dclm(args) -> int:
+    from winnow.curate.dclm_import import check_result, import_dclm
+
+    res = import_dclm(Path(args.config), name=args.name, source=args.source)
+    text = res.to_yaml()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}: {len(res.steps)} winnow steps", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    err = sys.stderr
+    if res.lacking:
+        print(f"DCLM steps winnow lacks ({len(res.lacking)}), left out:", file=err)
+        for x in res.lacking:
+            print(f"  - {x.line()}", file=err)
+    if res.not_needed:
+        print(f"DCLM steps not needed in winnow ({len(res.not_needed)}):", file=err)
+        for x in res.not_needed:
+            print(f"  - {x.line()}", file=err)
+    for n in res.notes:
+        print(f"note: {n}", file=err)
+    if not res.steps:
+        print("winnow import-dclm: error: no DCLM step could be converted", file=err)
+        return 1
+    problems = check_result(res)
+    if problems:
+        print("warning: the imported recipe does not validate:", file=err)
+        for pr in problems:
+            print(f"  - {pr}", file=err)
+    else:
+        print("the imported recipe validates", file=err)
+    return 0
+
+
 def cmd_submit(args) -> int:
     from winnow.leaderboard.rows import submit
 
@@ -208,19 +251,15 @@ def cmd_eval(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from winnow.eval.data import EvalDataError, data_status, format_status, pull, resolve_root
+    from winnow.eval.data import data_status, format_status, pull, resolve_root
 
-    try:
-        if args.action == "pull":
-            pull(dest=args.dest, files=args.only, base_url=args.base_url, force=args.force)
-            return 0
-        root = resolve_root(args.root)
-        statuses = data_status(root=root)
-        print(format_status(statuses, root))
-        return 1 if any(s.status == "modified" for s in statuses) else 0
-    except EvalDataError as e:
-        print(f"winnow data {args.action}: error: {e}", file=sys.stderr)
-        return 2
+    if args.action == "pull":
+        pull(dest=args.dest, files=args.only, base_url=args.base_url, force=args.force)
+        return 0
+    root = resolve_root(args.root)
+    statuses = data_status(root=root)
+    print(format_status(statuses, root))
+    return 1 if any(s.status == "modified" for s in statuses) else 0
 
 
 def cmd_check_aggregates(args) -> int:
@@ -277,10 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_verify)
     sp = sub.add_parser("inspect", help="kept and dropped documents of a run's curation, with reasons")
     sp.add_argument("run")
-    sp.add_argument("--step")
-    sp.add_argument("--reason")
+    sp.add_argument("--step", help="a step name, or its 1-based number in the recipe")
+    sp.add_argument("--reason", help="only dropped documents with this drop reason")
     sp.add_argument("--limit", type=int, default=5)
     sp.set_defaults(func=cmd_inspect)
+    sp = sub.add_parser("import-dclm", help="turn a DCLM baselines_configs YAML into a winnow recipe")
+    sp.add_argument("config", help="a DCLM baselines/baselines_configs/*.yaml file")
+    sp.add_argument("-o", "--output", help="write the recipe here (default: stdout)")
+    sp.add_argument("--name", help="recipe name (default: the config's file name)")
+    sp.add_argument("--source", help="which `source:` entry to import when the config has several")
+    sp.set_defaults(func=cmd_import_dclm)
     sp = sub.add_parser("submit", help="write the leaderboard row of a finished run")
     sp.add_argument("run")
     sp.set_defaults(func=cmd_submit)

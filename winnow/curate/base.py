@@ -367,6 +367,7 @@ for _name, _target in BUILTIN_STEPS.items():
 
 ENGINES: Registry = Registry("engine")
 ENGINES.register("local", "winnow.curate.engine:LocalEngine")
+ENGINES.register("ray", "winnow.curate.engine_ray:RayEngine")  # pip install 'winnow[ray]'
 
 
 class Engine(Protocol):

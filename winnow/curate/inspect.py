@@ -15,6 +15,10 @@ from winnow.docs import read_docs
 from winnow.io import read_json
 
 
+class InspectError(ValueError):
+    """The run or the ``--step`` asked for does not exist; the message says what does."""
+
+
 def _preview(text: str, width: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -30,25 +34,34 @@ def inspect_run(run_dir: Path, step: str | None = None, reason: str | None = Non
 
     curated = Path(run_dir) / "curated"
     if not (curated / "stats.json").exists():
-        raise FileNotFoundError(f"{curated}: no stats.json; run `winnow curate` for this run first")
+        raise InspectError(f"{curated}: no stats.json; run `winnow curate` for this run first")
     stats = read_json(curated / "stats.json")
     names = [s["step"] for s in stats["steps"]]
+    index = None
+    if step is not None and str(step).isdigit():  # ``--step 15``: the 15th step of the recipe
+        index = int(step)
+        if not 1 <= index <= len(names):
+            raise InspectError(f"--step {step}: the recipe has steps 1..{len(names)}")
+        step = names[index - 1]
     if step is not None and step not in names:
         from winnow.registry import suggest
 
-        raise ValueError(f"step {step!r} is not in this run's recipe ({', '.join(names)}): {suggest(step, names)}")
+        known = list(dict.fromkeys(names))
+        raise InspectError(f"step {step!r} is not in this run's recipe: {suggest(step, known)}")
     out = [format_stats(stats), ""]
     drops = [d for d in dropped_samples(curated)
-             if (step is None or d.get("step") == step) and (reason is None or d.get("reason") == reason)]
+             if (step is None or d.get("step") == step)
+             and (index is None or d.get("step_index") in (None, index))
+             and (reason is None or d.get("reason") == reason)]
     reasons = Counter((d.get("step"), d.get("reason")) for d in drops)
     title = "dropped" + (f" by {step}" if step else "") + (f" for {reason}" if reason else "")
     out.append(f"{title}: {sum(reasons.values())} sampled documents "
                f"({', '.join(f'{s}/{r}: {n}' for (s, r), n in reasons.most_common()) or 'none'})")
     for d in drops[:limit]:
         out.append(f"  - [{d.get('step')}/{d.get('reason')}] {d['id']} ({d.get('source')}): {_preview(d['text'])}")
-    if step is None and reason is None:
+    if reason is None:  # kept: what survived the whole recipe (so also ``step``)
         kept = [d for f in sorted((curated / "shards").glob("*")) for d in islice(read_docs(f), limit)][:limit]
-        out.append(f"kept (first {len(kept)} of {stats['totals']['docs_out']}):")
+        out.append(f"kept by the whole recipe (first {len(kept)} of {stats['totals']['docs_out']}):")
         for d in kept:
             out.append(f"  - {d['id']} ({d.get('source')}): {_preview(d['text'])}")
     return "\n".join(out)

@@ -23,6 +23,7 @@ module is imported the first time a recipe uses it.
 | ``language_id``       | Mapper     | langid       | (adds meta.lang, meta.lang_score) |
 | ``language_filter``   | Filter     | langid       | no_language, wrong_language, low_language_score |
 | ``within_page_dedup`` | Mapper     | page_dedup   | empty_after_within_page_dedup     |
+| ``decontaminate``     | GlobalStep | decontam     | contaminated (only with ``remove: true``) |
 
 This package must not import anything at module level: it is imported by ``base`` itself.
 """
@@ -65,4 +66,6 @@ BUILTIN_STEPS: dict[str, str] = {
     "language_id": "winnow.curate.steps.langid:LanguageId",
     "language_filter": "winnow.curate.steps.langid:LanguageFilter",
     "within_page_dedup": "winnow.curate.steps.page_dedup:WithinPageDedup",
+    # n-gram overlap with the evaluation suite (measure, optionally remove)
+    "decontaminate": "winnow.curate.steps.decontam:Decontaminate",
 }
