@@ -112,19 +112,19 @@ def same_steps(a, b) -> None:
 def test_refinedweb_matches_the_baseline(tmp_path):
     res, rec = imported(tmp_path, REFINEDWEB, "refinedweb")
     same_steps(rec, load_recipe(REPO / "baselines" / "refinedweb"))
-    assert [(x.position, x.func) for x in res.lacking] == [
-        (2, "url_substring_filter"), (7, "url_removal_modifier")]
+    assert [(x.position, x.func) for x in res.lacking] == [(2, "url_substring_filter")]
     assert "refinedweb_banned_domains_curated.txt" in res.lacking[0].why
     assert [x.func for x in res.not_needed] == ["move_url_modifier"]
+    assert any("tldextract" in n for n in res.notes)
     text = res.to_yaml()
-    assert "LACKING url_removal_modifier" in text and "LACKS (2)" in text
+    assert "LACKING url_substring_filter" in text and "LACKS (1)" in text
     assert "banlist: Read more..." in text  # YAML's '...' end marker must not eat the value
 
 
 def test_dclm_baseline_refinedweb_matches_the_baseline(tmp_path):
     res, rec = imported(tmp_path, DCLM_BASELINE_RW, "dclm_refinedweb")
     same_steps(rec, load_recipe(REPO / "baselines" / "dclm_refinedweb"))
-    assert [x.func for x in res.lacking] == ["url_substring_filter", "url_removal_modifier"]
+    assert [x.func for x in res.lacking] == ["url_substring_filter"]
 
 
 def test_gopher_block_matches_the_baseline(tmp_path):
@@ -136,8 +136,9 @@ def test_gopher_block_matches_the_baseline(tmp_path):
 def test_c4_matches_the_baseline(tmp_path):
     res, rec = imported(tmp_path, C4, "c4")
     same_steps(rec, load_recipe(REPO / "baselines" / "c4"))
-    assert [(x.position, x.func) for x in res.lacking] == [(15, "exact_dedup")]
-    assert "line-level" in res.lacking[0].why
+    assert not res.lacking
+    assert {"step": "line_dedup", "normalize": True} in res.steps
+    assert any("line_dedup" in n and "selection_key" in n for n in res.notes)
     assert [x.func for x in res.not_needed] == [
         "move_url_modifier", "key_name_modifier", "split_lines_modifier", "join_lines_modifier"]
     assert any("_aggregate" in n for n in res.notes)
@@ -152,6 +153,8 @@ def test_c4_matches_the_baseline(tmp_path):
       "tokenizer": "blingfire"}, None),
     ({"func": "language_filter", "keep_languages": ["en"]}, None),  # no enricher before it
     ({"func": "quality_filter", "key": "fasttext_hq_prob", "threshold": 0.1}, None),
+    ({"func": "url_removal_modifier"}, {"step": "url_removal_modifier"}),
+    ({"func": "url_removal_modifier", "tlds_filepath": "my_tlds.txt"}, None),
     ({"func": "line_length_filter", "length_type": "max", "max_length": 1000, "bogus": 1}, None),
 ])
 def test_single_step_rules(step, expect):
@@ -178,7 +181,7 @@ def test_cli(tmp_path, capsys):
     out = tmp_path / "recipe.yaml"
     assert main(["import-dclm", str(cfg), "-o", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "DCLM steps winnow lacks (2)" in err and "url_removal_modifier" in err
+    assert "DCLM steps winnow lacks (1)" in err and "refinedweb_banned_domains_curated" in err
     assert "the imported recipe validates" in err
     assert yaml.safe_load(out.read_text())["name"] == "refinedweb"
     assert main(["validate", str(out)]) == 0

@@ -8,19 +8,23 @@ module knows the exceptions:
 * **Renamed or reshaped**: ``detect_lang_whole_page_enricher`` becomes ``language_id`` (winnow
   writes ``meta.lang`` / ``meta.lang_score``, so ``language_filter``'s ``key`` is checked against
   the enricher before it and dropped); ``exact_dedup`` on ``url`` becomes ``url_dedup``, on whole
-  page texts ``exact_dedup``; ``random_sampling_filter`` becomes ``random_sample fraction:`` (a
-  seeded exact fraction instead of DCLM's unseeded coin flips); ``banlist_from_fname`` becomes
-  ``data_banlist: <name>`` when ``<data root>/banlists/<name>.txt`` exists.
+  page texts ``exact_dedup``, on lines (between ``split_lines_modifier`` and
+  ``join_lines_modifier``, C4's corpus-wide line dedup) ``line_dedup`` (first copy in pool order
+  kept, where DCLM's ``selection_key: url`` picks a copy by URL hash);
+  ``url_removal_modifier`` keeps its name but reads its TLDs from tldextract's Public Suffix
+  List snapshot (only DCLM's default ``tlds_filepath`` is accepted); ``random_sampling_filter``
+  becomes ``random_sample fraction:`` (a seeded exact fraction instead of DCLM's unseeded coin
+  flips); ``banlist_from_fname`` becomes ``data_banlist: <name>`` when
+  ``<data root>/banlists/<name>.txt`` exists.
 * **Not needed** (winnow documents always have ``text`` and ``url`` as strings):
   ``move_url_modifier``, ``key_name_modifier`` (content -> text), ``split_lines_modifier`` /
-  ``join_lines_modifier``.
+  ``join_lines_modifier`` (``line_dedup`` splits and joins lines itself).
 * **Parameters with a fixed value in winnow** are dropped when the DCLM value is that value
   (``page_length_filter tokenizer: nltk, tokenizer_lang: english``; ``_aggregate`` blocks,
   which only feed DCLM's statistics).
-* **Lacking**: everything else winnow has no step for (``url_removal_modifier``,
-  ``quality_filter``, the fastText/KenLM quality enrichers, corpus-wide line dedup, a banlist
-  file the data root does not have, a parameter value winnow cannot honour, ...). These are left
-  out; the output names each one, with DCLM's function name and parameters, in comments at the
+* **Lacking**: everything else winnow has no step for (``quality_filter``, the fastText/KenLM
+  quality enrichers, a banlist file the data root does not have, a parameter value winnow
+  cannot honour, ...). These are left out; the output names each one, with DCLM's function name and parameters, in comments at the
   top and at its place in the step list, and ``ImportResult.lacking`` lists them.
 
 Step order is kept. ``reason:`` labels are added to banlist filters (they name the drop reason
@@ -39,7 +43,7 @@ from typing import Any
 
 import yaml
 
-IMPORTER_VERSION = 1
+IMPORTER_VERSION = 2
 
 
 class DclmImportError(ValueError):
@@ -149,8 +153,6 @@ _RW_HIGH_QUALITY_DOMAINS = frozenset((
     "wikipedia.org"))
 
 _LACK_WHY = {
-    "url_removal_modifier": "winnow has no URL-in-text removal step (DCLM's needs IANA's TLD "
-                            "list; it only fires when a page begins with a TLD-like string)",
     "quality_filter": "winnow has no model-score threshold filter yet (model-based selection)",
     "classify_fasttext_hq_prob_enricher": "winnow has no fastText quality classifier enricher",
     "ppl_kenlm_enricher": "winnow has no KenLM perplexity enricher",
@@ -272,8 +274,21 @@ def _exact_dedup(func: str, params: dict, state: dict) -> dict:
     key = params.get("content_key", "text")
     norm = params.get("normalize")
     if state.get("split_lines") and key == "text":
-        raise _Lack("corpus-wide dedup of lines (after split_lines_modifier): winnow has no "
-                    "line-level corpus dedup step (within_page_dedup removes repeats inside a page)")
+        # C4's corpus-wide line dedup (lines split by split_lines_modifier)
+        if state.get("split_delimiter", "\n") != "\n":
+            raise _Lack(f"lines split on {state['split_delimiter']!r}: winnow's line_dedup "
+                        "splits on newlines")
+        if norm not in (None, "normalize_whitespace_and_lowercase"):
+            raise _Lack(f"line normalize {norm!r} is not supported")
+        sel = params.get("selection_key")
+        if sel not in (None, "url"):
+            raise _Lack(f"selection_key {sel!r}: winnow keeps the first copy in pool order")
+        if sel is not None:
+            state["notes"].append(
+                "line-level exact_dedup became line_dedup: winnow keeps each line's first copy "
+                "in pool order, DCLM the copy chosen by the hash of the page URL (selection_key: "
+                "url); the same distinct lines survive, on possibly different pages")
+        return {"step": "line_dedup", "normalize": norm is not None}
     if params.get("selection_key") not in (None,):
         raise _Lack(f"selection_key {params.get('selection_key')!r}: winnow keeps the first copy "
                     "in pool order")
@@ -288,6 +303,23 @@ def _exact_dedup(func: str, params: dict, state: dict) -> dict:
             raise _Lack(f"text normalize {norm!r} is not supported")
         return {"step": "exact_dedup", "normalize": norm is not None}
     raise _Lack(f"content_key {key!r}: winnow dedups text or url")
+
+
+_DCLM_TLDS_FILE = "baselines/mappers/iana_tlds.txt"
+
+
+def _url_removal(func: str, params: dict, state: dict) -> dict:
+    extra = set(params) - {"tlds_filepath"}
+    if extra:
+        raise _Lack(f"winnow's url_removal_modifier has no parameter(s) {sorted(extra)}")
+    fname = params.get("tlds_filepath", _DCLM_TLDS_FILE)
+    if str(fname) != _DCLM_TLDS_FILE:
+        raise _Lack(f"tlds_filepath {fname!r}: winnow's url_removal_modifier reads the TLDs "
+                    "of the Public Suffix List snapshot tldextract ships")
+    state["notes"].append("url_removal_modifier takes its TLDs from tldextract's Public Suffix "
+                          "List snapshot instead of DCLM's iana_tlds.txt (a newer list of the "
+                          "same kind)")
+    return {"step": "url_removal_modifier"}
 
 
 def _random_sampling(func: str, params: dict, state: dict) -> dict:
@@ -306,12 +338,13 @@ def _key_name(func: str, params: dict, state: dict) -> dict:
 
 def _split_lines(func: str, params: dict, state: dict) -> dict:
     state["split_lines"] = True
-    raise _NotNeeded("winnow keeps `text` a string (it only served DCLM's line-level dedup)")
+    state["split_delimiter"] = params.get("delimiter", "\n")
+    raise _NotNeeded("winnow keeps `text` a string (line_dedup splits lines itself)")
 
 
 def _join_lines(func: str, params: dict, state: dict) -> dict:
     state["split_lines"] = False
-    raise _NotNeeded("winnow keeps `text` a string (it only served DCLM's line-level dedup)")
+    raise _NotNeeded("winnow keeps `text` a string (line_dedup joins lines itself)")
 
 
 def _move_url(func: str, params: dict, state: dict) -> dict:
@@ -323,6 +356,7 @@ CONVERTERS.update({
     "detect_lang_whole_page_enricher": _language_id,
     "language_filter": _language_filter,
     "exact_dedup": _exact_dedup,
+    "url_removal_modifier": _url_removal,
     "random_sampling_filter": _random_sampling,
     "key_name_modifier": _key_name,
     "split_lines_modifier": _split_lines,

@@ -12,6 +12,7 @@ module is imported the first time a recipe uses it.
 | ``line_cleanup``      | Mapper     | modifiers    | empty_after_cleanup               |
 | ``exact_dedup``       | GlobalStep | dedup        | duplicate                         |
 | ``url_dedup``         | GlobalStep | dedup        | duplicate_url                     |
+| ``line_dedup``        | GlobalStep | line_dedup   | empty_after_line_dedup (C4's corpus-wide line dedup) |
 | ``minhash_dedup``     | GlobalStep | minhash      | near_duplicate                    |
 | ``bloom_dedup``       | GlobalStep | bloom        | near_duplicate_document, duplicate_paragraphs |
 | ``random_sample``     | GlobalStep | selection    | not_sampled                       |
@@ -20,6 +21,7 @@ module is imported the first time a recipe uses it.
 | ``uppercase_ratio_line_modifier`` ... ``word_removal_ratio_filter`` | Mapper/Filter | refinedweb | see ``refinedweb`` |
 | ``punctuation_line_modifier``, ``word_length_modifier``, ``citation_removal_modifier``, ``substring_filter`` | Mapper/Filter | c4 | see ``c4`` |
 | ``url_substring_filter`` | Filter     | urls         | the ``reason`` parameter (banned_url), no_url |
+| ``url_removal_modifier`` | Mapper   | url_removal  | empty_after_url_removal           |
 | ``language_id``       | Mapper     | langid       | (adds meta.lang, meta.lang_score) |
 | ``language_filter``   | Filter     | langid       | no_language, wrong_language, low_language_score |
 | ``within_page_dedup`` | Mapper     | page_dedup   | empty_after_within_page_dedup     |
@@ -34,6 +36,7 @@ BUILTIN_STEPS: dict[str, str] = {
     "line_cleanup": "winnow.curate.steps.modifiers:LineCleanup",
     "exact_dedup": "winnow.curate.steps.dedup:ExactDedup",
     "url_dedup": "winnow.curate.steps.dedup:UrlDedup",
+    "line_dedup": "winnow.curate.steps.line_dedup:LineDedup",
     "minhash_dedup": "winnow.curate.steps.minhash:MinHashDedup",
     "bloom_dedup": "winnow.curate.steps.bloom:BloomDedup",
     "random_sample": "winnow.curate.steps.selection:RandomSample",
@@ -63,6 +66,7 @@ BUILTIN_STEPS: dict[str, str] = {
     "citation_removal_modifier": "winnow.curate.steps.c4:CitationRemovalModifier",
     "substring_filter": "winnow.curate.steps.c4:SubstringFilter",
     "url_substring_filter": "winnow.curate.steps.urls:UrlSubstringFilter",
+    "url_removal_modifier": "winnow.curate.steps.url_removal:UrlRemovalModifier",
     "language_id": "winnow.curate.steps.langid:LanguageId",
     "language_filter": "winnow.curate.steps.langid:LanguageFilter",
     "within_page_dedup": "winnow.curate.steps.page_dedup:WithinPageDedup",
