@@ -25,7 +25,9 @@ log = logging.getLogger("winnow")
 # Bump a stage's version whenever its code changes an output byte: it is part of the input key.
 # eval 2: 53 DCLM tasks with llm-foundry few-shot prompts, DCLM aggregates (core_*, extended_*,
 # categories, core_prob_v1), their stderrs and missing-task reports in results.json.
-STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 2}
+# eval 3: the output head runs on continuation positions only and batches hold 32 requests
+# (same log-likelihoods up to fp32 rounding of other matrix shapes).
+STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 3}
 STAGES = ("pool", "curate", "tokenize", "train", "eval")
 
 

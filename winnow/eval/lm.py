@@ -106,7 +106,7 @@ class WinnowLM(LM):
         max_length: int,
         eos_id: int | None = None,
         pad_id: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = 32,
         max_batch_tokens: int = 8192,
         max_gen_toks: int = 256,
         progress: bool = True,
@@ -127,6 +127,10 @@ class WinnowLM(LM):
         self.records: dict[tuple[str, str], LLRecord] = {}
         self._pass_use_cache = True
         self._keep_arg = _accepts(model.forward, "logits_to_keep")
+        get_head = getattr(model, "get_output_embeddings", None)
+        self._head = get_head() if callable(get_head) else None
+        if not isinstance(self._head, torch.nn.Module):
+            self._head = None
         self._enc_cache: dict[str, list[int]] = {}
 
     # ------------------------------------------------------------------------- tokenising
@@ -150,9 +154,10 @@ class WinnowLM(LM):
 
     # ---------------------------------------------------------------------------- forward
 
-    def _logits(self, input_ids: torch.Tensor, keep: int = 0) -> torch.Tensor:
+    def _logits(self, input_ids: torch.Tensor, keep: int = 0, raw: bool = False) -> torch.Tensor:
         """Logits of the last `keep` positions (all if 0), computing only those when the model's
-        forward takes HF's `logits_to_keep` (the output head dominates small models)."""
+        forward takes HF's `logits_to_keep` (the output head dominates small models). `raw`
+        returns the model's logits as they come (for `_continuation_logits`' hooked head)."""
         kwargs = {"input_ids": input_ids}
         if keep and self._keep_arg:
             kwargs["logits_to_keep"] = keep
@@ -165,9 +170,42 @@ class WinnowLM(LM):
         else:
             out = self.model(**kwargs)
         logits = out.logits if hasattr(out, "logits") else out[0]
+        if raw:
+            return logits
         if keep and logits.shape[1] != keep:
             logits = logits[:, -keep:]
         return logits
+
+    def _continuation_logits(self, input_ids: torch.Tensor, r: torch.Tensor, c: torch.Tensor, keep: int) -> torch.Tensor:
+        """Logits at positions (r[k], c[k]) only, as (len(r), vocab).
+
+        The output head dominates the cost of small models, and a batch needs it at the
+        continuation positions alone (often a fifth of the rows from the earliest continuation
+        on). A forward pre-hook on the model's output-embedding module hands the head just those
+        hidden states; a model without such a module (or whose forward bypasses it) falls back
+        to slicing the full logits. Both give the same numbers: the head is applied per position.
+        """
+        head = self._head
+        if head is None:
+            logits = self._logits(input_ids, keep=keep)
+            return logits[r, c - (input_ids.shape[1] - logits.shape[1])]
+        width = input_ids.shape[1]
+        fired: list[bool] = []
+
+        def pick(_module, args):
+            h = args[0]
+            fired.append(True)
+            return (h[r, c - (width - h.shape[1])].unsqueeze(0), *args[1:])
+
+        handle = head.register_forward_pre_hook(pick)
+        try:
+            logits = self._logits(input_ids, keep=keep, raw=True)
+        finally:
+            handle.remove()
+        if not fired:  # the forward never called its head module: do it the plain way
+            self._head = None
+            return logits[r, c - (width - logits.shape[1])]
+        return logits[0]
 
     def _fit(self, ctx: list[int], cont: list[int]) -> tuple[list[int], list[int]]:
         """llm-foundry truncation: drop context tokens from the left until ctx + cont fit."""
@@ -220,10 +258,10 @@ class WinnowLM(LM):
                 targets.extend(fitted[i][1])
                 lens.append(n_cont)
             first = min(cols)  # only positions from the earliest continuation start are needed
-            logits = self._logits(torch.from_numpy(inp).to(self._device), keep=width - first)
             r = torch.tensor(rows, device=self._device)
-            c = torch.tensor(cols, device=self._device) - first
-            sel = logits[r, c].float()  # fp32 log-softmax, continuation positions only
+            c = torch.tensor(cols, device=self._device)
+            sel = self._continuation_logits(torch.from_numpy(inp).to(self._device), r, c, width - first)
+            sel = sel.float()  # fp32 log-softmax, continuation positions only
             tgt = torch.tensor(targets, device=self._device)
             tok_lp = (sel.gather(1, tgt[:, None])[:, 0] - torch.logsumexp(sel, dim=-1)).double().cpu().numpy()
             hit = (sel.argmax(dim=-1) == tgt).cpu().numpy()
