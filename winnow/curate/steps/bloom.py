@@ -72,7 +72,7 @@ from typing import Literal
 import numpy as np
 
 from winnow.curate.base import Counters, DropSampler, GlobalStep, ParamError, StepContext, StepError
-from winnow.curate.steps.partial import (PartialDir, human_bytes, input_fingerprint, load_array,
+from winnow.curate.steps.partial import (open_partial, PartialDir, human_bytes, load_array,
                                          load_json, parse_bytes, physical_memory, save_array,
                                          save_json)
 from winnow.docs import read_docs, write_docs
@@ -371,17 +371,10 @@ class BloomDedup(GlobalStep):
     # ------------------------------------------------------------------ run
 
     def run(self, input_shards: list[Path], out_dir: Path, ctx: StepContext) -> list[Path]:
-        shards = [Path(p) for p in input_shards]
-        names = [p.name for p in shards]
-        if len(set(names)) != len(names):
-            raise StepError("bloom_dedup: input shards must have distinct file names "
-                            "(the outputs keep them)")
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         seed = self.effective_seed(ctx)
-        part = PartialDir(out_dir, {"step": "bloom_dedup", "version": self.version,
-                                    **self.settings(), "seed": seed,
-                                    "inputs": input_fingerprint(shards)})
+        shards, out_dir, part = open_partial("bloom_dedup", self.version, self.settings(), input_shards,
+                                             out_dir, seed=seed)
+        names = [p.name for p in shards]
         expected = self._estimate(shards, part)
         n_bits, k = self.check_memory(expected)  # before the filter is allocated
 

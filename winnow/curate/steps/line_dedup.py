@@ -42,7 +42,7 @@ import numpy as np
 
 from winnow.curate.base import Counters, DropSampler, GlobalStep, StepContext, StepError
 from winnow.curate.steps.dedup import normalize_text
-from winnow.curate.steps.partial import (PartialDir, human_bytes, input_fingerprint, load_array,
+from winnow.curate.steps.partial import (open_partial, PartialDir, human_bytes, load_array,
                                          load_json, parse_bytes, save_array, save_json)
 from winnow.docs import read_docs, write_docs
 
@@ -116,15 +116,8 @@ class LineDedup(GlobalStep):
                             f"{human_bytes(self.max_memory)} (8 bytes a distinct line)")
 
     def run(self, input_shards: list[Path], out_dir: Path, ctx: StepContext) -> list[Path]:
-        shards = [Path(s) for s in input_shards]
+        shards, out_dir, part = open_partial("line_dedup", self.version, self.settings(), input_shards, out_dir)
         names = [p.name for p in shards]
-        if len(set(names)) != len(names):
-            raise StepError("line_dedup: input shards must have distinct file names "
-                            "(the outputs keep them)")
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        part = PartialDir(out_dir, {"step": "line_dedup", "version": self.version,
-                                    **self.settings(), "inputs": input_fingerprint(shards)})
         start, seen = 0, np.zeros(0, dtype=np.uint64)
         state_file = part.root / "state.json"
         if state_file.exists():

@@ -63,7 +63,7 @@ from pathlib import Path
 import numpy as np
 
 from winnow.curate.base import Counters, DropSampler, GlobalStep, ParamError, StepContext, StepError
-from winnow.curate.steps.partial import (PartialDir, input_fingerprint, load_array, load_json,
+from winnow.curate.steps.partial import (open_partial, PartialDir, load_array, load_json,
                                          save_array, save_json)
 from winnow.docs import read_docs, write_docs
 
@@ -273,17 +273,10 @@ class MinHashDedup(GlobalStep):
     # ------------------------------------------------------------------ run
 
     def run(self, input_shards: list[Path], out_dir: Path, ctx: StepContext) -> list[Path]:
-        shards = [Path(p) for p in input_shards]
-        names = [p.name for p in shards]
-        if len(set(names)) != len(names):
-            raise StepError("minhash_dedup: input shards must have distinct file names "
-                            "(the outputs keep them)")
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         seed = self.effective_seed(ctx)
-        part = PartialDir(out_dir, {"step": "minhash_dedup", "version": self.version,
-                                    **self.settings(), "seed": seed,
-                                    "inputs": input_fingerprint(shards)})
+        shards, out_dir, part = open_partial("minhash_dedup", self.version, self.settings(), input_shards,
+                                             out_dir, seed=seed)
+        names = [p.name for p in shards]
         outputs = [out_dir / n for n in names]
 
         def out_done(name: str) -> bool:

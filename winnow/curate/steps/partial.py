@@ -31,6 +31,24 @@ def input_fingerprint(shards: list[Path]) -> list:
     return out
 
 
+def open_partial(step: str, version: int, settings: dict, input_shards: list, out_dir: Path,
+                 **extra) -> tuple[list[Path], Path, "PartialDir"]:
+    """The common start of a resumable GlobalStep's ``run``: input shards as paths (their file
+    names must be distinct, outputs keep them), the output folder (created) and its partial
+    state keyed by step, version, parameters, ``extra`` (e.g. the seed) and the inputs."""
+    shards = [Path(p) for p in input_shards]
+    names = [p.name for p in shards]
+    if len(set(names)) != len(names):
+        from winnow.curate.base import StepError
+
+        raise StepError(f"{step}: input shards must have distinct file names (the outputs keep them)")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    part = PartialDir(out_dir, {"step": step, "version": version, **settings, **extra,
+                                "inputs": input_fingerprint(shards)})
+    return shards, out_dir, part
+
+
 class PartialDir:
     """``<out_dir>/_partial``: a step's resumable state, valid for one fingerprint only."""
 
