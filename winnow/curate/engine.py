@@ -237,6 +237,25 @@ def _work(args: tuple[str, str]) -> dict:
     return runner.process(Path(src), Path(seg_dir))
 
 
+def pending_shards(seg_dir: Path, input_shards: list, say) -> tuple[Path, list[Path], list[Path], int]:
+    """A segment's shards and those still to run (no ``.done`` marker in ``seg_dir``): the
+    common start of every engine's ``run_segment``. Input names must be distinct (outputs keep
+    them); resumed shards are announced through ``say``."""
+    seg_dir.mkdir(parents=True, exist_ok=True)
+    shards = [Path(p) for p in input_shards]
+    names = [p.name for p in shards]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise StepError(f"input shards must have distinct file names (outputs keep them); "
+                        f"repeated: {', '.join(dup[:5])}")
+    todo = [p for p in shards if not shard_done(seg_dir, p.name)]
+    skipped = len(shards) - len(todo)
+    if skipped:
+        say(f"{seg_dir.name}: {skipped} of {len(shards)} shards already done, "
+            f"skipping them (resume); {len(todo)} to run")
+    return seg_dir, shards, todo, skipped
+
+
 class LocalEngine:
     """Runs document segments on this machine with ``workers`` processes (1 = in-process;
     None = one per CPU core)."""
@@ -263,19 +282,8 @@ class LocalEngine:
         """Process every shard not already done into ``seg_dir``; merge and return the counters."""
         from tqdm import tqdm
 
-        seg_dir = Path(seg_dir)
-        seg_dir.mkdir(parents=True, exist_ok=True)
-        shards = [Path(p) for p in input_shards]
+        seg_dir, shards, todo, skipped = pending_shards(Path(seg_dir), input_shards, self.say)
         names = [p.name for p in shards]
-        if len(set(names)) != len(names):
-            dup = sorted({n for n in names if names.count(n) > 1})
-            raise StepError(f"input shards must have distinct file names (outputs keep them); "
-                            f"repeated: {', '.join(dup[:5])}")
-        todo = [p for p in shards if not shard_done(seg_dir, p.name)]
-        skipped = len(shards) - len(todo)
-        if skipped:
-            self.say(f"{seg_dir.name}: {skipped} of {len(shards)} shards already done, "
-                      f"skipping them (resume); {len(todo)} to run")
         t0 = time.perf_counter()
         opts = {"batch_size": self.batch_size, "drop_samples": self.drop_samples}
         bar = tqdm(total=len(shards), initial=skipped, unit="shard", desc=seg_dir.name,

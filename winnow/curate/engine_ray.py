@@ -49,7 +49,7 @@ from typing import Any
 
 from winnow.config import ConfigError
 from winnow.curate.base import Counters, SegmentJob, SegmentResult, SourceTable, StepError
-from winnow.curate.engine import ShardRunner, counters_file, done_marker, shard_done
+from winnow.curate.engine import ShardRunner, counters_file, done_marker, pending_shards
 from winnow.docs import DocumentError
 from winnow.io import read_json
 
@@ -206,19 +206,8 @@ class RayEngine:
     def run_segment(self, job: SegmentJob, input_shards: list[Path],
                     seg_dir: Path) -> SegmentResult:
         """Process every shard not already done into ``seg_dir``; merge and return the counters."""
-        seg_dir = Path(seg_dir)
-        seg_dir.mkdir(parents=True, exist_ok=True)
-        shards = [Path(p) for p in input_shards]
+        seg_dir, shards, todo, skipped = pending_shards(Path(seg_dir), input_shards, self.say)
         names = [p.name for p in shards]
-        if len(set(names)) != len(names):
-            dup = sorted({n for n in names if names.count(n) > 1})
-            raise StepError(f"input shards must have distinct file names (outputs keep them); "
-                            f"repeated: {', '.join(dup[:5])}")
-        todo = [p for p in shards if not shard_done(seg_dir, p.name)]
-        skipped = len(shards) - len(todo)
-        if skipped:
-            self.say(f"{seg_dir.name}: {skipped} of {len(shards)} shards already done, "
-                     f"skipping them (resume); {len(todo)} to run")
         t0 = time.perf_counter()
         if todo:
             self._run_tasks(job, todo, seg_dir, len(shards), skipped)
