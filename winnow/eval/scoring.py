@@ -14,15 +14,21 @@ Item rules (eval/README.md has the reasoning):
 - language modeling: correct only if greedy decoding reproduces every continuation token;
   continuous metric exp(l/n) (mean per-token probability of the gold continuation; its random
   baseline is 0, so it is its own centered value).
-- every kind: bits per byte of the gold continuation, pooled over the task: -sum l / ln 2 / sum bytes.
+- generation: llm-foundry's exact match of the generated text (winnow.eval.generation); no
+  continuous metric and no bits per byte (those values are None).
+- every other kind: bits per byte of the gold continuation, pooled over the task:
+  -sum l / ln 2 / sum bytes.
 
 Task values: n, acc, acc_stderr, prob (the centered continuous metric), prob_stderr, prob_raw
-(uncentered), bpb; stderr = sample standard deviation (ddof=1) / sqrt(n).
+(uncentered), bpb; stderr = sample standard deviation (ddof=1) / sqrt(n). Tasks split by
+category (mmlu, jeopardy, bbq) report the unweighted mean over categories, stderr
+sqrt(sum se_c^2) / C. `aggregate_stderr` gives the aggregates' standard errors (tasks taken as
+independent) and `missing_tasks` what each strict aggregate lacks.
 
 Aggregates are named and versioned and are a pure function of the per-task values
 (`aggregate`), so a leaderboard can recompute them under a later definition:
 
-- prob_mean_v1: mean over tasks of `prob` (the primary ranking metric for small scales);
+- prob_mean_v1: mean over the tasks that have one of `prob` (the CPU scales' ranking metric today);
 - acc_centered_mean_v1: mean over tasks of (acc - b) / (1 - b), b = DCLM's v2 random baseline
   of the task (eval/dclm_tasks.json);
 - DCLM's own aggregates from `winnow.eval.aggregates` (`FLAT_AGGREGATES`: core_prob_v1,
