@@ -256,6 +256,24 @@ def pending_shards(seg_dir: Path, input_shards: list, say) -> tuple[Path, list[P
     return seg_dir, shards, todo, skipped
 
 
+def merge_counters(job: SegmentJob, seg_dir: Path, names: list[str]) -> tuple[list[Counters],
+                                                                             SourceTable]:
+    """The segment's per-step counters and per-source table, summed over its shards' files
+    (every engine merges this way, so a resumed run reports the same numbers)."""
+    counters = [Counters() for _ in job.steps]
+    sources = SourceTable()
+    for name in names:
+        try:
+            d = read_json(counters_file(seg_dir, name))
+        except (OSError, ValueError) as e:
+            raise DocumentError(f"{counters_file(seg_dir, name)}: unreadable counters ({e}); "
+                                f"delete {done_marker(seg_dir, name)} to recompute the shard")
+        for c, row in zip(counters, d["steps"]):
+            c.merge(Counters.from_dict(row))
+        sources.merge(SourceTable.from_dict(d["sources"]))
+    return counters, sources
+
+
 class LocalEngine:
     """Runs document segments on this machine with ``workers`` processes (1 = in-process;
     None = one per CPU core)."""
@@ -324,17 +342,7 @@ class LocalEngine:
         finally:
             bar.close()
 
-        counters = [Counters() for _ in job.steps]
-        sources = SourceTable()
-        for name in names:
-            try:
-                d = read_json(counters_file(seg_dir, name))
-            except (OSError, ValueError) as e:
-                raise DocumentError(f"{counters_file(seg_dir, name)}: unreadable counters ({e}); "
-                                    f"delete {done_marker(seg_dir, name)} to recompute the shard")
-            for c, row in zip(counters, d["steps"]):
-                c.merge(Counters.from_dict(row))
-            sources.merge(SourceTable.from_dict(d["sources"]))
+        counters, sources = merge_counters(job, seg_dir, names)
         return SegmentResult(counters=counters, sources=sources,
                              shards=[seg_dir / n for n in names], skipped=skipped,
                              seconds=time.perf_counter() - t0)

@@ -48,10 +48,9 @@ from pathlib import Path
 from typing import Any
 
 from winnow.config import ConfigError
-from winnow.curate.base import Counters, SegmentJob, SegmentResult, SourceTable, StepError
-from winnow.curate.engine import ShardRunner, counters_file, done_marker, pending_shards
+from winnow.curate.base import SegmentJob, SegmentResult, StepError
+from winnow.curate.engine import ShardRunner, merge_counters, pending_shards
 from winnow.docs import DocumentError
-from winnow.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -268,21 +267,3 @@ class RayEngine:
                 f"out ({type(e).__name__}: {e}). Likely causes: out of memory (ask for more "
                 "cpus_per_task so fewer tasks share a node) or a lost node; rerun to resume "
                 "from the shards already done") from e
-
-
-def merge_counters(job: SegmentJob, seg_dir: Path, names: list[str]) -> tuple[list[Counters],
-                                                                             SourceTable]:
-    """The segment's per-step counters and per-source table, summed over its shards' files
-    (the same merge as ``LocalEngine.run_segment``: a resumed run reports the same numbers)."""
-    counters = [Counters() for _ in job.steps]
-    sources = SourceTable()
-    for name in names:
-        try:
-            d = read_json(counters_file(seg_dir, name))
-        except (OSError, ValueError) as e:
-            raise DocumentError(f"{counters_file(seg_dir, name)}: unreadable counters ({e}); "
-                                f"delete {done_marker(seg_dir, name)} to recompute the shard")
-        for c, row in zip(counters, d["steps"]):
-            c.merge(Counters.from_dict(row))
-        sources.merge(SourceTable.from_dict(d["sources"]))
-    return counters, sources
