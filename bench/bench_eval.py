@@ -1,16 +1,17 @@
 """Evaluation speed: winnow's ``WinnowLM`` against lm-eval's stock ``HFLM``, same tasks, same model.
 
-Both sides run through the same ``lm_eval.simple_evaluate`` call (one call per task, as
-``winnow.eval.runner`` does): the same model object (fp32, inference only, same torch thread count),
+winnow runs a suite its runner's way (``winnow.eval.runner.run_tasks``: each task's eval split cut to
+its fixed subsample, one ``simple_evaluate`` call for all tasks), lm-eval the stock way (one
+``simple_evaluate(..., samples=rows)`` call for all tasks). Both get the same model object (fp32, inference only, same torch thread count),
 the same tokenizer (``HFLM`` gets it wrapped as a ``PreTrainedTokenizerFast`` with eos = pad = the
 end-of-text token), the same fixed seeded row subsample of each task (``winnow.eval.runner.subsample``)
 and the same seeds. ``HFLM`` runs with a fixed batch size (never "auto") and ``max_length`` = the
 model's training context.
 
-Timing: ``time.perf_counter`` around each ``simple_evaluate`` call (model and task loading excluded);
-"model" is the part of it spent inside the adapter's ``loglikelihood``. The paths alternate
-(winnow, HFLM, winnow, HFLM, ... ``--repeats`` times) and each keeps its fastest time per task,
-to damp noise on a shared machine; quote the ratios, not the seconds.
+Timing: ``time.perf_counter`` around each path's whole suite run, task loading included (model
+loading excluded); "model" is the part of it spent inside the adapter's ``loglikelihood``. The
+paths alternate (winnow, HFLM, winnow, HFLM, ... ``--repeats`` times) and each keeps its fastest
+run, to damp noise on a shared machine; quote the ratios, not the seconds.
 
 Agreement, per request (lm-eval's logged ``resps``): the largest absolute log-likelihood difference
 over requests both paths feed the model identically. ``HFLM`` tokenises context + continuation
@@ -21,7 +22,7 @@ largest difference. Accuracy: lm-eval's own ``acc`` per task from both runs, and
 accuracy (``winnow.eval.scoring``, lowest mean per-token loss) from each path's own log-likelihoods
 and continuation token counts.
 
-    python bench/bench_eval.py                       # the tiny-1x baseline model, 4 tasks, 200 rows each
+    python bench/bench_eval.py                       # newest trained tiny-1x / 1m-1x model, 4 tasks, 200 rows
     python bench/bench_eval.py --model PATH --tokenizer TOKENIZER --limit 100 --repeats 3 --threads 2
 """
 
@@ -39,12 +40,24 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-DEFAULT_MODEL = "/tmp/wh/runs/baselines-random__tiny-1x__1c6a6711/train/model"
 DEFAULT_TASKS = "dclm_arc_easy,dclm_hellaswag_zeroshot,dclm_winogrande,dclm_lambada_openai"
 SEED = 1234  # the quick suite's seed: subsample rows and every lm-eval seed
 
 
 # ------------------------------------------------------------------------------------ setup
+
+
+def default_model() -> str:
+    """The newest trained model of a CPU scale under $WINNOW_HOME/runs (tiny-1x, else 1m-1x)."""
+    from winnow.paths import winnow_home
+
+    for scale in ("tiny-1x", "1m-1x"):
+        found = sorted(winnow_home().glob(f"runs/*__{scale}__*/train/model/config.json"),
+                       key=lambda p: p.stat().st_mtime)
+        if found:
+            return str(found[-1].parent)
+    raise SystemExit(f"no trained tiny-1x or 1m-1x model under {winnow_home()}/runs: train one "
+                     "(winnow run scale=tiny-1x submission=baselines/random) or pass --model PATH")
 
 
 def hf_tokenizer(tokenizer, eos_id: int):
@@ -108,32 +121,45 @@ class _Timed:
             self.seconds += time.perf_counter() - t0
 
 
-def run_path(lm, tm, rows: dict[str, list[int]], *, seed: int = SEED, num_fewshot: int = 0,
-             verbose: bool = False) -> dict[str, dict]:
-    """Evaluate `lm` on each task (one simple_evaluate call per task, as winnow's runner does):
-    {task: {"seconds", "model_seconds", "samples", "results"}}."""
+def run_path(path: str, lm, tm, rows: dict[str, list[int]], *, limit: int | None, seed: int = SEED,
+             verbose: bool = False) -> dict[str, Any]:
+    """Evaluate `lm` on every task in one go, the way `path` runs a suite:
+
+    - "winnow": ``winnow.eval.runner.run_tasks``, the runner's own code (tasks loaded, each eval
+      split cut to its fixed subsample, one ``simple_evaluate`` call);
+    - "hflm": stock lm-eval (tasks loaded, one ``simple_evaluate(..., samples=rows)`` call).
+
+    Both timed from task loading to results. Returns {"seconds", "model_seconds",
+    "tasks": {task: {"samples", "results"}}}; samples' doc_id are row numbers of the task file
+    on both paths."""
     import lm_eval
 
-    out = {}
-    for name, task_rows in rows.items():
+    from winnow.eval.runner import run_tasks
+
+    timed = _Timed(lm.loglikelihood)
+    lm.loglikelihood = timed  # simple_evaluate looks the method up on the instance
+    try:
         with quiet(not verbose):
-            task = fresh_task(tm, name, num_fewshot)
-        timed = _Timed(lm.loglikelihood)
-        lm.loglikelihood = timed  # simple_evaluate looks the method up on the instance
-        try:
-            with quiet(not verbose):
-                t0 = time.perf_counter()
+            t0 = time.perf_counter()
+            if path == "winnow":
+                entries = [{"task": n, "num_fewshot": 0, "limit": limit} for n in rows]
+                runs, missing = run_tasks(lm, tm, entries, seed=seed)
+                if missing:
+                    raise FileNotFoundError("; ".join(missing.values()))
+                tasks = {n: {"samples": r["samples"], "results": r["results"]} for n, r in runs.items()}
+                if any(r["rows"] != rows[n] for n, r in runs.items()):
+                    raise AssertionError("the runner picked other rows than the bench")
+            else:
                 res = lm_eval.simple_evaluate(
-                    model=lm, tasks=[task], samples={name: task_rows}, task_manager=tm, log_samples=True,
-                    bootstrap_iters=0, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
-                    fewshot_random_seed=seed,
+                    model=lm, tasks=[fresh_task(tm, n) for n in rows], samples=rows, task_manager=tm,
+                    log_samples=True, bootstrap_iters=0, random_seed=seed, numpy_random_seed=seed,
+                    torch_random_seed=seed, fewshot_random_seed=seed,
                 )
-                dt = time.perf_counter() - t0
-        finally:
-            del lm.loglikelihood
-        out[name] = {"seconds": dt, "model_seconds": timed.seconds, "samples": res["samples"][name],
-                     "results": res["results"][name]}
-    return out
+                tasks = {n: {"samples": res["samples"][n], "results": res["results"][n]} for n in rows}
+            dt = time.perf_counter() - t0
+    finally:
+        del lm.loglikelihood
+    return {"seconds": dt, "model_seconds": timed.seconds, "tasks": tasks}
 
 
 # ------------------------------------------------------------------------------- agreement
@@ -257,10 +283,8 @@ class Report:
     tasks: list[str]
     rows: dict[str, int]
     requests: dict[str, int]
-    seconds: dict[str, dict[str, float]]  # path -> task -> best seconds of the simple_evaluate call
-    model_seconds: dict[str, dict[str, float]]  # path -> task -> best seconds inside loglikelihood
-    total: dict[str, float]  # path -> best total over repeats
-    total_model: dict[str, float]
+    seconds: dict[str, float]  # path -> best seconds of a whole suite run (task loading to results)
+    model_seconds: dict[str, float]  # path -> best seconds inside loglikelihood
     agreement: dict[str, TaskAgreement]
     settings: dict[str, Any]
 
@@ -268,12 +292,9 @@ class Report:
     def max_abs_diff(self) -> float:
         return max((a.max_abs_diff for a in self.agreement.values()), default=0.0)
 
-    def ratio(self, task: str | None = None, model_only: bool = False) -> float:
+    def ratio(self, model_only: bool = False) -> float:
         src = self.model_seconds if model_only else self.seconds
-        if task is None:
-            tot = self.total_model if model_only else self.total
-            return tot["hflm"] / tot["winnow"]
-        return src["hflm"][task] / src["winnow"][task]
+        return src["hflm"] / src["winnow"]
 
 
 def compare(model, tokenizer, seq_len: int, tasks: Sequence[str], *, limit: int | None = 200, seed: int = SEED,
@@ -304,24 +325,19 @@ def compare(model, tokenizer, seq_len: int, tasks: Sequence[str], *, limit: int 
             return HFLM(pretrained=model, tokenizer=hf_tok, backend="causal", max_length=seq_len,
                         batch_size=hf_batch_size, device=str(next(model.parameters()).device))
 
-    best: dict[str, dict[str, float]] = {"winnow": {}, "hflm": {}}
-    best_model: dict[str, dict[str, float]] = {"winnow": {}, "hflm": {}}
-    total = {"winnow": math.inf, "hflm": math.inf}
-    total_model = {"winnow": math.inf, "hflm": math.inf}
+    best = {"winnow": math.inf, "hflm": math.inf}
+    best_model = {"winnow": math.inf, "hflm": math.inf}
     last: dict[str, tuple[Any, dict]] = {}
     for r in range(repeats):
         for path in ("winnow", "hflm"):
             lm = make(path)  # fresh adapter per run: no cache carried over from the previous one
-            runs = run_path(lm, tm, rows, seed=seed, verbose=verbose)
-            for name, run in runs.items():
-                best[path][name] = min(best[path].get(name, math.inf), run["seconds"])
-                best_model[path][name] = min(best_model[path].get(name, math.inf), run["model_seconds"])
-            total[path] = min(total[path], sum(x["seconds"] for x in runs.values()))
-            total_model[path] = min(total_model[path], sum(x["model_seconds"] for x in runs.values()))
-            last[path] = (lm, runs)
+            run = run_path(path, lm, tm, rows, limit=limit, seed=seed, verbose=verbose)
+            best[path] = min(best[path], run["seconds"])
+            best_model[path] = min(best_model[path], run["model_seconds"])
+            last[path] = (lm, run["tasks"])
             if log:
-                log(f"repeat {r + 1}/{repeats} {path:<6} " + " ".join(
-                    f"{n} {x['seconds']:.2f}s" for n, x in runs.items()))
+                log(f"repeat {r + 1}/{repeats} {path:<6} {run['seconds']:.2f}s "
+                    f"(inside loglikelihood {run['model_seconds']:.2f}s)")
     (wlm, wruns), (hflm, hruns) = last["winnow"], last["hflm"]
     agreement = {name: compare_task(name, wruns[name], hruns[name], wlm, hflm, seq_len) for name in tasks}
     requests = {name: sum(len(s["arguments"]) for s in wruns[name]["samples"]) for name in tasks}
@@ -331,8 +347,7 @@ def compare(model, tokenizer, seq_len: int, tasks: Sequence[str], *, limit: int 
         "threads": torch.get_num_threads(), "dtype": str(next(model.parameters()).dtype),
     }
     return Report(tasks=list(tasks), rows={n: len(v) for n, v in rows.items()}, requests=requests, seconds=best,
-                  model_seconds=best_model, total=total, total_model=total_model, agreement=agreement,
-                  settings=settings)
+                  model_seconds=best_model, agreement=agreement, settings=settings)
 
 
 def format_report(rep: Report) -> str:
@@ -341,28 +356,25 @@ def format_report(rep: Report) -> str:
         f"seq_len {s['seq_len']}, {s['dtype']}, threads {s['threads']}, limit {s['limit']}, seed {s['seed']}, "
         f"best of {s['repeats']} alternating runs; HFLM batch {s['hf_batch_size']}, "
         f"WinnowLM batch {s['winnow_batch_size']} / {s['winnow_max_batch_tokens']} tokens",
-        f"{'task':<26}{'rows':>5}{'reqs':>6}{'winnow s':>10}{'HFLM s':>9}{'ratio':>7}"
-        f"{'model ratio':>12}{'max|dlp|':>10}{'same in':>9}{'lm-eval acc W/H':>17}{'foundry acc W/H':>17}",
+        f"{'task':<26}{'rows':>5}{'reqs':>6}{'max|dlp|':>10}{'same in':>10}{'lm-eval acc W/H':>17}"
+        f"{'foundry acc W/H':>17}",
     ]
     for t in rep.tasks:
         a = rep.agreement[t]
         le = "/".join("-" if v is None else f"{v:.3f}" for v in a.lm_eval_acc)
         fa = "/".join(f"{v:.3f}" for v in a.foundry_acc)
         lines.append(
-            f"{t:<26}{rep.rows[t]:>5}{rep.requests[t]:>6}{rep.seconds['winnow'][t]:>10.2f}"
-            f"{rep.seconds['hflm'][t]:>9.2f}{rep.ratio(t):>7.2f}{rep.ratio(t, model_only=True):>12.2f}"
-            f"{a.max_abs_diff:>10.2e}{a.same_input:>5}/{a.requests:<4}{le:>16}{'' if a.lm_eval_acc_agrees else '!':1}"
-            f"{fa:>16}{'' if a.foundry_acc_agrees else '!':1}"
+            f"{t:<26}{rep.rows[t]:>5}{rep.requests[t]:>6}{a.max_abs_diff:>10.2e}{a.same_input:>5}/{a.requests:<4}"
+            f"{le:>17}{'' if a.lm_eval_acc_agrees else '!':1}{fa:>16}{'' if a.foundry_acc_agrees else '!':1}"
         )
-    lines.append(
-        f"{'total':<26}{sum(rep.rows.values()):>5}{sum(rep.requests.values()):>6}{rep.total['winnow']:>10.2f}"
-        f"{rep.total['hflm']:>9.2f}{rep.ratio():>7.2f}{rep.ratio(model_only=True):>12.2f}{rep.max_abs_diff:>10.2e}"
-    )
     ag = rep.agreement.values()
     lines.append(
-        f"HFLM/winnow time ratio {rep.ratio():.2f}x (whole simple_evaluate call), "
-        f"{rep.ratio(model_only=True):.2f}x (inside loglikelihood only: "
-        f"winnow {rep.total_model['winnow']:.2f}s, HFLM {rep.total_model['hflm']:.2f}s)"
+        f"whole run (task loading to results): winnow {rep.seconds['winnow']:.2f}s, HFLM {rep.seconds['hflm']:.2f}s; "
+        f"inside loglikelihood: winnow {rep.model_seconds['winnow']:.2f}s, HFLM {rep.model_seconds['hflm']:.2f}s"
+    )
+    lines.append(
+        f"HFLM/winnow time ratio {rep.ratio():.2f}x (whole run), {rep.ratio(model_only=True):.2f}x (inside "
+        f"loglikelihood only)"
     )
     lines.append(
         f"max |log-likelihood difference| over {sum(a.same_input for a in ag)} requests with identical model input: "
@@ -393,7 +405,8 @@ def format_report(rep: Report) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=DEFAULT_MODEL, help="a HF causal-LM folder (or anything load_for_eval takes)")
+    p.add_argument("--model", default=None, help="a HF causal-LM folder (or anything load_for_eval takes); "
+                   "default: the newest tiny-1x / 1m-1x model under $WINNOW_HOME/runs")
     p.add_argument("--tokenizer", default=None, help="tokenizer.json or HF folder (default: found with the model)")
     p.add_argument("--seq-len", type=int, default=None, help="context length (default: found with the model)")
     p.add_argument("--tasks", default=DEFAULT_TASKS)
@@ -410,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import winnow.train.model  # noqa: F401  (registers winnow's architecture with the Auto classes)
     from winnow.eval.model_io import load_for_eval
 
-    loaded = load_for_eval(args.model, tokenizer=args.tokenizer, seq_len=args.seq_len)
+    loaded = load_for_eval(args.model or default_model(), tokenizer=args.tokenizer, seq_len=args.seq_len)
     model = loaded.model.float().eval()
     print(f"torch {torch.__version__}, model {loaded.source['model']} ({loaded.source['kind']}), "
           f"tokenizer {loaded.source['tokenizer']}, load average at start {os.getloadavg()[0]:.2f}", flush=True)

@@ -215,3 +215,56 @@ def test_debug_suite_end_to_end_is_deterministic(tiny, tmp_path):
     assert held["model"]["bytes"] == held["unigram"]["bytes"] > 0
     assert held["unigram"]["bits_per_byte"] > 0 and held["model"]["bits_per_byte"] > 0
     assert set(first["stats"]["seconds"]) >= {"load", "total", "heldout", *results["tasks"]}
+
+
+def test_one_call_for_the_suite_equals_one_call_per_task(tiny):
+    """run_tasks cuts each task to its rows and runs all tasks in one simple_evaluate call: every
+    logged request, response and doc_id (a row number of the file) equals what a separate call
+    with lm-eval's own `samples=` selection gives, bit for bit."""
+    import lm_eval
+
+    from winnow.eval.runner import load_suite, run_tasks, subsample, task_manager
+    from winnow.paths import DataRootError, data_root
+
+    try:
+        data_root()
+    except DataRootError:
+        pytest.skip("no data root: the DCLM task files are needed")
+    _, _, model, tok = tiny
+    tm = task_manager()
+    entries = [dict(e, num_fewshot=1) for e in load_suite("debug")["tasks"]]  # demos from the whole file
+    lm = WinnowLM(model, tok, max_length=SEQ, progress=False)
+    runs, missing = run_tasks(lm, tm, entries, seed=7)
+    assert missing == {} and list(runs) == [e["task"] for e in entries]
+    for e in entries:
+        name = e["task"]
+        task = tm.load([name])["tasks"][name]
+        task.set_config(key="num_fewshot", value=1)
+        rows = subsample(len(task.eval_docs), e["limit"], 7, name)
+        assert runs[name]["rows"] == rows and len(rows) < len(task.eval_docs)
+        alone = lm_eval.simple_evaluate(
+            model=WinnowLM(model, tok, max_length=SEQ, progress=False), tasks=[task], samples={name: rows},
+            task_manager=tm, log_samples=True, bootstrap_iters=0, random_seed=7, numpy_random_seed=7,
+            torch_random_seed=7, fewshot_random_seed=7,
+        )["samples"][name]
+        got = sorted(runs[name]["samples"], key=lambda s: s["doc_id"])
+        want = sorted(alone, key=lambda s: s["doc_id"])
+        assert [s["doc_id"] for s in got] == [s["doc_id"] for s in want] == rows
+        assert [s["arguments"] for s in got] == [s["arguments"] for s in want]
+        assert [s["resps"] for s in got] == [s["resps"] for s in want]
+
+
+def test_requests_are_scored_task_by_task():
+    """One simple_evaluate call hands WinnowLM every task's requests at once; they are batched per
+    task (so a task's numbers never depend on its neighbours) and answered in request order."""
+    from types import SimpleNamespace
+
+    calls = []
+
+    def fn(reqs):
+        calls.append([r.task_name for r in reqs])
+        return [r.args[0] * 10 for r in reqs]
+
+    reqs = [SimpleNamespace(task_name=t, args=(i,)) for i, t in enumerate("abbab")]
+    assert WinnowLM._per_task(fn, reqs) == [0, 10, 20, 30, 40]
+    assert calls == [["a", "a"], ["b", "b", "b"]]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -276,7 +276,24 @@ class WinnowLM(LM):
 
     # -------------------------------------------------------------------- request methods
 
+    @staticmethod
+    def _per_task(fn: Callable[[list], list], requests) -> list:
+        """`fn` applied to the requests of each task (lm-eval's `Instance.task_name`) apart, the
+        answers put back in request order. A task's batches, and so its numbers to the last bit,
+        then do not depend on which other tasks share the `simple_evaluate` call."""
+        groups: dict[Any, list[int]] = {}
+        for k, r in enumerate(requests):
+            groups.setdefault(getattr(r, "task_name", None), []).append(k)
+        out: list = [None] * len(requests)
+        for idx in groups.values():
+            for k, v in zip(idx, fn([requests[k] for k in idx])):
+                out[k] = v
+        return out
+
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        return self._per_task(self._loglikelihood, requests)
+
+    def _loglikelihood(self, requests) -> list[tuple[float, bool]]:
         args = [tuple(r.args) if hasattr(r, "args") else tuple(r) for r in requests]
         unique = sorted(set(args))
         ctx_parts = {c: self._context_parts(c) for c, _ in unique}
@@ -294,6 +311,9 @@ class WinnowLM(LM):
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         """Sum log-probability of each whole string, in disjoint windows of the model context."""
+        return self._per_task(self._loglikelihood_rolling, requests)
+
+    def _loglikelihood_rolling(self, requests) -> list[float]:
         pairs: list[tuple[list[int], list[int]]] = []
         owner: list[int] = []
         for k, r in enumerate(requests):
@@ -333,8 +353,12 @@ class WinnowLM(LM):
         Requests are sorted by context length and decoded together in right-padded batches
         (`batch_size`, `max_batch_tokens`): each row's next token is read at its own last real
         position, so with causal attention no row ever attends to the padding after it and no
-        attention mask is needed. No KV cache: every step recomputes the window.
+        attention mask is needed. No KV cache: every step recomputes the window. Each task's
+        requests are decoded apart (`_per_task`).
         """
+        return self._per_task(lambda reqs: self._generate(reqs, disable_tqdm), requests)
+
+    def _generate(self, requests, disable_tqdm: bool) -> list[str]:
         index: dict[tuple[str, tuple[str, ...], int], int] = {}
         keys = []
         for r in requests:

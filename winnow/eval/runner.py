@@ -6,8 +6,9 @@ task YAMLs (eval/tasks; lm-eval's ~27 s built-in index is skipped), and for each
 
 1. picks a fixed seeded subsample of the task's docs (`subsample`: `limit` row numbers drawn by
    `random.Random(f"{seed}/{task}")`, sorted; the same rows for every model and run);
-2. runs `lm_eval.simple_evaluate(..., samples={task: rows}, log_samples=True)` with the suite's
-   few-shot count and every lm-eval seed set to the suite seed;
+2. cuts the task's eval split to those rows (`cut_to_rows`; few-shot demos still come from the
+   whole file) and runs every task in one `lm_eval.simple_evaluate(..., log_samples=True)` call
+   with the suite's few-shot counts and every lm-eval seed set to the suite seed (`run_tasks`);
 3. scores items by llm-foundry's rules from the logged samples and the adapter's records.
 
 Then held-out bits per byte (model and unigram reference) when held-out texts / training tokens
@@ -175,6 +176,88 @@ def _load_task(tm, name: str, lm, shots: int | None):
     return task, shots
 
 
+def cut_to_rows(task, rows: Sequence[int]) -> None:
+    """Make `rows` (row numbers of the task's file) the task's eval docs, in place.
+
+    lm-eval's own `samples=` selection walks every doc of the task and tests membership in a
+    list for each (seconds per call on the larger files); cutting the split first costs
+    nothing. The few-shot sampler was built from the whole file when the task loaded and keeps
+    it, and it draws demos by the doc's `_row`, so prompts are unchanged. A fresh DatasetDict
+    is set because the loaded one is shared through utils._load's cache.
+    """
+    import datasets
+
+    split = task.config.test_split
+    full = task.dataset[split]
+    task.dataset = datasets.DatasetDict({**task.dataset, split: full.select(list(rows))})
+    task.task_docs = task.eval_docs
+
+
+def run_tasks(lm, tm, entries: Sequence[dict], *, seed: int, progress: bool = False) -> tuple[dict, dict]:
+    """Run suite entries on an lm-eval adapter in one `simple_evaluate` call.
+
+    Returns ({task: {"samples", "results", "version", "num_fewshot", "limit", "docs", "rows",
+    "seconds"}}, {task: why its data is missing}). Each task's eval split is first cut to its
+    fixed seeded subsample (`cut_to_rows`); the logged samples' `doc_id` is mapped back to the
+    row number of the task's file. One call for the whole suite: lm-eval's fixed per-call work
+    (environment report, result assembly) is paid once. "seconds" is the call's time shared
+    out by request count.
+    """
+    import lm_eval
+
+    from winnow.eval.foundry import ROW
+
+    tasks, rows, meta, missing = [], {}, {}, {}
+    for entry in entries:
+        name = entry["task"]
+        try:
+            task, shots = _load_task(tm, name, lm, entry.get("num_fewshot"))
+        except FileNotFoundError as e:
+            missing[name] = str(e)
+            _say(progress, f"{name}: skipped, data missing ({e})")
+            continue
+        n_docs = len(task.eval_docs)
+        rows[name] = subsample(n_docs, entry.get("limit"), seed, name)
+        cut_to_rows(task, rows[name])
+        meta[name] = {"num_fewshot": shots, "limit": entry.get("limit"), "docs": n_docs}
+        tasks.append(task)
+        _say(progress, f"{name}: {len(rows[name])} of {n_docs} docs, {shots}-shot")
+    if not tasks:
+        return {}, missing
+    t0 = time.perf_counter()
+    res = lm_eval.simple_evaluate(
+        model=lm,
+        tasks=tasks,
+        task_manager=tm,
+        log_samples=True,
+        bootstrap_iters=0,
+        random_seed=seed,
+        numpy_random_seed=seed,
+        torch_random_seed=seed,
+        fewshot_random_seed=seed,
+    )
+    seconds = time.perf_counter() - t0
+    n_req = {name: sum(len(s["arguments"]) for s in res["samples"][name]) for name in rows}
+    total_req = sum(n_req.values()) or 1
+    out = {}
+    for name, task_rows in rows.items():
+        samples = res["samples"][name]
+        for s in samples:
+            row = task_rows[s["doc_id"]]
+            if int(s["doc"][ROW]) != row:
+                raise AssertionError(f"{name}: doc {s['doc_id']} is file row {s['doc'][ROW]}, expected {row}")
+            s["doc_id"] = row
+        out[name] = {
+            **meta[name],
+            "samples": samples,
+            "results": res["results"][name],
+            "version": res.get("versions", {}).get(name),
+            "rows": task_rows,
+            "seconds": seconds * n_req[name] / total_req,
+        }
+    return out, missing
+
+
 def evaluate(
     *,
     model_dir: Path,
@@ -195,8 +278,6 @@ def evaluate(
     is missing are skipped and listed under "missing" with the reason; aggregates that need
     them are reported as missing (see winnow.eval.scoring.aggregate).
     """
-    import lm_eval
-
     from winnow.eval.heldout import heldout_bpb, unigram_bpb
     from winnow.eval.lm import WinnowLM, as_tokenizer
     from winnow.eval.model_io import load_for_eval
@@ -222,53 +303,29 @@ def evaluate(
     validate_suite(suite, known_tasks=sorted(tm.all_tasks))
     stats["seconds"]["load"] = time.perf_counter() - t0
 
+    with _quiet_lm_eval():
+        runs, missing = run_tasks(lm, tm, suite_entries(suite), seed=seed, progress=progress)
+    stats["seconds"]["tasks"] = sum(r["seconds"] for r in runs.values())
     per_task: dict[str, dict] = {}
     task_meta: list[dict] = []
-    missing: dict[str, str] = {}
-    for entry in suite_entries(suite):
-        name = entry["task"]
-        t0 = time.perf_counter()
-        try:
-            with _quiet_lm_eval():
-                task, shots = _load_task(tm, name, lm, entry.get("num_fewshot"))
-        except FileNotFoundError as e:
-            missing[name] = str(e)
-            _say(progress, f"{name}: skipped, data missing ({e})")
-            continue
-        n_docs = len(task.eval_docs)
-        rows = subsample(n_docs, entry.get("limit"), seed, name)
-        _say(progress, f"{name}: {len(rows)} of {n_docs} docs, {shots}-shot")
-        with _quiet_lm_eval():
-            res = lm_eval.simple_evaluate(
-                model=lm,
-                tasks=[task],
-                samples={name: rows},
-                task_manager=tm,
-                log_samples=True,
-                bootstrap_iters=0,
-                random_seed=seed,
-                numpy_random_seed=seed,
-                torch_random_seed=seed,
-                fewshot_random_seed=seed,
-            )
-        samples = res["samples"][name]
+    for name, run in runs.items():
+        samples = run["samples"]
         values, items = score_task(samples, lm.records, kind=spec(name).kind)
         values = {
-            "num_fewshot": shots,
+            "num_fewshot": run["num_fewshot"],
             **values,
-            "lm_eval": _lm_eval_metrics(res["results"][name]),
-            "task_version": res.get("versions", {}).get(name),
+            "lm_eval": _lm_eval_metrics(run["results"]),
+            "task_version": run["version"],
         }
         per_task[name] = values
-        task_meta.append({"task": name, "num_fewshot": shots, "limit": entry.get("limit"), "docs": n_docs})
+        task_meta.append({"task": name, "num_fewshot": run["num_fewshot"], "limit": run["limit"], "docs": run["docs"]})
         with atomic_open(out_dir / SAMPLES_DIR / f"{name}.jsonl") as f:
             for item in items:
                 f.write(json.dumps(item, ensure_ascii=False) + "\n")
-        dt = time.perf_counter() - t0
-        stats["seconds"][name] = dt
         stats["requests"][name] = sum(len(s["arguments"]) for s in samples)
+        stats["seconds"][name] = run["seconds"]  # the call's time shared out by request count
         extra = "" if values["prob"] is None else f" prob {values['prob']:+.4f} bpb {values['bpb']:.4f}"
-        _say(progress, f"{name}: acc {values['acc']:.4f} ± {values['acc_stderr']:.4f}{extra} ({dt:.1f}s)")
+        _say(progress, f"{name}: acc {values['acc']:.4f} ± {values['acc_stderr']:.4f}{extra}")
 
     heldout = None
     if heldout_texts is not None or train_tokens is not None:
