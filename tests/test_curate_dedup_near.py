@@ -415,6 +415,76 @@ def test_bloom_param_errors_name_the_parameter(kwargs, param):
     assert e.value.param == param
 
 
+def test_bloom_tokens_are_uax29_word_bounds():
+    """BFF tokenizes with unicode-segmentation's ``split_word_bounds`` (UAX #29): an opening
+    quote is its own token, never joined to the word it opens (the ``regex`` module joins
+    ``'inside``), so the same words give the same 13-grams whatever quote precedes them."""
+    from winnow.curate.steps.bloom import Tokens
+
+    split = Tokens(0).split
+    assert split("Quotes 'inside' and \u2018curly\u2019 don't") == \
+        ["Quotes", "'", "inside", "'", "and", "\u2018", "curly", "\u2019", "don't"]
+    assert split("and 'inside'") == split("and 'quoted'")[:2] + ["inside", "'"]
+    uniseg = pytest.importorskip("uniseg.wordbreak")
+    for text in ("Quotes 'inside' and \u2018curly\u2019 and \"double\" \u2014 dashes\u2026",
+                 "Don't stop: it's 3,000.50 dollars (e.g. U.S.A.) at www.example.com/path?q=1",
+                 "\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8 tabs\tand\r\nlines",
+                 "emoji \U0001f44d\U0001f3fd and ZWJ \U0001f468\u200d\U0001f469 'ok'"):
+        assert split(text) == [w for w in uniseg.words(text) if not w.isspace()], text
+
+
+def test_bloom_fill_counts_bits_a_slice_at_a_time():
+    """``fill()`` runs on the whole filter at the end of a run: it must not unpack it into
+    eight times its size (an 8 GiB filter would need 64 GiB more)."""
+    import tracemalloc
+
+    import numpy as np
+
+    from winnow.curate.steps.bloom import BloomFilter
+
+    bf = BloomFilter(1 << 26, 3, 0)  # 8 MiB of bits
+    bf.words[::7] = np.uint64(0xFF)
+    bf.words[3] = np.uint64(2**64 - 1)
+    expected = (len(bf.words[::7]) * 8 + 64) / (1 << 26)  # word 3 is not one of every 7th
+    tracemalloc.start()
+    try:
+        got = bf.fill()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got == pytest.approx(expected, abs=0)
+    assert peak < 4 * 2**20, peak  # unpackbits of the whole filter: 64 MiB
+
+
+def test_bloom_huge_unit_is_looked_up_in_slices(monkeypatch):
+    """A unit with many n-grams (a long line, or a whole document in ``document`` mode) is
+    located a slice at a time: same decisions and filter, bounded ``[n-grams, k]`` arrays."""
+    import tracemalloc
+
+    from winnow.curate.steps import bloom
+
+    step = BloomDedup(mode="document", num_hashers=40)
+    text = " ".join(f"w{i % 5000}" for i in range(60000))  # 59,988 13-grams, 5,000 distinct
+
+    def run():
+        bf, tok = bloom.BloomFilter(1 << 24, 40, 0), bloom.Tokens(0)
+        tracemalloc.start()
+        try:
+            first, second = step.process(text, bf, tok), step.process(text, bf, tok)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        return first, second, bf.words.copy(), peak
+
+    first, second, words, peak = run()
+    assert first["contained"] == 0 and not first["whole"]  # looked up before any insertion
+    assert second["contained"] == second["ngrams"] == 59988 and second["whole"]
+    assert peak < 40 * 2**20, peak  # one pass over 59,988 x 40 located bits: ~80 MiB
+    monkeypatch.setattr(bloom, "LOCATE_CHUNK", 1 << 30)  # everything in one slice
+    one = run()
+    assert (one[0], one[1]) == (first, second) and (one[2] == words).all()
+
+
 def test_bloom_resume_after_crash(planted, tmp_path, monkeypatch):
     ref_step = BloomDedup()
     ref = ref_step.run(planted, tmp_path / "ref", CTX)
@@ -558,5 +628,6 @@ def test_url_dedup(tmp_path):
 def test_steps_are_registered():
     from winnow.curate.base import STEPS
 
-    for name in ("minhash_dedup", "bloom_dedup", "url_dedup"):
+    for name in ("minhash_dedup", "url_dedup"):
         assert STEPS.get(name).version == 1
+    assert STEPS.get("bloom_dedup").version == 2  # 2: UAX #29 quote tokens

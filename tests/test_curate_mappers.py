@@ -114,6 +114,22 @@ def test_alphabetic_alnum_stopword_filters():
     assert reason(StopWordFilter(count_unique=True), "The cat AND dog") is None
 
 
+def test_alphabetic_word_ratio_uses_str_isalpha():
+    """DCLM counts a word as alphabetic when ``any(c.isalpha() for c in word)``: letters are
+    what this Python's Unicode database says, not what the ``regex`` module's newer one says
+    (they disagree on code points assigned since, e.g. CJK extension H)."""
+    import regex
+
+    letter = regex.compile(r"\p{L}")
+    newer = next((chr(c) for c in range(0x30000, 0x32400)  # CJK extensions G, H
+                  if not chr(c).isalpha() and letter.match(chr(c))), None)
+    if newer is None:
+        pytest.skip("this Python's Unicode database knows the regex module's letters")
+    text = f"1{newer} 2{newer} words and more words"  # 2 of 6 words without a letter: 0.33
+    assert reason(AlphabeticWordRatioFilter(), text) == "non_alphabetic_words"
+    assert AlphabeticWordRatioFilter.version == 2
+
+
 def test_line_length_filter():
     assert reason(LineLengthFilter(max_length=10), "short\n" + "y" * 11) == "long_lines"
     assert reason(LineLengthFilter(length_type="avg", max_length=10),

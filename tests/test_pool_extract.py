@@ -216,6 +216,28 @@ def test_wet_conversion_records(tmp_path):
     assert skips.counts == {"empty_text": 1}
 
 
+def test_zstd_stream_is_served_without_copying_what_is_left():
+    """A frame that decompresses to much more than one read (highly repetitive content) is
+    served from an offset: slicing the unread rest off on every read copied it again each time
+    (quadratic: 12 s for 128 MiB of zeros) and held two copies at once."""
+    import tracemalloc
+
+    from winnow.pool.extract import decompressed
+
+    data = bytes(32 << 20)  # 32 MiB of zeros, a few KiB compressed
+    frames = zstandard.ZstdCompressor().compress(data) + zstandard.ZstdCompressor().compress(b"end")
+    tracemalloc.start()
+    try:
+        stream, parts = decompressed(io.BytesIO(frames)), []
+        while chunk := stream.read(1 << 16):
+            parts.append(len(chunk))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sum(parts) == len(data) + 3
+    assert peak < 1.5 * len(data), peak  # the decompressed frame once, not twice
+
+
 # ------------------------------------------------------------------------------------------------
 # Bad records and damaged files
 
@@ -239,6 +261,36 @@ def test_records_without_usable_text_are_skipped_by_reason(tmp_path):
     stats = skips.stats()
     assert stats["skipped_by_file"]["mixed.warc.gz"]["http_status"] == 1  # named without its folder
     assert "404" in stats["skip_examples"]["http_status"][0]
+
+
+def test_a_damaged_tarball_index_line_is_named_not_a_crash(tmp_path):
+    """An ``index.jsonl`` line that is not a JSON object with a ``raw_file`` or ``id`` raised a
+    bare AttributeError/KeyError (a non-UTF-8 index an uncaught UnicodeDecodeError); now it is
+    a ``bad_json`` record: SourceError by default, counted with ``on_error: skip``."""
+    def tarball(name: str, index: bytes) -> Path:
+        path = tmp_path / name
+        with tarfile.open(path, "w") as tf:
+            for member, data in (("pages/a.html", PAGE), ("pages/b.html", PAGE),
+                                 ("index.jsonl", index)):
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+        return path
+
+    index = (b'{"id": "web_x/a", "raw_file": "pages/a.html", "url": "http://a.example/"}\n'
+             b'[1, 2]\n{"url": "http://b.example/"}\n')
+    path = tarball("t.tar", index)
+    with pytest.raises(SourceError, match="bad_json") as err:
+        read_source({"kind": "html_tar", "paths": str(path)})
+    assert "t.tar#index.jsonl:2" in str(err.value)
+    skips = Skips()
+    docs = read_source({"kind": "html_tar", "paths": str(path), "on_error": "skip"}, skips)
+    assert [(d["id"], d["url"]) for d in docs] == [("web_x/a", "http://a.example/"),
+                                                  ("html/t/pages/b.html", None)]
+    assert skips.counts == {"bad_json": 2}
+    bad = tarball("u.tar", b'{"id": "\xff"}\n')  # not UTF-8: the file is damaged
+    with pytest.raises(SourceError, match="corrupt_stream"):
+        read_source({"kind": "html_tar", "paths": str(bad)})
 
 
 def _sample_bytes() -> bytes:

@@ -54,7 +54,7 @@ import re
 import tarfile
 import time
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
@@ -226,6 +226,8 @@ class _ZstdReader(io.RawIOBase):
         self._raw, self._z = raw, zstandard
         self._d = zstandard.ZstdDecompressor().decompressobj()
         self._buf = b""
+        self._pos = 0  # served up to here: slicing the rest off would copy it on every read
+        self._pieces: deque[bytes] = deque()  # decompressed, not yet served
         self._in_frame = False
         self._eof = False
 
@@ -233,7 +235,10 @@ class _ZstdReader(io.RawIOBase):
         return True
 
     def readinto(self, b) -> int:
-        while not self._buf and not self._eof:
+        while self._pos >= len(self._buf) and (self._pieces or not self._eof):
+            if self._pieces:  # served one by one: joining them would copy them all again
+                self._buf, self._pos = self._pieces.popleft(), 0
+                continue
             chunk = self._raw.read(1 << 16)
             if not chunk:
                 self._eof = True
@@ -242,18 +247,18 @@ class _ZstdReader(io.RawIOBase):
                 break
             while chunk:
                 self._in_frame = True
-                out = self._d.decompress(chunk)
-                if out:
-                    self._buf += out
+                piece = self._d.decompress(chunk)
+                if piece:
+                    self._pieces.append(piece)
                 if self._d.eof:
                     chunk = self._d.unused_data
                     self._d = self._z.ZstdDecompressor().decompressobj()
                     self._in_frame = False
                 else:
                     chunk = b""
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = memoryview(self._buf)[self._pos:self._pos + n]
+        self._pos += n
         return n
 
 
@@ -614,10 +619,10 @@ def read_html_tar(unit: SourceUnit, skips: Skips) -> Iterator[dict]:
     try:
         for m, tf in _tar_members(unit):  # pass 1: the index (it may come last)
             if m.name.rsplit("/", 1)[-1] == "index.jsonl":
-                for ln in tf.extractfile(m).read().decode("utf-8").splitlines():  # type: ignore[union-attr]
+                data = tf.extractfile(m).read().decode("utf-8")  # type: ignore[union-attr]
+                for lineno, ln in enumerate(data.splitlines(), 1):
                     if ln.strip():
-                        rec = json.loads(ln)
-                        index[rec.get("raw_file") or rec["id"]] = rec
+                        _index_line(unit, skips, index, f"{unit.name}#{m.name}:{lineno}", ln)
         for m, tf in _tar_members(unit, skips):  # pass 2: the pages
             if m.name.rsplit("/", 1)[-1] == "index.jsonl":
                 continue
@@ -629,10 +634,26 @@ def read_html_tar(unit: SourceUnit, skips: Skips) -> Iterator[dict]:
                            tf.extractfile(m).read(), meta, f"{unit.name}#{m.name}")  # type: ignore[union-attr]
             if doc is not None:
                 yield doc
-    except (tarfile.TarError, EOFError, OSError, zlib.error, json.JSONDecodeError) as e:
+    except (tarfile.TarError, EOFError, OSError, zlib.error, UnicodeDecodeError) as e:
         if isinstance(e, ChecksumError):
             raise
         _corrupt(unit.spec, skips, "corrupt_stream", unit.name, f"{type(e).__name__}: {e}")
+
+
+def _index_line(unit: SourceUnit, skips: Skips, index: dict, where: str, line: str) -> None:
+    """One ``index.jsonl`` line: a JSON object keyed by its ``raw_file`` (else ``id``) string;
+    anything else is a damaged index line (``bad_json``), not an unexplained crash."""
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError as e:
+        _corrupt(unit.spec, skips, "bad_json", where, f"index line is not JSON ({e.msg})")
+        return
+    key = (rec.get("raw_file") or rec.get("id")) if isinstance(rec, dict) else None
+    if not isinstance(key, str):
+        _corrupt(unit.spec, skips, "bad_json", where,
+                 "index line is not a JSON object with a string `raw_file` or `id`")
+        return
+    index[key] = rec
 
 
 def read_warc(unit: SourceUnit, skips: Skips) -> Iterator[dict]:

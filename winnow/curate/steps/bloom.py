@@ -56,8 +56,10 @@ document removed. One edited word spoils up to 13 13-grams, so BFF is much stric
 Resumable: after each shard the output shard, its drop sample and its counters are written,
 then the filter (``<out_dir>/_partial/bloom_<k>.npy``), then ``state.json`` naming the next
 shard, all atomically; a rerun after a crash (even ``kill -9``) continues from the last finished
-shard with the filter as it was then, and writes the same bytes. Memory: the filter, plus a
-second copy transiently while it is saved.
+shard with the filter as it was then, and writes the same bytes. Memory: the filter (saved and
+its fill counted without a copy) plus ``WORKING_MEMORY``: the token-hash cache (at most
+``TOKEN_CACHE_SIZE`` entries) and a unit's ``[n-grams, k]`` lookup arrays (``LOCATE_CHUNK``
+n-grams at a time); only the token list of an extremely long unit grows beyond it.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ from typing import Literal
 import numpy as np
 
 from winnow.curate.base import Counters, DropSampler, GlobalStep, ParamError, StepContext, StepError
+from winnow.curate.steps import _text
 from winnow.curate.steps.partial import (open_partial, PartialDir, human_bytes, load_array,
                                          load_json, parse_bytes, physical_memory, save_array,
                                          save_json)
@@ -84,6 +87,9 @@ PARA_REASON = "duplicate_paragraphs"
 WORKING_MEMORY = 64 * 1024**2  # documents in flight, hash arrays, the output writer
 AUTO_MEMORY_FRACTION = 0.8
 BYTES_PER_NGRAM_ESTIMATE = 3
+TOKEN_CACHE_SIZE = 200_000  # token -> hash entries (~25 MiB), inside WORKING_MEMORY
+LOCATE_CHUNK = 1 << 14  # n-grams located at a time: bounds the [n-grams, k] arrays of a unit
+FILL_CHUNK = 1 << 20  # filter words counted at a time by fill()
 
 _C1 = np.uint64(0xFF51AFD7ED558CCD)
 _C2 = np.uint64(0xC4CEB9FE1A85EC53)
@@ -186,9 +192,36 @@ class BloomFilter:
     def insert(self, words: np.ndarray, masks: np.ndarray) -> None:
         np.bitwise_or.at(self.words, words.ravel(), masks.ravel())
 
+    def count_contained(self, hashes: np.ndarray) -> tuple[int, tuple | None]:
+        """(how many of ``hashes`` are in the filter, their ``locate`` when it was one slice).
+
+        All of a unit's n-grams are looked up before any is inserted (as BFF does), a slice
+        of ``LOCATE_CHUNK`` at a time, so a huge unit never needs ``[n-grams, k]`` arrays whole.
+        """
+        if len(hashes) <= LOCATE_CHUNK:
+            located = self.locate(hashes)
+            return int(self.contains(*located).sum()), located
+        return sum(int(self.contains(*self.locate(hashes[i:i + LOCATE_CHUNK])).sum())
+                   for i in range(0, len(hashes), LOCATE_CHUNK)), None
+
+    def insert_hashes(self, hashes: np.ndarray, located: tuple | None = None) -> None:
+        """Insert ``hashes`` (``located``: their ``locate``, when already computed)."""
+        if located is not None:
+            self.insert(*located)
+            return
+        for i in range(0, len(hashes), LOCATE_CHUNK):
+            self.insert(*self.locate(hashes[i:i + LOCATE_CHUNK]))
+
     def fill(self) -> float:
-        """Fraction of bits set."""
-        ones = int(np.unpackbits(self.words.view(np.uint8)).sum()) if len(self.words) else 0
+        """Fraction of bits set (counted a slice at a time: ``np.unpackbits`` of the whole
+        filter would need eight times its memory)."""
+        ones = 0
+        for i in range(0, len(self.words), FILL_CHUNK):
+            chunk = self.words[i:i + FILL_CHUNK]
+            if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+                ones += int(np.bitwise_count(chunk).sum(dtype=np.int64))
+            else:  # pragma: no cover - numpy 1.26
+                ones += int(np.unpackbits(chunk.view(np.uint8)).sum(dtype=np.int64))
         return ones / float(self.n_bits)
 
 
@@ -196,16 +229,18 @@ class Tokens:
     """UAX #29 word tokens (whitespace dropped) and their seeded 64-bit hashes, cached."""
 
     def __init__(self, seed: int):
-        import regex
         from xxhash import xxh3_64_intdigest
 
-        self._bounds = regex.compile(r"(?w)\b")  # (?w): Unicode default word boundaries
         self._xxh = xxh3_64_intdigest
         self._seed = int(seed) & _MASK64
         self._cache: dict[str, int] = {}
 
-    def split(self, text: str) -> list[str]:
-        return [t for t in self._bounds.split(text) if t and not t.isspace()]
+    @staticmethod
+    def split(text: str) -> list[str]:
+        """BFF's ``tokenize``: UAX #29 word-bound segments that are not all whitespace (the
+        shared ``_text.uax29_tokens``, which corrects where the ``regex`` module joins an
+        opening quote to its word, as in ``'inside``)."""
+        return [t for t in _text.uax29_tokens(text) if not t.isspace()]
 
     def _miss(self, tok: str) -> int:
         h = self._cache[tok] = self._xxh(tok.encode("utf-8"), self._seed)
@@ -213,7 +248,7 @@ class Tokens:
 
     def hashes(self, tokens: list[str]) -> np.ndarray:
         cache = self._cache
-        if len(cache) > 1_000_000:
+        if len(cache) > TOKEN_CACHE_SIZE:
             cache.clear()
         miss = self._miss
         return np.array([cache[t] if t in cache else miss(t) for t in tokens], dtype=np.uint64)
@@ -231,7 +266,7 @@ def ngram_hashes(h: np.ndarray, n: int) -> np.ndarray:
 class BloomDedup(GlobalStep):
     """DCLM BFF: remove paragraphs and/or documents whose n-grams were mostly seen before."""
 
-    version = 1
+    version = 2  # 2: tokens split as UAX #29 where the regex module joins a quote to its word
     resumable = True
 
     def __init__(self, mode: Literal["paragraph", "document", "both"] = "both", ngram: int = 13,
@@ -354,15 +389,14 @@ class BloomDedup(GlobalStep):
                 hashes = ngram_hashes(tok.hashes(tokens), len(tokens))
             else:
                 continue  # too short: kept, never added
-            words, masks = bloom.locate(hashes)
-            contained = int(bloom.contains(words, masks).sum())
+            contained, located = bloom.count_contained(hashes)
             units += 1
             total += len(hashes)
             contained_total += contained
             if contained / len(hashes) > self.threshold:
                 removed.append((s, e))
             else:
-                bloom.insert(words, masks)
+                bloom.insert_hashes(hashes, located)
         whole = bool(removed) if self.mode == "document" else (
             self.mode == "both" and total > 0 and contained_total / total > self.threshold)
         return {"removed": removed, "whole": whole, "ngrams": total,

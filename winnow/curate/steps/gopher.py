@@ -31,7 +31,6 @@ from itertools import accumulate, compress
 from typing import Literal
 
 import numpy as np
-import regex
 
 from winnow.curate.base import Filter, ParamError
 from winnow.curate.steps import _text
@@ -227,14 +226,13 @@ class EllipsisCountFilter(Filter):
         return "ellipsis_lines" if n > self.max_ellipsis_end_ratio * len(ls) else True
 
 
-_LETTER = regex.compile(r"\p{L}").search  # \p{L} is exactly str.isalpha per character
-
-
 class AlphabeticWordRatioFilter(Filter):
     """Drop pages where more than ``max_ratio`` of the words (``text.split()``) contain no
     alphabetic character (Gopher: 20%). Reasons: ``non_alphabetic_words``, ``no_words``."""
 
-    version = 1
+    # 2: ``str.isalpha`` per character, as DCLM; ``regex``'s ``\p{L}`` follows a newer Unicode
+    # than Python's and called ~26k more code points letters (e.g. CJK extension H)
+    version = 2
 
     def __init__(self, max_ratio: float = 0.2):
         self.max_ratio = _ratio("max_ratio", max_ratio)
@@ -243,7 +241,7 @@ class AlphabeticWordRatioFilter(Filter):
         ws = _text.analysis(doc["text"]).split
         if not ws:
             return "no_words"
-        non_alpha = sum(1 for w in ws if not w[0].isalpha() and not _LETTER(w))
+        non_alpha = sum(1 for w in ws if not w[0].isalpha() and not any(map(str.isalpha, w)))
         return "non_alphabetic_words" if non_alpha / len(ws) > self.max_ratio else True
 
 
@@ -271,7 +269,9 @@ STOP_WORDS = frozenset({"the", "be", "to", "of", "and", "that", "have", "with"})
 class StopWordFilter(Filter):
     """Keep pages with at least ``min_stop_word`` of Gopher's stop words (the, be, to, of, and,
     that, have, with; a word is a ``text.split()`` token, lower-cased, matched exactly);
-    ``count_unique`` counts distinct ones. Reason: ``few_stop_words``."""
+    ``count_unique`` counts distinct ones. Reason: ``few_stop_words``. ``min_stop_word: 0`` keeps
+    every page (DCLM's loop only returns a page after seeing a stop word, so there 0 acts as 1).
+    """
 
     version = 1
 
