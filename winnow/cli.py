@@ -3,7 +3,7 @@
 Compute verbs (``pool``, ``curate``, ``tokenize``, ``train``, ``eval``, ``run``) take Hydra overrides
 (``scale=debug submission=baselines/random seed=1``) and are thin wrappers around the stage
 functions of ``winnow.run``. Utility verbs (``ls``, ``validate``, ``inspect``, ``verify``, ``submit``,
-``leaderboard build|check``, ``tokenizer train``, ``data pull|status``, ``import-dclm``) take ordinary flags. Verbs are a registry (a dict
+``leaderboard build|check``, ``tokenizer show|train``, ``data pull|status``, ``import-dclm``) take ordinary flags. Verbs are a registry (a dict
 of name -> handler), not an if/elif chain. Errors that users can fix print one clear message and
 exit with status 2; anything else is a bug and shows its traceback.
 """
@@ -82,20 +82,17 @@ def cmd_ls(args) -> int:
     from winnow.paths import conf_dir, winnow_home
 
     what = args.what
-    if what in ("scales", "suites", "pools", "engines"):
-        group = {"scales": "scale", "suites": "suite", "pools": "pool", "engines": "engine"}[what]
+    if what == "scales":
+        from winnow.train.scales import scale_table
+
+        print(scale_table())
+    elif what in ("suites", "pools", "engines"):
+        group = {"suites": "suite", "pools": "pool", "engines": "engine"}[what]
         from winnow.config import group_file
 
         for p in sorted((conf_dir() / group).glob("*.yaml")):
             cfg = group_file(group, p.stem)
-            if what == "scales":
-                from winnow.train.loop import derive
-
-                d = derive(cfg["model"], cfg["train"])
-                print(f"{cfg['name']:<12} v{cfg['version']}  tokenizer {cfg['tokenizer']['name']:<9} "
-                      f"non-embedding params {d['params']['non_embedding']:>10,}  "
-                      f"tokens {d['tokens']:>12,}  steps {d['steps']:>7,}  FLOPs {d['total_flops']:.3g}")
-            elif cfg.get("name") != "auto":
+            if cfg.get("name") != "auto":
                 print(f"{p.stem:<12} v{cfg.get('version', '-')}")
     elif what == "steps":
         from winnow.curate.base import STEPS
@@ -206,11 +203,20 @@ def cmd_leaderboard(args) -> int:
 
 
 def cmd_tokenizer(args) -> int:
-    from winnow.config import group_file
+    """`winnow tokenizer train NAME` reproduces a committed BPE; `show NAME` prints what a scale's
+    tokenizer name resolves to (file, sha256 check, sizes, special tokens)."""
+    if args.action == "show":
+        return _show_tokenizer(args.name)
+    from winnow.config import ConfigError, group_file
     from winnow.pool.build import build_pool, pool_shards
     from winnow.tokenize.bpe import RECIPES, train
+    from winnow.tokenize.registry import EXTERNAL
 
     name = args.name
+    if name not in RECIPES:
+        why = ("is built from a file under the data root, not trained (`winnow tokenizer show "
+               f"{name}`)") if name in EXTERNAL else f"has no training recipe (known: {', '.join(sorted(RECIPES))})"
+        raise ConfigError(f"tokenizer {name!r} {why}")
     pool_name, _, version = RECIPES[name]["pool"].partition("@v")
     cfg = group_file("pool", pool_name)
     if int(version) != cfg["version"]:
@@ -218,6 +224,28 @@ def cmd_tokenizer(args) -> int:
     build_pool(cfg)
     s = train(name, pool_shards(cfg))
     print(f"{s.path}: sha256 {s.sha256}, {s.bytes_per_token} bytes/token")
+    return 0
+
+
+def _show_tokenizer(name: str) -> int:
+    from tokenizers import Tokenizer
+
+    from winnow.tokenize.bpe import spec, tokenizer_file
+
+    s = spec(name)
+    path = tokenizer_file(name)
+    tok = Tokenizer.from_file(str(path))
+    info = s.describe() if hasattr(s, "describe") else {
+        "name": name, "source": str(s.path), "sha256": s.sha256, "vocab_size": s.vocab_size,
+        "trained on": s.pool, "bytes_per_token": s.bytes_per_token}
+    info["tokenizer json"] = str(path)
+    info["ids"] = tok.get_vocab_size(with_added_tokens=True)
+    info["special"] = ", ".join(f"{t.content}={i}" for i, t in sorted(tok.get_added_tokens_decoder().items())
+                                if t.special) or "-"
+    width = max(map(len, info))
+    for k, v in info.items():
+        print(f"{k:<{width}}  {v}")
+    print(f"{'sha256 check':<{width}}  ok")
     return 0
 
 
@@ -332,9 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("leaderboard", help="build the tables or check every row")
     sp.add_argument("action", choices=["build", "check"])
     sp.set_defaults(func=cmd_leaderboard)
-    sp = sub.add_parser("tokenizer", help="reproduce a committed tokenizer from the pool")
-    sp.add_argument("action", choices=["train"])
-    sp.add_argument("name")
+    sp = sub.add_parser("tokenizer", help="show what a scale's tokenizer name resolves to, or reproduce "
+                        "a committed tokenizer from the pool")
+    sp.add_argument("action", choices=["show", "train"])
+    sp.add_argument("name", help="e.g. gpt-neox-20b, bpe8k-v1")
     sp.set_defaults(func=cmd_tokenizer)
     sp = sub.add_parser("data", help="evaluation data: status of every file, or pull (download and verify)")
     data_sub = sp.add_subparsers(dest="action", required=True)

@@ -13,6 +13,10 @@ tokenizer it used. ``winnow tokenizer train <name>`` reproduces a file from the 
 
 ``bytes_per_token`` (measured on the sample) lets curation steps estimate token counts from
 UTF-8 bytes without tokenizing.
+
+``spec`` and ``tokenizer_file`` resolve every tokenizer name a scale can use: names registered
+in ``winnow.tokenize.registry.EXTERNAL`` (GPT-NeoX-20B, built from DCLM's tiktoken file under
+the data root, see ``winnow.tokenize.neox``) first, then the committed files here.
 """
 
 from __future__ import annotations
@@ -57,18 +61,32 @@ class TokenizerMismatch(RuntimeError):
     pass
 
 
-def spec(name: str) -> TokenizerSpec:
+def spec(name: str):
+    """The committed tokenizer's ``TokenizerSpec``, or the registered external provider of ``name``
+    (both have ``bytes_per_token`` and ``sha256``)."""
+    from winnow.tokenize.registry import EXTERNAL
+
+    if name in EXTERNAL:
+        return EXTERNAL.get(name)
     index = json.loads(INDEX.read_text()) if INDEX.exists() else {}
     if name not in index:
-        from winnow.registry import suggest
+        from winnow.registry import RegistryError, suggest
 
-        raise KeyError(f"tokenizer {name!r} is not committed under {ASSETS}: "
-                       f"{suggest(name, sorted(index))}; `winnow tokenizer train {name}` makes it")
+        raise RegistryError(f"tokenizer {name!r} is neither committed under {ASSETS} nor registered: "
+                       f"{suggest(name, sorted(index) + EXTERNAL.names())}; "
+                       f"`winnow tokenizer train {name}` makes a committed one")
     return TokenizerSpec(name=name, **index[name])
 
 
 def tokenizer_file(name: str, expected_sha256: str | None = None) -> Path:
-    """The committed file of ``name``, checked against its recorded (and the scale's) sha256."""
+    """The tokenizer JSON of ``name``, checked against its recorded (and the scale's) sha256.
+
+    Committed tokenizers are checked file for file; an external one (GPT-NeoX-20B) checks its
+    source file and returns the JSON built from it."""
+    from winnow.tokenize.registry import EXTERNAL
+
+    if name in EXTERNAL:
+        return EXTERNAL.get(name).tokenizer_file(expected_sha256)
     s = spec(name)
     actual = sha256_file(s.path)
     for want, who in ((s.sha256, INDEX.name), (expected_sha256, "the scale")):

@@ -15,7 +15,6 @@ document order so the order can be verified).
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from pathlib import Path
 
