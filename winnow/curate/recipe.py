@@ -5,7 +5,11 @@ A recipe (DESIGN.md Contracts) is ``name``, ``track`` (filtering | mixing | orde
 without parameters; ``steps: []`` keeps the whole pool) or ``ids: <file>`` (a sorted list of pool
 document ids, compiled to one ``select_ids`` step). ``plugins: [file.py]`` are imported by path
 only with ``allow_code=True`` (``--allow-code``); ``external:`` is accepted on the mixing track
-only; ``stages:`` on the order track only.
+only; ``stages:`` on the order track only. ``targets: [dclm_<task>, ...]`` declares the
+evaluation tasks a *targeted* submission optimises for (e.g. DsDm's selection toward LAMBADA and
+SQuAD): they must be known task names, every task a step's own ``targets`` parameter names must
+be declared there, and such submissions are also ranked on CORE without those tasks
+(``winnow.eval.aggregates.heldout_aggregates``; the row is flagged ``targeted``).
 
 Notable choices:
 
@@ -44,7 +48,7 @@ from winnow.registry import RegistryError, suggest
 
 TRACKS = ("filtering", "mixing", "order")
 TOP_KEYS = ("name", "track", "description", "authors", "notes", "steps", "ids", "plugins",
-            "external", "stages")
+            "external", "stages", "targets")
 FINGERPRINT_SCHEMA = 1
 RECIPE_FILE = "recipe.yaml"
 
@@ -91,6 +95,7 @@ class Recipe:
     ids_file: Path | None = None
     plugins: list[Path] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # dclm_<task> names, sorted
     data: dict = field(default_factory=dict, repr=False)
     local_steps: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -123,18 +128,26 @@ class Recipe:
 
     def fingerprint(self) -> str:
         """sha256 of the canonical steps, their versions, and the referenced files' contents."""
-        return hash_obj({
+        canon = {
             "schema": FINGERPRINT_SCHEMA,
             "track": self.track,
             "steps": [s.canonical for s in self.steps],
             "plugins": [sha256_file(p) for p in self.plugins],
             "external": list(self.external),
-        })
+        }
+        if self.targets:  # only when present, so untargeted recipes keep their fingerprints
+            canon["targets"] = list(self.targets)
+        return hash_obj(canon)
 
     def flags(self) -> dict:
         """Facts a leaderboard row records about the submission."""
         return {"plugin_code": bool(self.plugins), "external_data": bool(self.external),
                 "ids_list": self.ids_file is not None}
+
+    @property
+    def targeted(self) -> bool:
+        """The recipe declares target tasks (rows flag it; rank it also by core_heldout_*)."""
+        return bool(self.targets)
 
     def job(self, steps: list[StepSpec], ctx: StepContext) -> SegmentJob:
         """A picklable job for an engine: the specs, this recipe's plugin files and the context."""
@@ -146,7 +159,8 @@ class Recipe:
 
     def summary(self) -> dict:
         return {"name": self.name, "track": self.track, "path": str(self.path),
-                "fingerprint": self.fingerprint(), **self.flags(),
+                "fingerprint": self.fingerprint(), **self.flags(), "targeted": self.targeted,
+                "targets": list(self.targets),
                 "steps": [{"index": s.index, "step": s.name, "kind": s.kind,
                            "version": s.version, "params": s.canonical["params"]}
                           for s in self.steps]}
@@ -382,6 +396,34 @@ def _compile_step(index: int, name: str, params: dict, label: str, folder: Path,
                     canonical=canonical)
 
 
+def _target_name(name: str) -> str:
+    """``squad`` and ``dclm_squad`` -> ``dclm_squad`` (winnow's lm-eval task names)."""
+    return name if name.startswith("dclm_") else f"dclm_{name}"
+
+
+def _check_targets(raw: Any, path: Path, problems: list[str]) -> list[str]:
+    """The recipe's ``targets:`` as sorted ``dclm_<task>`` names; problems for bad entries."""
+    if raw is None:
+        return []
+    if not _str_list(raw) or not raw:
+        problems.append(f"{path}: `targets` must be a non-empty list of evaluation task names "
+                        f"(e.g. [dclm_squad, dclm_lambada_openai]), got {_yaml_type(raw)}")
+        return []
+    from winnow.eval.aggregates import load_task_table
+
+    known = [f"dclm_{t}" for t in load_task_table().names]
+    out: list[str] = []
+    for t in raw:
+        name = _target_name(t)
+        if name not in known:
+            problems.append(f"{path}: `targets` names unknown task {t!r}: {suggest(name, known)}")
+        elif name in out:
+            problems.append(f"{path}: `targets` lists {name} twice")
+        else:
+            out.append(name)
+    return sorted(out)
+
+
 def _str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
@@ -443,6 +485,7 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
                             f"allowed on the mixing track, not {track!r}")
         elif not _str_list(external):
             problems.append(f"{path}: `external` must be a list of paths or URLs")
+    targets = _check_targets(data.get("targets"), path, problems)
     if data.get("stages") is not None and track != "order":
         problems.append(f"{path}: `stages:` is only used by the order track, not {track!r}")
 
@@ -513,10 +556,21 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
                                  problems)
             if spec is not None:
                 specs.append(spec)
+    for spec in specs:
+        step_targets = spec.params.get("targets")
+        if isinstance(step_targets, list):
+            undeclared = sorted({_target_name(t) for t in step_targets if isinstance(t, str)}
+                                - set(targets))
+            if undeclared:
+                problems.append(f"{path}: step {spec.index} ({spec.name}) targets "
+                                f"{', '.join(undeclared)}, which the recipe does not declare: add "
+                                f"them to the top-level `targets:` list, so the submission is "
+                                "flagged as targeted and also scored without those tasks")
     if problems:
         raise RecipeError(problems, path)
     return Recipe(name=name, track=track, path=path.resolve(), steps=specs, ids_file=ids_file,
-                  plugins=plugins, external=list(external or []), data=data, local_steps=local)
+                  plugins=plugins, external=list(external or []), targets=targets, data=data,
+                  local_steps=local)
 
 
 def validate_recipe(path: str | Path, allow_code: bool = False) -> list[str]:

@@ -26,6 +26,13 @@ Aggregate names carry the baseline version (``core_v1`` uses v1 baselines, ``cor
 the mean over the CORE tasks present of a per-task continuous centered value (``prob`` of
 ``winnow.eval.scoring``), the ranking metric meant for CPU scales where accuracies sit at chance.
 
+Targeted submissions (a recipe with ``targets:``, e.g. DsDm-style selection toward LAMBADA and
+SQuAD) are also ranked over CORE *minus* their target tasks: ``heldout_aggregates(acc, prob,
+targets)`` gives ``core_heldout_v1``/``core_heldout_v2`` (strict, centered accuracy with v1/v2
+baselines), their ``_partial`` forms and ``core_heldout_prob_v1`` (the ``core_prob_v1``
+analogue), each also reporting ``excluded`` (the CORE tasks left out) and ``targets``. For an
+untargeted submission they equal ``core_v1``, ``core_v2`` and ``core_prob_v1``.
+
 ``check_dclm_database(path)`` recomputes Core and Extended (v1) for the rows of DCLM's published
 model database and reports which reproduce (eval/README.md, "Reproducing DCLM's aggregates").
 """
@@ -309,6 +316,54 @@ def dclm_aggregates(acc: Mapping[str, float], prob: Mapping[str, float] | None =
 def flat_values(aggs: Mapping[str, Mapping], names: Sequence[str] = FLAT_AGGREGATES) -> dict[str, float | None]:
     """{name: value} for `names` from `dclm_aggregates` output (the scalars rows and results keep)."""
     return {n: aggs[n]["value"] for n in names}
+
+
+HELDOUT_AGGREGATES = ("core_heldout_prob_v1", "core_heldout_v1", "core_heldout_v2",
+                      "core_heldout_v1_partial", "core_heldout_v2_partial")
+TARGET_PREFIX = "dclm_"
+
+
+def heldout_tasks(targets: Iterable[str], table: TaskTable | None = None) -> tuple[list[str], list[str]]:
+    """(CORE tasks kept, CORE tasks excluded) for a submission targeting ``targets``.
+
+    ``targets`` are task names with or without winnow's ``dclm_`` prefix; a name that is not a
+    DCLM task raises UnknownTaskError; targets outside CORE exclude nothing.
+    """
+    table = table or load_task_table()
+    names = [t[len(TARGET_PREFIX):] if t.startswith(TARGET_PREFIX) else t for t in targets]
+    unknown = [t for t in names if t not in set(table.names)]
+    if unknown:
+        raise UnknownTaskError(_unknown_message(unknown, table))
+    excluded = sorted(set(names) & set(table.core))
+    kept = sorted(t for t in table.core if t not in excluded)
+    return kept, excluded
+
+
+def heldout_aggregates(acc: Mapping[str, float], prob: Mapping[str, float] | None,
+                       targets: Iterable[str], table: TaskTable | None = None) -> dict[str, dict]:
+    """CORE aggregates over the CORE tasks a targeted submission did not target.
+
+    Same inputs as `dclm_aggregates` plus the recipe's `targets`. Returns the names of
+    `HELDOUT_AGGREGATES`, each {"value", "n", "missing" | "omitted", "excluded", "targets"};
+    `excluded` lists the CORE tasks left out (the targets that are in CORE). A recipe without
+    targets gets core_v1/core_v2/core_prob_v1's values.
+    """
+    table = table or load_task_table()
+    targets = sorted(targets)
+    kept, excluded = heldout_tasks(targets, table)
+    if not kept:
+        raise ValueError(f"targets {targets} cover every CORE task; no held-out CORE remains")
+    values = _check_values(acc, "accuracy", table, unit_interval=True)
+    probs = _check_values(prob or {}, "prob", table, unit_interval=False)
+    out: dict[str, dict] = {"core_heldout_prob_v1": partial_mean(probs, kept)}
+    for v in BASELINE_VERSIONS:
+        cen = {t: centered(a, table.task(t).baseline(v)) for t, a in values.items()}
+        out[f"core_heldout_{v}"] = strict_mean(cen, kept)
+        out[f"core_heldout_{v}_partial"] = partial_mean(cen, kept)
+    for agg in out.values():
+        agg["excluded"] = list(excluded)
+        agg["targets"] = list(targets)
+    return {n: out[n] for n in HELDOUT_AGGREGATES}
 
 
 # ----------------------------------------------------------------- DCLM's model database

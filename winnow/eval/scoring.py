@@ -34,6 +34,10 @@ Aggregates are named and versioned and are a pure function of the per-task value
 - DCLM's own aggregates from `winnow.eval.aggregates` (`FLAT_AGGREGATES`: core_prob_v1,
   core_v1/v2, extended_v1/v2, their `_partial` forms, mmlu, category means), None where a task
   they need was not evaluated.
+
+Targeted submissions (recipe ``targets:``) add `heldout_aggregate(per_task, targets)`:
+``core_heldout_prob_v1``, ``core_heldout_v1``/``_v2`` (and ``_partial``) over CORE minus the
+targets, plus ``heldout_excluded`` (the CORE tasks left out), for results and rows.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from winnow.eval.aggregates import FLAT_AGGREGATES, dclm_aggregates, flat_values, load_task_table
+from winnow.eval.aggregates import (FLAT_AGGREGATES, HELDOUT_AGGREGATES, dclm_aggregates,
+                                    flat_values, heldout_aggregates, load_task_table)
 
 MULTIPLE_CHOICE = "multiple_choice"
 SCHEMA = "schema"
@@ -327,3 +332,17 @@ def aggregate(per_task: Mapping[str, Mapping[str, Any]], baselines: Mapping[str,
         "acc_centered_mean_v1": float(np.mean(centered)),
         **flat_values(dclm_aggregates(acc, prob)),
     }
+
+
+def heldout_aggregate(per_task: Mapping[str, Mapping[str, Any]], targets: Sequence[str]) -> dict:
+    """{core_heldout_*: value, "heldout_excluded": [dclm_<task>, ...]} for a targeted run.
+
+    `per_task` as for `aggregate` (keys `dclm_<task>` or bare names); `targets` the recipe's
+    `targets:` list. Pure, like `aggregate`; the runner/leaderboard adds it to a row's
+    aggregates when the recipe declares targets.
+    """
+    acc = {dclm_name(t): float(per_task[t]["acc"]) for t in sorted(per_task)}
+    full = heldout_aggregates(acc, _continuous(per_task), [dclm_name(t) for t in targets])
+    out: dict[str, Any] = {n: full[n]["value"] for n in HELDOUT_AGGREGATES}
+    out["heldout_excluded"] = [TASK_PREFIX + t for t in full[HELDOUT_AGGREGATES[0]]["excluded"]]
+    return out

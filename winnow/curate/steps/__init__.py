@@ -26,6 +26,8 @@ module is imported the first time a recipe uses it.
 | ``language_filter``   | Filter     | langid       | no_language, wrong_language, low_language_score |
 | ``within_page_dedup`` | Mapper     | page_dedup   | empty_after_within_page_dedup     |
 | ``decontaminate``     | GlobalStep | decontam     | contaminated (only with ``remove: true``) |
+| ``semdedup``          | GlobalStep | semdedup     | semantic_duplicate (MiniLM embeddings; ``winnow[semdedup]``) |
+| ``dsdm_select``       | GlobalStep | dsdm         | not_selected (targeted: proxy-LM gradient scores) |
 
 This package must not import anything at module level: it is imported by ``base`` itself.
 """
@@ -72,4 +74,7 @@ BUILTIN_STEPS: dict[str, str] = {
     "within_page_dedup": "winnow.curate.steps.page_dedup:WithinPageDedup",
     # n-gram overlap with the evaluation suite (measure, optionally remove)
     "decontaminate": "winnow.curate.steps.decontam:Decontaminate",
+    # model-based: semantic dedup (embeddings) and targeted selection (proxy-LM gradients)
+    "semdedup": "winnow.curate.steps.semdedup:SemDeDup",
+    "dsdm_select": "winnow.curate.steps.dsdm:DsDmSelect",
 }
