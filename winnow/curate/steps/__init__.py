@@ -28,6 +28,9 @@ module is imported the first time a recipe uses it.
 | ``decontaminate``     | GlobalStep | decontam     | contaminated (only with ``remove: true``) |
 | ``semdedup``          | GlobalStep | semdedup     | semantic_duplicate (MiniLM embeddings; ``winnow[semdedup]``) |
 | ``dsdm_select``       | GlobalStep | dsdm         | not_selected (targeted: proxy-LM gradient scores) |
+| ``fasttext_quality``  | GlobalStep | quality      | low_quality_score (fastText hq-vs-cc, DCLM-Baseline) |
+| ``target_classifier`` | GlobalStep | quality      | low_target_score (hashed n-gram logistic regression, GPT-3) |
+| ``dsir``              | GlobalStep | dsir         | not_resampled, too_short_for_dsir (importance resampling) |
 
 This package must not import anything at module level: it is imported by ``base`` itself.
 """
@@ -77,4 +80,8 @@ BUILTIN_STEPS: dict[str, str] = {
     # model-based: semantic dedup (embeddings) and targeted selection (proxy-LM gradients)
     "semdedup": "winnow.curate.steps.semdedup:SemDeDup",
     "dsdm_select": "winnow.curate.steps.dsdm:DsDmSelect",
+    # model-based quality selection toward a reference corpus (winnow.curate.reference)
+    "fasttext_quality": "winnow.curate.steps.quality:FastTextQuality",
+    "target_classifier": "winnow.curate.steps.quality:TargetClassifier",
+    "dsir": "winnow.curate.steps.dsir:Dsir",
 }

@@ -1,0 +1,181 @@
+"""DSIR: data selection by importance resampling with hashed n-gram features (Xie et al., 2023).
+
+Registered as ``dsir``. Drop reasons: ``not_resampled``, ``too_short_for_dsir``.
+
+Method, as in the paper and its reference package (``data-selection`` 1.0.3 on PyPI,
+``HashedNgramDSIR``):
+
+1. features: the text is lower-cased and split with NLTK's ``WordPunctTokenizer`` pattern
+   (``\\w+|[^\\w\\s]+``); its unigrams and bigrams are hashed into ``num_buckets`` buckets
+   (10,000) and counted;
+2. two bag-of-n-grams models: ``p_target`` from the target corpus (a reference corpus, by default
+   ``debian_tutorials_v1`` — the same text the classifier baselines use as positives — or a
+   local ``target_file``) and ``p_raw`` from the whole input of the step; both are bucket
+   counts normalised to sum 1;
+3. each document's log importance weight is ``sum_b count_b(x) * (log(p_target[b] + 1e-8) -
+   log(p_raw[b] + 1e-8))`` (the package's smoothing), written to ``meta.dsir_log_weight``;
+4. resampling without replacement by the Gumbel top-k trick: keep the documents with the largest
+   ``log_weight + Gumbel noise``; ``gumbel: false`` keeps the top-k by weight (the package's
+   ``top_k=True``). How many: ``keep_fraction``, ``top_k``, ``tokens`` (+ ``multiplier``) and
+   ``min_tokens`` as in ``winnow.curate.steps.quality`` (``Selection``);
+5. documents with fewer than ``min_words`` words (the package's ``min_example_length``, 100, with
+   its word count ``(features + 1) // 2``) are never chosen (``too_short_for_dsir``).
+
+Why not the ``data-selection`` package itself: it runs offline (only NumPy, NLTK's regex
+tokenizer and joblib), but (a) its Gumbel noise comes from the global ``np.random`` state in
+input order, so the sample changes with the shard layout and is not reproducible from a seed;
+here the noise is the inverse CDF of a uniform keyed by (seed, document id), the same for any
+layout or worker count; (b) it hashes every n-gram with ``sha256`` in Python (about 2 µs each,
+minutes on the CPU pool); here words are hashed once with seeded xxh3-64 (cached) and bigram
+hashes are combined in NumPy, the bucket being the 64-bit hash modulo ``num_buckets``: a
+different but equally uniform assignment of n-grams to buckets; (c) it reads and writes its
+own file layout and shards with its own multiprocessing, where a winnow step streams shards;
+(d) it is unmaintained since 2023 (1.0.3). Deviation from the paper: whole documents are
+weighted (the paper resamples fixed-length chunks), so long documents get larger ``|weight|``,
+as with the package on documents. Cost: no model training; ``flops`` counts the ``2 * nnz``
+multiply-adds of the weight dot products.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from winnow.curate.base import ParamError, StepContext
+from winnow.curate.steps.quality import (ScoringStep, Selection, _check_positive_int,
+                                         _check_source, doc_uniform, gumbel_draw,
+                                         DEFAULT_REFERENCE)
+from winnow.docs import read_docs
+
+_TOKEN = re.compile(r"\w+|[^\w\s]+")  # nltk.tokenize.WordPunctTokenizer's pattern
+_POLY = np.uint64(0x9E3779B97F4A7C15)
+_C1 = np.uint64(0xFF51AFD7ED558CCD)
+_C2 = np.uint64(0xC4CEB9FE1A85EC53)
+_S33 = np.uint64(33)
+CACHE_LIMIT = 1_000_000
+SMOOTHING = 1e-8
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> _S33)
+    h = h * _C1
+    h = h ^ (h >> _S33)
+    h = h * _C2
+    return h ^ (h >> _S33)
+
+
+class NgramHasher:
+    """Text -> bucket ids of its lower-cased word-punct unigrams and bigrams (``ngrams`` = 2)."""
+
+    def __init__(self, num_buckets: int, ngrams: int = 2, seed: int = 0):
+        from xxhash import xxh3_64_intdigest
+
+        self.num_buckets = int(num_buckets)
+        self.ngrams = ngrams
+        self.seed = seed
+        self._xxh = xxh3_64_intdigest
+        self._cache: dict[str, int] = {}
+
+    def tokens(self, text: str) -> list[str]:
+        return _TOKEN.findall(text.lower())
+
+    def hashes(self, words: list[str]) -> np.ndarray:
+        cache = self._cache
+        if len(cache) > CACHE_LIMIT:
+            cache.clear()
+        out = []
+        for w in words:
+            h = cache.get(w)
+            if h is None:
+                h = cache[w] = self._xxh(w.encode("utf-8"), self.seed)
+            out.append(h)
+        return np.array(out, dtype=np.uint64)
+
+    def buckets(self, text: str) -> np.ndarray:
+        """Bucket id (int64) of every unigram, then every bigram, ... of ``text``."""
+        h = self.hashes(self.tokens(text))
+        parts = [h]
+        for n in range(2, self.ngrams + 1):
+            m = len(h) - n + 1
+            if m <= 0:
+                break
+            acc = h[:m].copy()
+            for j in range(1, n):
+                acc = acc * _POLY + h[j:j + m]
+            parts.append(_fmix64(acc ^ np.uint64(n)))
+        allh = np.concatenate(parts) if len(parts) > 1 else h
+        return (allh % np.uint64(self.num_buckets)).astype(np.int64)
+
+    def counts(self, text: str) -> np.ndarray:
+        return np.bincount(self.buckets(text), minlength=self.num_buckets)
+
+
+class Dsir(ScoringStep):
+    """Importance resampling toward a target corpus with hashed n-gram bag-of-words models."""
+
+    version = 1
+    score_key = "dsir_log_weight"
+    reason = "not_resampled"
+    ineligible_reason = "too_short_for_dsir"
+
+    def __init__(self, target: str | None = None, target_file: str | None = None,
+                 num_buckets: int = 10_000, min_words: int = 100, gumbel: bool = True,
+                 keep_fraction: float | None = None, top_k: int | None = None,
+                 tokens: int | str | None = None, multiplier: float = 1.0,
+                 min_tokens: int | str | None = None, seed: int | None = None):
+        self.selection = Selection(keep_fraction, top_k, None, tokens, multiplier, min_tokens)
+        _check_source(target, target_file, "target")
+        _check_positive_int("num_buckets", num_buckets, 2)
+        _check_positive_int("min_words", min_words, 0)
+        if not isinstance(gumbel, bool):
+            raise ParamError("gumbel", f"must be true or false, got {gumbel!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ParamError("seed", f"must be an integer or null (the run seed), got {seed!r}")
+        self.target = target if (target or target_file) else DEFAULT_REFERENCE
+        self.target_file = target_file
+        self.num_buckets, self.min_words, self.gumbel = num_buckets, min_words, gumbel
+        self.seed = seed
+        self._nnz = 0
+
+    def fit(self, input_shards: list[Path], ids: list[str], seed: int, out_dir: Path,
+            ctx: StepContext) -> dict:
+        from winnow.curate.reference import load_texts
+
+        self._hasher = NgramHasher(self.num_buckets)
+        texts, target_sha = load_texts(self.target, self.target_file, self.step_name)
+        target = np.zeros(self.num_buckets, dtype=np.int64)
+        for t in texts:
+            target += self._hasher.counts(t)
+        raw = np.zeros(self.num_buckets, dtype=np.int64)
+        for shard in input_shards:
+            for doc in read_docs(shard):
+                raw += self._hasher.counts(doc["text"])
+        p_t = target / max(int(target.sum()), 1)
+        p_r = raw / max(int(raw.sum()), 1)
+        self._log_diff = np.log(p_t + SMOOTHING) - np.log(p_r + SMOOTHING)
+        return {"target_docs": len(texts), "target_ngrams": float(target.sum()),
+                "raw_ngrams": float(raw.sum()),
+                "target_sha256_48": int(target_sha[:12], 16)}
+
+    def score_shard(self, shard: Path):
+        scores, eligible = [], []
+        for doc in read_docs(shard):
+            c = self._hasher.counts(doc["text"])
+            nz = np.flatnonzero(c)
+            self._nnz += len(nz)
+            scores.append(float(c[nz] @ self._log_diff[nz]))
+            eligible.append((int(c.sum()) + 1) // 2 >= self.min_words)
+        return np.array(scores), np.array(eligible, dtype=bool)
+
+    def priority(self, scores, ids, seed):
+        if not self.gumbel:
+            return scores
+        u = np.array([doc_uniform(seed, i, "gumbel") for i in ids])
+        return scores + gumbel_draw(u)
+
+    def run(self, input_shards, out_dir, ctx):
+        outputs = super().run(input_shards, out_dir, ctx)
+        self.counters.info["flops"] = 2.0 * self._nnz
+        return outputs
