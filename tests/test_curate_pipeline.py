@@ -166,13 +166,44 @@ def test_workers_do_not_change_the_curated_bytes(tmp_path):
         assert a == (tmp_path / "c" / "shards" / p.name).read_bytes()
 
 
-def test_external_documents_are_not_supported_yet(tmp_path):
-    shards = make_pool(tmp_path / "pool")
-    p = tmp_path / "m.yaml"
-    p.write_text("name: m\ntrack: mixing\nsteps: []\nexternal: [extra.jsonl.zst]\n")
-    with pytest.raises(RecipeError, match="later issue"):
-        curate(load_recipe(p), shards, tmp_path / "out", CTX, engine())
+def test_mixing_track_curates_external_documents_beside_the_pool(tmp_path, monkeypatch):
+    """external: files join the pool before the first step: the steps filter them too, they get
+    ext/<k>/<id> ids and an external/<stem> source; a pinned URL is downloaded and verified."""
+    import hashlib
 
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))  # the download cache
+    shards = make_pool(tmp_path / "pool")
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text('{"id": "e1", "text": "An external document with enough words to be kept by the filter here."}\n'
+                     '{"text": "short"}\n')
+    remote = tmp_path / "remote" / "more.jsonl"
+    remote.parent.mkdir()
+    remote.write_text('{"text": "A remote external document, pinned by its sha256, long enough to keep."}\n')
+    digest = hashlib.sha256(remote.read_bytes()).hexdigest()
+    body = ("name: m\ntrack: mixing\nsteps:\n  - step: word_count_filter\n    min_words: 3\n"
+            f"external:\n  - extra.jsonl\n  - {{url: 'file://{remote}', sha256: {digest}}}\n")
+    (tmp_path / "recipe.yaml").write_text(body)
+    r = load_recipe(tmp_path / "recipe.yaml")
+    stats = curate(r, shards, tmp_path / "out", CTX, engine())
+    docs = [d for p in sorted((tmp_path / "out" / "shards").iterdir()) for d in read_docs(p)]
+    ext = {d["id"]: d for d in docs if d["id"].startswith("ext/")}
+    assert set(ext) == {"ext/0/e1", "ext/1/1"}  # "short" was filtered like any pool document
+    assert ext["ext/0/e1"]["source"] == "external/extra" and ext["ext/1/1"]["source"] == "external/more"
+    assert stats["sources"]["external/extra"] == {**stats["sources"]["external/extra"], "docs_in": 2, "docs_out": 1}
+    assert len(docs) > len(ext)  # the pool's documents are still there
+    assert r.flags()["external_data"] and (tmp_path / "home" / "external" / digest).is_file()
+
+
+def test_external_download_is_verified_against_its_pin(tmp_path, monkeypatch):
+    from winnow.curate.external import ExternalError, ExternalFile, fetch
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))
+    src = tmp_path / "x.jsonl"
+    src.write_text('{"text": "a"}\n')
+    bad = ExternalFile(label="x", sha256="0" * 64, url=f"file://{src}")
+    with pytest.raises(ExternalError, match="does not match the recipe's pin"):
+        fetch(bad)
+    assert not (tmp_path / "home" / "external" / ("0" * 64)).exists()  # nothing kept under the pin
 
 def test_empty_recipe_keeps_the_pool(tmp_path):
     shards = make_pool(tmp_path / "pool")

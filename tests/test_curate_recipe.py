@@ -114,8 +114,14 @@ def test_top_level_problems(tmp_path):
     assert "must be a mapping `- step: <name>`" in error_of(not_a_step)
     msg = error_of(write(tmp_path, HEAD + "steps: []\nexternal: [s3://bucket/x.jsonl]\n"))
     assert "only allowed on the mixing track" in msg
+    (tmp_path / "a.jsonl").write_text('{"text": "hello"}\n')
     r = load_recipe(write(tmp_path, "name: t\ntrack: mixing\nsteps: []\nexternal: [a.jsonl]\n"))
-    assert r.external == ["a.jsonl"] and r.flags()["external_data"]
+    assert [f.label for f in r.external] == ["a.jsonl"] and r.flags()["external_data"]
+    fp = r.fingerprint()
+    (tmp_path / "a.jsonl").write_text('{"text": "hello!"}\n')  # other bytes: another submission
+    assert load_recipe(tmp_path / "recipe.yaml").fingerprint() != fp
+    msg = error_of(write(tmp_path, "name: t\ntrack: mixing\nsteps: []\nexternal: [b.jsonl, https://x/y.jsonl]\n"))
+    assert "b.jsonl not found" in msg and "pin it as {url: https://x/y.jsonl, sha256:" in msg
 
 
 def test_ids_recipe_compiles_to_select_ids(tmp_path):

@@ -202,13 +202,13 @@ def curate(recipe: Recipe | str | Path, input_shards: list[Path], out_dir: Path,
     t_start = time.perf_counter()
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
-    if recipe.external:
-        raise RecipeError(f"{recipe.path}: `external:` documents (mixing track) are not supported "
-                          "by curate() yet; loading them is left to a later issue. Remove "
-                          "`external:` to curate the pool part only.", recipe.path)
     shards = [Path(p) for p in input_shards]
     if not shards:
         raise EmptyCorpusError("curate() got no input shards")
+    if recipe.external:  # mixing track: external documents join the pool's before the first step
+        from winnow.curate.external import external_shards
+
+        shards += external_shards(recipe.external, Path(out_dir) / "_work" / "external")
     missing = [str(p) for p in shards if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"input shard(s) not found: {', '.join(missing[:5])}")

@@ -94,7 +94,7 @@ class Recipe:
     steps: list[StepSpec]
     ids_file: Path | None = None
     plugins: list[Path] = field(default_factory=list)
-    external: list[str] = field(default_factory=list)
+    external: list = field(default_factory=list)  # winnow.curate.external.ExternalFile, mixing track
     targets: list[str] = field(default_factory=list)  # dclm_<task> names, sorted
     data: dict = field(default_factory=dict, repr=False)
     local_steps: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -133,7 +133,7 @@ class Recipe:
             "track": self.track,
             "steps": [s.canonical for s in self.steps],
             "plugins": [sha256_file(p) for p in self.plugins],
-            "external": list(self.external),
+            "external": [f.sha256 for f in self.external],
         }
         if self.targets:  # only when present, so untargeted recipes keep their fingerprints
             canon["targets"] = list(self.targets)
@@ -483,8 +483,11 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
         if track != "mixing":
             problems.append(f"{path}: `external:` (documents from outside the pool) is only "
                             f"allowed on the mixing track, not {track!r}")
-        elif not _str_list(external):
-            problems.append(f"{path}: `external` must be a list of paths or URLs")
+        else:
+            from winnow.curate.external import parse_external
+
+            external, found = parse_external(external, path.parent.resolve())
+            problems.extend(f"{path}: {p}" for p in found)
     targets = _check_targets(data.get("targets"), path, problems)
     if data.get("stages") is not None and track != "order":
         problems.append(f"{path}: `stages:` is only used by the order track, not {track!r}")
@@ -569,7 +572,7 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
     if problems:
         raise RecipeError(problems, path)
     return Recipe(name=name, track=track, path=path.resolve(), steps=specs, ids_file=ids_file,
-                  plugins=plugins, external=list(external or []), targets=targets, data=data,
+                  plugins=plugins, external=list(external or []) if track == "mixing" else [], targets=targets, data=data,
                   local_steps=local)
 
 

@@ -1,0 +1,140 @@
+"""External documents of the mixing track: what a recipe's ``external:`` lists, pinned and sharded.
+
+A mixing-track recipe may add documents from outside the pool (bring your own data)::
+
+    track: mixing
+    external:
+      - extra/my_docs.jsonl.zst                              # a local file, beside the recipe
+      - {url: https://host/more.jsonl.gz, sha256: <64 hex>}  # a remote file (any fsspec URL), pinned
+
+Each file is JSON Lines (plain, ``.gz`` or ``.zst``) with a string ``text`` on every line;
+``id`` and ``url`` are optional. Its documents enter curation beside the pool's, before the
+first step, so the recipe's steps see them too: id ``ext/<k>/<id, or the line number>`` (k =
+the file's place in the list), source ``external/<file stem>`` (the per-source tables show
+them), nothing else. The recipe fingerprint covers every file's sha256: a local file is hashed
+when the recipe loads, a remote one is the pinned value and is checked after download (cached
+under ``$WINNOW_HOME/external/<sha256>``). Rows of the mixing track are flagged as using
+external data; the filtering track's rule that every training document descends from a pool
+document does not apply to them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from winnow.docs import DocumentError, write_docs
+import fsspec
+
+from winnow.io import atomic_path, compression_for, sha256_file
+
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ExternalError(ValueError):
+    """An external file is missing, unpinned, altered or malformed (the message says which)."""
+
+
+@dataclass(frozen=True)
+class ExternalFile:
+    """One entry of ``external:``: a local path or a pinned URL, and the content's sha256."""
+
+    label: str  # as the recipe wrote it
+    sha256: str
+    path: Path | None = None  # local file
+    url: str | None = None  # remote file
+
+    @property
+    def stem(self) -> str:
+        name = Path(self.url or str(self.path)).name
+        for suffix in (".zst", ".gz", ".bz2", ".xz", ".jsonl", ".json"):
+            name = name.removesuffix(suffix)
+        return name or "external"
+
+
+def parse_external(raw: Any, folder: Path) -> tuple[list[ExternalFile], list[str]]:
+    """The recipe's ``external:`` entries (``folder``: the recipe's) and the problems found."""
+    if not isinstance(raw, list) or not raw:
+        return [], ["`external` must be a non-empty list of local paths or {url, sha256} entries"]
+    files: list[ExternalFile] = []
+    problems: list[str] = []
+    for i, entry in enumerate(raw, 1):
+        if isinstance(entry, str):
+            if "://" in entry:
+                problems.append(f"external entry {i} ({entry}) is a URL: pin it as "
+                                f"{{url: {entry}, sha256: <hex digest>}} so the recipe names its bytes")
+                continue
+            path = (folder / entry).resolve()
+            if not path.is_file():
+                problems.append(f"external entry {i}: {entry} not found (looked for {path})")
+                continue
+            files.append(ExternalFile(label=entry, sha256=sha256_file(path), path=path))
+        elif isinstance(entry, dict) and set(entry) == {"url", "sha256"}:
+            digest = str(entry["sha256"]).lower()
+            if not SHA256.match(digest):
+                problems.append(f"external entry {i}: sha256 must be 64 hex digits, got {entry['sha256']!r}")
+                continue
+            files.append(ExternalFile(label=str(entry["url"]), sha256=digest, url=str(entry["url"])))
+        else:
+            problems.append(f"external entry {i}: expected a path or {{url, sha256}}, got {entry!r}")
+    return files, problems
+
+
+def fetch(f: ExternalFile, cache: Path | None = None) -> Path:
+    """The local bytes of ``f``: the file itself, or the pinned download (verified, cached)."""
+    if f.path is not None:
+        if sha256_file(f.path) != f.sha256:
+            raise ExternalError(f"external file {f.path} changed after the recipe was loaded; rerun")
+        return f.path
+    from winnow.paths import winnow_home
+
+    dest = (cache or winnow_home() / "external") / f.sha256
+    if dest.is_file() and sha256_file(dest) == f.sha256:
+        return dest
+    h = hashlib.sha256()
+    with atomic_path(dest) as tmp, fsspec.open(f.url, "rb").open() as src, open(tmp, "wb") as out:
+        while block := src.read(1 << 20):
+            h.update(block)
+            out.write(block)
+        if h.hexdigest() != f.sha256:
+            raise ExternalError(f"external file {f.url}: sha256 {h.hexdigest()} does not match the "
+                                f"recipe's pin {f.sha256}; the upstream changed, re-pin it")
+    return dest
+
+
+def _documents(f: ExternalFile, k: int, local: Path):
+    where = f.label
+    # the compression follows the entry's own name (a cached download is named by its hash)
+    comp = compression_for(f.url or str(f.path))
+    with fsspec.open(str(local), "rt", compression=comp, encoding="utf-8", newline="\n").open() as lines:
+        for lineno, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DocumentError(f"external file {where}:{lineno}: not JSON ({e.msg})") from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
+                raise DocumentError(f"external file {where}:{lineno}: each line needs a string `text`")
+            url = rec.get("url")
+            yield {"id": f"ext/{k}/{rec.get('id', lineno)}", "text": rec["text"],
+                   "url": url if isinstance(url, str) else None, "source": f"external/{f.stem}"}
+
+
+def external_shards(files: list[ExternalFile], out_dir: Path) -> list[Path]:
+    """One shard per external file (``external-<k>.jsonl.zst`` in ``out_dir``), written atomically."""
+    out_dir = Path(out_dir)
+    shards = []
+    for k, f in enumerate(files):
+        local = fetch(f)
+        shard = out_dir / f"external-{k:02d}.jsonl.zst"
+        n = write_docs(shard, _documents(f, k, local))["docs"]
+        if n == 0:
+            shard.unlink()
+            raise ExternalError(f"external file {f.label} holds no documents")
+        shards.append(shard)
+    return shards
