@@ -93,7 +93,7 @@ def test_loader_yields_rows_in_order_and_resumes_from_state(tmp_path):
     assert first.dtype == torch.int64 and first.shape == (3, 5)
     assert torch.equal(first, torch.from_numpy(rows[:3].astype(np.int64)))
     state = loader.state_dict()
-    assert state == {"next_row": 3}
+    assert state == {"pass": 0, "position": 3}
     again = SequenceLoader(tmp_path / "tokens.npy", batch_size=3)
     again.load_state_dict(state)
     assert torch.equal(next(iter(again)), torch.from_numpy(rows[3:6].astype(np.int64)))
@@ -109,6 +109,38 @@ def test_loader_errors_when_rows_run_out_and_on_bad_dtype(tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((7, 5), dtype=np.float32))
     with pytest.raises(ValueError, match="uint16 or uint32"):
         SequenceLoader(tmp_path / "bad.npy", batch_size=3)
+
+
+def test_loader_keeps_file_order_in_pass_0_and_permutes_later_passes(tmp_path):
+    rows = np.arange(10 * 3, dtype=np.uint16).reshape(10, 3)
+    np.save(tmp_path / "tokens.npy", rows)
+    firsts = lambda loader, n: [int(r[0]) // 3 for _ in range(n) for r in loader.next_batch()]  # noqa: E731
+    # pass 0 is the file order, with or without a seed: one-pass runs see exactly what they always saw
+    assert firsts(SequenceLoader(tmp_path / "tokens.npy", 2, seed=7), 5) == list(range(10))
+    loader = SequenceLoader(tmp_path / "tokens.npy", 4, seed=7)
+    stream = firsts(loader, 10)  # 40 samples = 4 passes; batches straddle pass boundaries
+    passes = [stream[i:i + 10] for i in range(0, 40, 10)]
+    assert passes[0] == list(range(10))
+    assert all(sorted(p) == list(range(10)) for p in passes)  # without replacement within a pass
+    assert passes[1] != passes[0] and passes[2] != passes[1]  # a fresh permutation per pass
+    assert firsts(SequenceLoader(tmp_path / "tokens.npy", 4, seed=7), 10) == stream  # deterministic in the seed
+    assert firsts(SequenceLoader(tmp_path / "tokens.npy", 4, seed=8), 10)[10:] != stream[10:]
+    # state is (pass, position) and resumes mid-pass; old {"next_row"} states still load
+    loader = SequenceLoader(tmp_path / "tokens.npy", 4, seed=7)
+    firsts(loader, 6)
+    assert loader.state_dict() == {"pass": 2, "position": 4}
+    again = SequenceLoader(tmp_path / "tokens.npy", 4, seed=7)
+    again.load_state_dict(loader.state_dict())
+    assert firsts(again, 4) == stream[24:]
+    old = SequenceLoader(tmp_path / "tokens.npy", 4, seed=7)
+    old.load_state_dict({"next_row": 24})
+    assert firsts(old, 4) == stream[24:]
+    # rank r of w reads its contiguous slice of each global batch
+    parts = [SequenceLoader(tmp_path / "tokens.npy", 4, seed=7) for _ in range(2)]
+    merged = [torch.cat([parts[r].next_batch((r, 2)) for r in range(2)]) for _ in range(10)]
+    assert [int(row[0]) // 3 for b in merged for row in b] == stream
+    with pytest.raises(ValueError, match="cannot split a batch of 4 into part 0 of 3"):
+        parts[0].next_batch((0, 3))
 
 
 # --- derived numbers and schedule ------------------------------------------------------------------
@@ -143,7 +175,10 @@ def test_training_reduces_loss_and_writes_model_and_metrics(reference):
     out, stats = reference
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 41))
-    assert set(rows[0]) == {"step", "loss", "ce_loss", "lr", "tokens", "tokens_per_s", "grad_norm", "elapsed"}
+    assert set(rows[0]) == {"step", "loss", "ce_loss", "lr", "tokens", "tokens_per_s", "flops", "mfu", "grad_norm",
+                            "elapsed"}
+    assert rows[0]["mfu"] is None  # CPU, no peak_flops given
+    assert rows[-1]["flops"] == stats["total_flops"] == stats["flops_per_token"] * 40 * BATCH * SEQ
     assert rows[0]["ce_loss"] > 3.5  # about ln(64) = 4.16 at init
     assert stats["final_ce_loss"] < 1.0
     assert stats["final_loss"] > stats["final_ce_loss"]  # z-loss is on
@@ -184,6 +219,30 @@ def test_stop_then_rerun_resumes_from_checkpoint_with_identical_weights(referenc
     assert stats["final_loss"] == ref_stats["final_loss"]
 
 
+def test_heldout_loss_and_sinks_leave_training_bits_alone(reference, tokens, tmp_path, caplog, monkeypatch):
+    out, _ = reference
+    monkeypatch.setenv("WANDB_PROJECT", "winnow-test")  # wandb is not installed here: a warning, no failure
+    cfg = {**TRAIN, "eval_every": 20, "eval_sequences": 16, "tensorboard": True, "log_every": 7}
+    with caplog.at_level(logging.WARNING, logger="winnow.train"):
+        train_model(model_cfg=MODEL, train_cfg=cfg, tokens_path=tokens, out_dir=tmp_path, seed=1, progress=False,
+                    heldout_path=tokens)
+    assert_same_weights(weights(out), weights(tmp_path))
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [7, 14, 20, 21, 28, 35, 40]  # eval steps always get a line
+    held = {r["step"]: r["heldout_loss"] for r in rows if "heldout_loss" in r}
+    assert list(held) == [20, 40] and held[40] < held[20] < math.log(VOCAB)
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+    except ImportError:
+        assert "tensorboard is not installed" in caplog.text
+    else:
+        assert (tmp_path / "tensorboard").is_dir()
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        assert "wandb is not installed" in caplog.text
+
+
 def test_resume_refuses_a_checkpoint_from_different_settings(tokens, tmp_path):
     train_model(model_cfg=MODEL, train_cfg=TRAIN, tokens_path=tokens, out_dir=tmp_path, seed=1, progress=False,
                 stop_after_step=10)
@@ -219,3 +278,42 @@ def test_kill_9_after_first_checkpoint_then_rerun_matches_uninterrupted(tokens, 
     assert metric_steps(out) == list(range(1, 121))
     assert not [p for p in (out / "checkpoints").iterdir() if p.name.endswith(".tmp")]
     assert_same_weights(weights(ref), weights(out))
+
+
+def test_kill_9_at_debug_size_across_passes_then_rerun_is_bitwise_identical(tmp_path):
+    """The debug scale's model on a token file of 20 rows (2.5 batches), so 30 steps make 12
+    passes with a seeded permutation each and batches straddle pass boundaries: killed after its
+    first checkpoint (mid-pass) and rerun, the run must end with the same safetensors bytes."""
+    import yaml
+
+    debug = yaml.safe_load((REPO / "conf" / "scale" / "debug.yaml").read_text())
+    model, seq = debug["model"], debug["model"]["seq_len"]
+    rng = np.random.default_rng(5)
+    rows = rng.integers(0, model["vocab_size"], size=(20, seq + 1)).astype(np.uint16)  # 2.5 batches per pass
+    tok = tmp_path / "tokens.npy"
+    np.save(tok, rows)
+    cfg = {**debug["train"], "tokens": 30 * 8 * seq, "checkpoint_every": 4, "threads": 1}  # 30 steps = 12 passes
+    ref = tmp_path / "ref"
+    stats = train_model(model_cfg=model, train_cfg=cfg, tokens_path=tok, out_dir=ref, seed=4, progress=False)
+    assert stats["passes"] == 12.0
+
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "winnow.train.loop", "--model-cfg", json.dumps(model), "--train-cfg", json.dumps(cfg),
+           "--tokens", str(tok), "--out", str(out), "--seed", "4", "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = out / "checkpoints" / "step_00000004"
+    deadline = time.monotonic() + 60
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    assert first.exists() and not (out / "model").exists(), "the run must die mid-training"
+    state = torch.load(first / "state.pt", weights_only=True)
+    assert state["loader"] == {"pass": 1, "position": 12}  # 32 samples into a 20-row file
+
+    stats = train_model(model_cfg=model, train_cfg=cfg, tokens_path=tok, out_dir=out, seed=4, progress=False)
+    assert stats["resumed_from"] is not None and stats["resumed_from"] >= 4
+    assert metric_steps(out) == list(range(1, 31))
+    assert (out / "model" / "model.safetensors").read_bytes() == (ref / "model" / "model.safetensors").read_bytes()

@@ -305,6 +305,30 @@ def cmd_check_aggregates(args) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_convert(args) -> int:
+    """`winnow convert from-open-lm|to-open-lm`: open_lm (DCLM) checkpoints <-> winnow HF folders."""
+    import json
+
+    from winnow.train.convert import ConvertError, from_open_lm, to_open_lm
+
+    try:
+        if args.direction == "from-open-lm":
+            params = dict(json.loads(Path(args.params).read_text(encoding="utf-8"))) if args.params else {}
+            for key in ("n_heads", "seq_len", "hidden_dim", "n_layers", "vocab_size"):
+                if getattr(args, key) is not None:
+                    params[key] = getattr(args, key)
+            out = from_open_lm(args.source, args.out, params=params, tokenizer=args.tokenizer)
+            print(f"winnow model folder: {out}")
+        else:
+            pt, js = to_open_lm(args.source, args.out, params_out=args.params_out,
+                                allow_nonstandard=args.allow_nonstandard)
+            print(f"open_lm checkpoint: {pt}\nopen_lm model JSON: {js}")
+    except (ConvertError, json.JSONDecodeError, FileNotFoundError) as e:
+        print(f"winnow convert: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="winnow", description="Benchmark harness for training-data curation.")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -365,6 +389,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("action", choices=["show", "train"])
     sp.add_argument("name", help="e.g. gpt-neox-20b, bpe8k-v1")
     sp.set_defaults(func=cmd_tokenizer)
+    sp = sub.add_parser("convert", help="convert open_lm (DCLM) checkpoints to winnow model folders and back")
+    sp.add_argument("direction", choices=["from-open-lm", "to-open-lm"])
+    sp.add_argument("source", help="from-open-lm: open_lm checkpoint .pt; to-open-lm: winnow HF model folder")
+    sp.add_argument("--out", required=True, help="from-open-lm: model folder to write; to-open-lm: .pt to write")
+    sp.add_argument("--params", help="from-open-lm: open_lm model JSON (e.g. open_lm_1b_swiglutorch.json)")
+    for key in ("n_heads", "seq_len", "hidden_dim", "n_layers", "vocab_size"):
+        sp.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int, help=f"from-open-lm: {key} (overrides --params)")
+    sp.add_argument("--tokenizer", help="from-open-lm: tokenizer.json to copy into the folder")
+    sp.add_argument("--params-out", help="to-open-lm: where to write the model JSON (default: OUT with .json)")
+    sp.add_argument("--allow-nonstandard", action="store_true",
+                    help="to-open-lm: write shapes open_lm cannot rebuild (FFN width not a multiple of 256, other eps)")
+    sp.set_defaults(func=cmd_convert)
     sp = sub.add_parser("data", help="evaluation data: status of every file, or pull (download and verify)")
     data_sub = sp.add_subparsers(dest="action", required=True)
     dp = data_sub.add_parser("pull", help="download evaluation data files from their pinned upstream and verify them")

@@ -76,7 +76,7 @@ def prepare(overrides: list[str] | None = None) -> Run:
             "suite": rc.cfg["suite"]["name"], "suite_version": rc.cfg["suite"]["version"],
             "seed": rc.cfg["seed"], "official": rc.official, "unofficial": rc.unofficial,
             "overrides": rc.overrides, "allow_code": bool(rc.cfg.get("allow_code")),
-            "plugins": list(getattr(sub.recipe, "plugins", []) or []), "config": rc.cfg}
+            "plugins": [str(p) for p in getattr(sub.recipe, "plugins", []) or []], "config": rc.cfg}
     write_json(d / "run.json", info)
     return Run(rc=rc, submission=sub, dir=d)
 
@@ -175,12 +175,15 @@ def stage_tokenize(run: Run) -> Manifest:
 
 # ---------------------------------------------------------------------------------------- train
 def stage_train(run: Run) -> Manifest:
-    from winnow.train.loop import train_model
+    from winnow.train.loop import RESUME_NEUTRAL_KEYS, train_model
 
     tok = _need(run.dir / "tokenized", "tokenize")
     out = run.dir / "train"
+    # speed and bookkeeping settings (threads, micro batch, checkpoint interval...) are not part
+    # of what is trained: leaving them out lets a run resume under other ones
+    train_cfg = {k: v for k, v in run.scale["train"].items() if k not in RESUME_NEUTRAL_KEYS}
     key = hash_obj({"tokenized": tok.content_id, "model": run.scale["model"],
-                    "train": run.scale["train"], "seed": run.seed, "v": STAGE_VERSIONS["train"]})
+                    "train": train_cfg, "seed": run.seed, "v": STAGE_VERSIONS["train"]})
     if (m := completed(out, key)) is not None:
         return _skip("train", m)
     stats = train_model(model_cfg=run.scale["model"], train_cfg=run.scale["train"],

@@ -1,0 +1,218 @@
+"""Data-parallel training (FSDP2 under torchrun, gloo on CPU) and gradient accumulation.
+
+The debug scale's model (conf/scale/debug.yaml) trains 20 fp32 steps on synthetic tokens, once in
+this process and once as 2 ranks launched with ``python -m torch.distributed.run``. Each rank
+takes half of every global batch, so the per-step losses must agree up to float rounding; the
+2-rank run's checkpoint (gathered by rank 0 in the single-process format) must resume in one
+process, and a single-process checkpoint must resume on 2 ranks. Accumulating gradients over
+two micro batches must match one batch. One thread per process; about 30 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+torch.set_num_threads(1)
+
+from winnow.train import distributed  # noqa: E402
+from winnow.train.loop import accumulation_steps, peak_flops, train_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+DEBUG = yaml.safe_load((REPO / "conf" / "scale" / "debug.yaml").read_text())
+MODEL = DEBUG["model"]
+STEPS = 20
+TRAIN = {**DEBUG["train"], "tokens": STEPS * DEBUG["train"]["batch_size"] * MODEL["seq_len"],
+         "precision": "fp32", "compile": False, "checkpoint_every": 10, "threads": 1}
+
+# Job 1 initialises (and closes) the gloo group itself from torchrun's environment, as the CLI
+# does; job 2 runs in a group the caller made, on a TCPStore of its own (a second rendezvous
+# through torchrun's agent store, which init_process_group uses under torchrun, can hang).
+WORKER = """
+import json, os, sys
+import torch
+import torch.distributed as dist
+torch.set_num_threads(1)
+from winnow.train.loop import train_model
+first, second = json.loads(sys.argv[1])
+train_model(progress=False, **first)
+assert not dist.is_initialized()
+rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+store = dist.TCPStore("127.0.0.1", int(sys.argv[2]), world, is_master=rank == 0)
+dist.init_process_group("gloo", store=store, rank=rank, world_size=world)
+train_model(progress=False, **second)
+assert dist.is_initialized()
+dist.destroy_process_group()
+"""
+
+
+def losses(out: Path) -> list[float]:
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, len(rows) + 1)), "one metrics line per step, one writer"
+    return [r["loss"] for r in rows]
+
+
+def rel(a: float, b: float) -> float:
+    return abs(a - b) / abs(b)
+
+
+def assert_close_weights(a: Path, b: Path, tol: float = 1e-4) -> None:
+    wa, wb = load_file(str(a / "model" / "model.safetensors")), load_file(str(b / "model" / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=tol, atol=tol, msg=f"{k} differs")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory) -> Path:
+    """A 64-token cycle at random offsets with 10% noise, in the debug vocabulary."""
+    rng = np.random.default_rng(0)
+    vocab, seq = MODEL["vocab_size"], MODEL["seq_len"]
+    cycle = rng.permutation(vocab)[:64]
+    rows = cycle[(rng.integers(0, 64, size=400)[:, None] + np.arange(seq + 1)[None, :]) % 64]
+    noise = rng.random(rows.shape) < 0.1
+    rows[noise] = rng.integers(0, vocab, size=int(noise.sum()))
+    path = tmp_path_factory.mktemp("tok") / "tokens.npy"
+    np.save(path, rows.astype(np.uint16))
+    return path
+
+
+@pytest.fixture(scope="module")
+def single(tokens, tmp_path_factory):
+    out = tmp_path_factory.mktemp("single")
+    stats = train_model(model_cfg=MODEL, train_cfg=TRAIN, tokens_path=tokens, out_dir=out, seed=1, progress=False)
+    return out, stats
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tokens, single, tmp_path_factory):
+    """One torchrun launch, 2 ranks, two jobs: a fresh run, and a resume from the 1-process step-10 checkpoint."""
+    root = tmp_path_factory.mktemp("two")
+    fresh, resumed = root / "fresh", root / "resumed"
+    (resumed / "checkpoints").mkdir(parents=True)
+    shutil.copytree(single[0] / "checkpoints" / "step_00000010", resumed / "checkpoints" / "step_00000010")
+    shutil.copy(single[0] / "metrics.jsonl", resumed / "metrics.jsonl")  # steps 11-20 get rewritten
+    jobs = [dict(model_cfg=MODEL, train_cfg=TRAIN, tokens_path=str(tokens), out_dir=str(d), seed=1)
+            for d in (fresh, resumed)]
+    script = root / "worker.py"
+    script.write_text(WORKER)
+    port, port2 = free_port(), free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(port)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port), str(script), json.dumps(jobs), str(port2)]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # a process group of its own: a hang is killed whole
+    try:
+        out, err = proc.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail("the 2-rank launch hung:\n" + err[-5000:])
+    assert proc.returncode == 0, out[-3000:] + err[-5000:]
+    return fresh, resumed
+
+
+def test_two_ranks_match_one_process_step_by_step(single, two_ranks):
+    one, two = losses(single[0]), losses(two_ranks[0])
+    assert len(one) == len(two) == STEPS
+    diffs = [rel(a, b) for a, b in zip(two, one)]
+    print("per-step relative loss differences, 2 ranks vs 1 process:", ", ".join(f"{d:.1e}" for d in diffs))
+    assert max(diffs) <= 1e-3, diffs
+    assert one[-1] < one[0] - 1.0  # it learns
+    assert_close_weights(two_ranks[0], single[0])
+    # rank 0 wrote the usual outputs, in the single-process checkpoint format
+    ckpt = two_ranks[0] / "checkpoints" / "step_00000010"
+    assert sorted(p.name for p in ckpt.iterdir()) == ["model.safetensors", "optimizer.pt", "state.pt"]
+    ref = single[0] / "checkpoints" / "step_00000010"
+    assert load_file(str(ckpt / "model.safetensors")).keys() == load_file(str(ref / "model.safetensors")).keys()
+    o2, o1 = (torch.load(p / "optimizer.pt", weights_only=True) for p in (ckpt, ref))
+    assert o2["state"].keys() == o1["state"].keys()
+    assert o2["param_groups"][0]["params"] == o1["param_groups"][0]["params"]
+    for i in o1["state"]:
+        torch.testing.assert_close(o2["state"][i]["exp_avg_sq"], o1["state"][i]["exp_avg_sq"], rtol=1e-3, atol=1e-9)
+    assert not [p for p in two_ranks[0].rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_checkpoints_move_between_world_sizes(single, two_ranks, tokens, tmp_path):
+    # 1 process -> 2 ranks (resumed inside the torchrun launch)
+    resumed = two_ranks[1]
+    assert len(losses(resumed)) == STEPS
+    assert max(rel(a, b) for a, b in zip(losses(resumed)[10:], losses(single[0])[10:])) <= 1e-3
+    assert_close_weights(resumed, single[0])
+    # 2 ranks -> 1 process
+    (tmp_path / "checkpoints").mkdir()
+    shutil.copytree(two_ranks[0] / "checkpoints" / "step_00000010", tmp_path / "checkpoints" / "step_00000010")
+    shutil.copy(two_ranks[0] / "metrics.jsonl", tmp_path / "metrics.jsonl")
+    stats = train_model(model_cfg=MODEL, train_cfg=TRAIN, tokens_path=tokens, out_dir=tmp_path, seed=1, progress=False)
+    assert stats["resumed_from"] == 10 and stats["world_size"] == 1
+    assert max(rel(a, b) for a, b in zip(losses(tmp_path)[10:], losses(single[0])[10:])) <= 1e-3
+    assert_close_weights(tmp_path, single[0])
+
+
+def test_gradient_accumulation_matches_one_batch(single, tokens, tmp_path):
+    cfg = {**TRAIN, "micro_batch_size": TRAIN["batch_size"] // 2, "activation_checkpointing": True,
+           "peak_flops": 1e12}
+    stats = train_model(model_cfg=MODEL, train_cfg=cfg, tokens_path=tokens, out_dir=tmp_path, seed=1, progress=False)
+    assert stats["accumulation_steps"] == 2
+    diffs = [rel(a, b) for a, b in zip(losses(tmp_path), losses(single[0]))]
+    assert len(diffs) == STEPS and max(diffs) <= 1e-5, diffs
+    assert_close_weights(tmp_path, single[0])  # Adam amplifies rounding in rarely-seen embedding rows
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["mfu"] == pytest.approx(stats["flops_per_token"] * r["tokens_per_s"] / 1e12, rel=1e-3, abs=1e-6)
+               for r in rows)
+    # speed settings are resume-neutral: a checkpoint of the plain run resumes under them
+    resumed = tmp_path / "resumed"
+    (resumed / "checkpoints").mkdir(parents=True)
+    shutil.copytree(single[0] / "checkpoints" / "step_00000010", resumed / "checkpoints" / "step_00000010")
+    shutil.copy(single[0] / "metrics.jsonl", resumed / "metrics.jsonl")
+    stats = train_model(model_cfg=MODEL, train_cfg=cfg, tokens_path=tokens, out_dir=resumed, seed=1, progress=False)
+    assert stats["resumed_from"] == 10
+
+
+def test_accumulation_needs_an_integral_number_of_micro_batches():
+    assert accumulation_steps(8, 1, None) == (8, 1)
+    assert accumulation_steps(8, 2, 2) == (2, 2)
+    with pytest.raises(ValueError, match=r"batch_size 8 / \(world size 2 x micro_batch_size 3\) is not an integer"):
+        accumulation_steps(8, 2, 3)
+    with pytest.raises(ValueError, match="not divisible by the world size 3"):
+        accumulation_steps(8, 3, None)
+    with pytest.raises(ValueError, match="micro_batch_size must be >= 1"):
+        train_model(model_cfg=MODEL, train_cfg={**TRAIN, "micro_batch_size": 0}, tokens_path=Path("unused.npy"),
+                    out_dir=Path("unused"), seed=1)
+
+
+def test_torchrun_environment_and_peak_flops(monkeypatch):
+    assert distributed.env_from_torchrun({}) == (0, 1, 0)
+    assert distributed.env_from_torchrun({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == (3, 4, 1)
+    with pytest.raises(ValueError, match="RANK=4 is not a rank of WORLD_SIZE=4"):
+        distributed.env_from_torchrun({"RANK": "4", "WORLD_SIZE": "4", "LOCAL_RANK": "0"})
+    with pytest.raises(ValueError, match="incomplete"):
+        distributed.env_from_torchrun({"RANK": "0"})
+    cpu = torch.device("cpu")
+    monkeypatch.delenv("WINNOW_PEAK_FLOPS", raising=False)
+    assert peak_flops({}, cpu) is None
+    monkeypatch.setenv("WINNOW_PEAK_FLOPS", "2e12")
+    assert peak_flops({}, cpu) == 2e12
+    assert peak_flops({"peak_flops": 5e11}, cpu) == 5e11  # the train key wins
+    monkeypatch.setenv("WINNOW_PEAK_FLOPS", "fast")
+    with pytest.raises(ValueError, match="WINNOW_PEAK_FLOPS must be a number"):
+        peak_flops({}, cpu)
