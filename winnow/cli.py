@@ -3,7 +3,7 @@
 Compute verbs (``pool``, ``curate``, ``tokenize``, ``train``, ``eval``, ``run``) take Hydra overrides
 (``scale=debug submission=baselines/random seed=1``) and are thin wrappers around the stage
 functions of ``winnow.run``. Utility verbs (``ls``, ``validate``, ``inspect``, ``verify``, ``submit``,
-``leaderboard build|check``, ``tokenizer show|train``, ``data pull|status``, ``import-dclm``) take ordinary flags. Verbs are a registry (a dict
+``leaderboard build|check``, ``analyze agreement``, ``tokenizer show|train``, ``data pull|status``, ``import-dclm``) take ordinary flags. Verbs are a registry (a dict
 of name -> handler), not an if/elif chain. Errors that users can fix print one clear message and
 exit with status 2; anything else is a bug and shows its traceback.
 """
@@ -179,6 +179,8 @@ def cmd_import_dclm(args) -> int:
 
 
 def cmd_submit(args) -> int:
+    """Check a finished run (official scale and suite, hashes, token budget, filtering-track
+    descent) and write its row and evidence bundle; refusals name every reason."""
     from winnow.leaderboard.rows import submit
 
     path = submit(Path(args.run))
@@ -190,16 +192,47 @@ def cmd_leaderboard(args) -> int:
     if args.action == "build":
         from winnow.leaderboard.render import build
 
-        for p in build():
+        for p in build(html=args.html):
             print(f"wrote {p}")
         return 0
-    from winnow.leaderboard.verify import check_rows
+    from winnow.leaderboard.verify import check_rows, write_missing_bundles
 
-    problems, n = check_rows()
+    runs = [Path(r) for r in args.runs or []]
+    if args.write_bundles:
+        for line in write_missing_bundles(runs_dirs=runs):
+            print(line)
+    problems, n = check_rows(runs_dirs=runs)
     for p in problems:
         print(f"  - {p}")
     print(f"{n} rows checked, {len(problems)} problems")
     return 1 if problems else 0
+
+
+def cmd_analyze(args) -> int:
+    """`winnow analyze agreement --scales A,B`: DataDecide's pairwise decision accuracy and rank
+    correlations between two scales, over the submissions run at both (seeds averaged)."""
+    from winnow.leaderboard.rows import load_rows
+    from winnow.leaderboard.stats import agreement
+
+    scales = [s.strip() for s in args.scales.split(",") if s.strip()]
+    if len(scales) != 2:
+        print(f"winnow analyze: error: --scales takes two scale names, e.g. tiny-1x,1m-1x (got {args.scales!r})",
+              file=sys.stderr)
+        return 2
+    ag = agreement(load_rows(), scales[0], scales[1], args.track)
+    s = ag.summary()
+    print(f"{scales[0]} ({ag.metric_a}) vs {scales[1]} ({ag.metric_b}), {args.track} track: "
+          f"{ag.n} submissions at both scales, {ag.pairs} pairs")
+    for name, x in zip(ag.submissions, zip(ag.a, ag.b)):
+        print(f"  {name:<40} {x[0]:.4f}  {x[1]:.4f}")
+    if ag.n < 2:
+        print("fewer than 2 submissions at both scales: no pairs to compare")
+        return 1
+    f = lambda v: "n/a (a scale has no spread)" if v is None else f"{v:.3f}"  # noqa: E731
+    print(f"decision accuracy  {f(s['decision_accuracy'])}")
+    print(f"Spearman rho       {f(s['spearman'])}")
+    print(f"Kendall tau-b      {f(s['kendall_tau_b'])}")
+    return 0
 
 
 def cmd_tokenizer(args) -> int:
@@ -381,26 +414,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("submit", help="write the leaderboard row of a finished run")
     sp.add_argument("run")
     sp.set_defaults(func=cmd_submit)
-    sp = sub.add_parser("leaderboard", help="build the tables or check every row")
+    sp = sub.add_parser("leaderboard", help="build the tables (and --html page) or check every row")
     sp.add_argument("action", choices=["build", "check"])
+    sp.add_argument("--html", action="store_true", help="build: also write leaderboard/index.html")
+    sp.add_argument("--runs", action="append", metavar="DIR",
+                    help="check: another folder holding run folders (besides $WINNOW_HOME/runs)")
+    sp.add_argument("--write-bundles", action="store_true",
+                    help="check: store the evidence bundle of rows lacking one whose run folder is here")
     sp.set_defaults(func=cmd_leaderboard)
+    sp = sub.add_parser("analyze", help="analyses over the leaderboard rows (agreement between scales)")
+    sp.add_argument("what", choices=["agreement"])
+    sp.add_argument("--scales", required=True, help="two scales, comma-separated: A,B")
+    sp.add_argument("--track", default="filtering")
+    sp.set_defaults(func=cmd_analyze)
     sp = sub.add_parser("tokenizer", help="show what a scale's tokenizer name resolves to, or reproduce "
                         "a committed tokenizer from the pool")
     sp.add_argument("action", choices=["show", "train"])
     sp.add_argument("name", help="e.g. gpt-neox-20b, bpe8k-v1")
     sp.set_defaults(func=cmd_tokenizer)
-    sp = sub.add_parser("convert", help="convert open_lm (DCLM) checkpoints to winnow model folders and back")
-    sp.add_argument("direction", choices=["from-open-lm", "to-open-lm"])
-    sp.add_argument("source", help="from-open-lm: open_lm checkpoint .pt; to-open-lm: winnow HF model folder")
-    sp.add_argument("--out", required=True, help="from-open-lm: model folder to write; to-open-lm: .pt to write")
-    sp.add_argument("--params", help="from-open-lm: open_lm model JSON (e.g. open_lm_1b_swiglutorch.json)")
-    for key in ("n_heads", "seq_len", "hidden_dim", "n_layers", "vocab_size"):
-        sp.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int, help=f"from-open-lm: {key} (overrides --params)")
-    sp.add_argument("--tokenizer", help="from-open-lm: tokenizer.json to copy into the folder")
-    sp.add_argument("--params-out", help="to-open-lm: where to write the model JSON (default: OUT with .json)")
-    sp.add_argument("--allow-nonstandard", action="store_true",
-                    help="to-open-lm: write shapes open_lm cannot rebuild (FFN width not a multiple of 256, other eps)")
-    sp.set_defaults(func=cmd_convert)
     sp = sub.add_parser("data", help="evaluation data: status of every file, or pull (download and verify)")
     data_sub = sp.add_subparsers(dest="action", required=True)
     dp = data_sub.add_parser("pull", help="download evaluation data files from their pinned upstream and verify them")
@@ -415,6 +446,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("check-aggregates", help="recompute DCLM's published Core/Extended from its per-task values")
     sp.add_argument("--csv", help="DCLM's model database (default: <data root>/reference/dclm_model_database.csv)")
     sp.set_defaults(func=cmd_check_aggregates)
+    sp = sub.add_parser("convert", help="convert open_lm (DCLM) checkpoints to winnow model folders and back")
+    sp.add_argument("direction", choices=["from-open-lm", "to-open-lm"])
+    sp.add_argument("source", help="from-open-lm: open_lm checkpoint .pt; to-open-lm: winnow HF model folder")
+    sp.add_argument("--out", required=True, help="from-open-lm: model folder to write; to-open-lm: .pt to write")
+    sp.add_argument("--params", help="from-open-lm: open_lm model JSON (e.g. open_lm_1b_swiglutorch.json)")
+    for key in ("n_heads", "seq_len", "hidden_dim", "n_layers", "vocab_size"):
+        sp.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int, help=f"from-open-lm: {key} (overrides --params)")
+    sp.add_argument("--tokenizer", help="from-open-lm: tokenizer.json to copy into the folder")
+    sp.add_argument("--params-out", help="to-open-lm: where to write the model JSON (default: OUT with .json)")
+    sp.add_argument("--allow-nonstandard", action="store_true",
+                    help="to-open-lm: write shapes open_lm cannot rebuild (FFN width not a multiple of 256, other eps)")
+    sp.set_defaults(func=cmd_convert)
     return p
 
 

@@ -1,68 +1,191 @@
-"""Render the leaderboard: one Markdown table per scale and track, ranked by the primary metric.
+"""Render the leaderboard: one table per scale and track, ranked by the scale's primary metric.
 
-Tables go to ``leaderboard/README.md``; the repository README carries the same tables between
-``<!-- leaderboard:<scale> -->`` markers, refreshed by ``winnow leaderboard build``.
+``board(rows)`` turns rows into ``Table``s (entries grouped over seeds, ``winnow.leaderboard.stats``
+intervals and tie ranks, the shown columns). Markdown tables go to ``leaderboard/README.md`` and
+between ``<!-- leaderboard:<scale> -->`` markers of the repository README; ``--html`` also writes
+``leaderboard/index.html`` (``winnow.leaderboard.html``). Columns are a registry (``COLUMNS``):
+name -> (header, how to read it from an entry, format), so adding one is one line.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from winnow.io import atomic_open
-from winnow.leaderboard.rows import load_rows
+from winnow.leaderboard.rows import load_rows, row_primary
+from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, Entry, group
 from winnow.paths import REPO_ROOT, leaderboard_dir
+
+CATEGORY_PREFIX = "category_"
 
 
 def _fmt(v, digits: int = 4) -> str:
     if v is None:
         return "–"
+    if isinstance(v, bool):
+        return "yes" if v else ""
     if isinstance(v, float):
         return f"{v:.{digits}f}"
+    if isinstance(v, int):
+        return f"{v:,}"
     return str(v)
 
 
-# Aggregates shown beside the primary metric, when some row of the table has them (a row keeps
-# every aggregate; the table shows these few so it stays readable).
-SHOWN_AGGREGATES = ("prob_mean_v1", "acc_centered_mean_v1", "core_prob_v1", "core_v2", "core_v2_partial",
-                    "extended_v2", "mmlu")
+def _sci(v) -> str:
+    return "–" if v is None else f"{float(v):.2e}"
 
 
-def table(rows: list[dict]) -> str:
-    primary = rows[0]["primary_metric"]
-    rows = sorted(rows, key=lambda r: (-(r["aggregates"].get(primary) or float("-inf")), r["submission"], r["seed"]))
-    other = [k for k in SHOWN_AGGREGATES
-             if k != primary and any(r["aggregates"].get(k) is not None for r in rows)]
-    head = ["rank", "submission", "seed", f"**{primary}**", *other, "held-out bpb", "unigram bpb",
-            "train tokens", "passes", "curation CPU s", "row"]
+def _first_present(rows: list[dict], names: tuple[str, ...]) -> str | None:
+    for n in names:
+        if any((r.get("aggregates") or {}).get(n) is not None for r in rows):
+            return n
+    return None
+
+
+def contamination_text(c: dict | None) -> str:
+    if not c or not c.get("measured"):
+        return "not measured"
+    return f"{c.get('contaminated_docs', 0)} docs" + (f", {c['removed']} removed" if c.get("removed") else "")
+
+
+def flags_text(row: dict) -> str:
+    f = row.get("flags") or {}
+    out = [name for key, name in (("plugin_code", "plugin code"), ("targeted", "targeted"),
+                                  ("external_data", "external data"), ("ids_list", "id list")) if f.get(key)]
+    return ", ".join(out)
+
+
+@dataclass
+class Column:
+    key: str
+    header: str
+    get: Callable[[Entry], object]
+    fmt: Callable[[object], str] = _fmt
+    numeric: bool = True
+
+
+def _train(field: str) -> Callable[[Entry], object]:
+    def get(e: Entry):
+        vals = [(r.get("training") or {}).get(field) for r in e.rows]
+        vals = [v for v in vals if isinstance(v, (int, float))]
+        return sum(vals) / len(vals) if vals else None
+    return get
+
+
+def _cost(field: str) -> Callable[[Entry], object]:
+    def get(e: Entry):
+        vals = [(r.get("curation_cost") or {}).get(field) for r in e.rows]
+        vals = [v for v in vals if isinstance(v, (int, float))]
+        return sum(vals) / len(vals) if vals else None
+    return get
+
+
+# Fixed columns after the aggregates (name -> Column).
+TAIL_COLUMNS = {
+    "tokens": Column("tokens", "train tokens", _train("tokens"), lambda v: _fmt(int(v)) if v else "–"),
+    "passes": Column("passes", "passes", _train("passes"), lambda v: _fmt(v, 2)),
+    "train_flops": Column("train_flops", "train FLOPs", _train("flops"), _sci),
+    "cpu_seconds": Column("cpu_seconds", "curation CPU s", _cost("cpu_seconds"), lambda v: _fmt(v, 1)),
+    "curation_flops": Column("curation_flops", "curation FLOPs", _cost("flops"), _sci),
+    "contamination": Column("contamination", "contamination", lambda e: contamination_text(e.first.get("contamination")),
+                            str, numeric=False),
+    "seeds": Column("seeds", "seeds", lambda e: len(e.rows), str),
+    "flags": Column("flags", "flags", lambda e: flags_text(e.first), str, numeric=False),
+}
+
+
+@dataclass
+class Table:
+    scale: str
+    track: str
+    primary: str
+    versions: str
+    entries: list[Entry]
+    aggregates: list[tuple[str, str]]     # (aggregate name, header)
+
+    @property
+    def columns(self) -> list[Column]:
+        aggs = [Column(n, h, (lambda e, n=n: e.means.get(n))) for n, h in self.aggregates]
+        return aggs + list(TAIL_COLUMNS.values())
+
+
+def _aggregate_columns(rows: list[dict], primary: str) -> list[tuple[str, str]]:
+    cols = []
+    for label, names in (("CORE", ("core_v2", "core_v2_partial")), ("EXTENDED", ("extended_v2", "extended_v2_partial")),
+                         ("MMLU", ("mmlu",))):
+        n = _first_present(rows, names)
+        if n and n != primary:
+            cols.append((n, label + (" (partial)" if n.endswith("_partial") else "")))
+    cats = sorted({k for r in rows for k, v in (r.get("aggregates") or {}).items()
+                   if k.startswith(CATEGORY_PREFIX) and "_v2" in k and v is not None})
+    for k in cats:
+        slug = k[len(CATEGORY_PREFIX):].split("_v2")[0]
+        cols.append((k, slug.replace("_", " ")))
+    return cols
+
+
+def with_stderr(row: dict) -> dict:
+    """Schema-1 rows carry no ``aggregates_stderr``: derive it from their per-task stderrs."""
+    if row.get("aggregates_stderr") or not row.get("tasks"):
+        return row
+    from winnow.eval.scoring import aggregate_stderr
+
+    try:
+        return {**row, "aggregates_stderr": aggregate_stderr(row["tasks"])}
+    except (KeyError, TypeError, ValueError):
+        return row
+
+
+def board(rows: list[dict]) -> list[Table]:
+    by: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in map(with_stderr, rows):
+        by[(r["scale"], r["track"])].append(r)
+    tables = []
+    for (scale, track), rs in sorted(by.items()):
+        newest = max(rs, key=lambda r: r["scale_version"])
+        primary = row_primary(newest)
+        aggs = _aggregate_columns(rs, primary)
+        entries = group(rs, primary, tuple(n for n, _ in aggs))
+        versions = ", ".join(f"scale v{a}, suite {b} v{c}" for a, b, c in
+                             sorted({(r["scale_version"], r["suite"], r["suite_version"]) for r in rs}))
+        tables.append(Table(scale, track, primary, versions, entries, aggs))
+    return tables
+
+
+def primary_text(e: Entry) -> str:
+    if e.mean is None:
+        return "–"
+    if e.low is None or e.low == e.high:
+        return f"{e.mean:.4f}"
+    return f"{e.mean:.4f} ± {(e.high - e.low) / 2:.4f}"
+
+
+def rank_text(e: Entry) -> str:
+    return f"={e.rank}" if e.tied else str(e.rank)
+
+
+def markdown(t: Table) -> str:
+    cols = t.columns
+    head = ["rank", "submission", f"**{t.primary}** (95% CI)", *(c.header for c in cols), "rows"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for i, r in enumerate(rows, 1):
-        h = r.get("heldout", {})
-        cells = [str(i), r["submission"], str(r["seed"]), _fmt(r["aggregates"].get(primary)),
-                 *(_fmt(r["aggregates"].get(k)) for k in other),
-                 _fmt(h.get("bits_per_byte"), 3), _fmt(h.get("unigram_bits_per_byte"), 3),
-                 f"{r['training']['tokens']:,}", _fmt(r["training"]["passes"], 2),
-                 _fmt(r["curation_cost"]["cpu_seconds"], 1),
-                 f"`{Path(r['_path']).name}`"]
+    for e in t.entries:
+        files = ", ".join(f"`{Path(r['_path']).name}`" for r in e.rows if "_path" in r)
+        cells = [rank_text(e), e.first["submission"], primary_text(e), *(c.fmt(c.get(e)) for c in cols), files]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def render(rows: list[dict]) -> dict[str, str]:
     """{scale: markdown} with one section per track."""
-    by_scale: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for r in rows:
-        by_scale[r["scale"]][r["track"]].append(r)
-    out = {}
-    for scale, tracks in sorted(by_scale.items()):
-        parts = []
-        for track, rs in sorted(tracks.items()):
-            versions = sorted({(r["scale_version"], r["suite"], r["suite_version"]) for r in rs})
-            desc = ", ".join(f"scale v{a}, suite {b} v{c}" for a, b, c in versions)
-            parts.append(f"**{scale} / {track} track** ({desc}; ranked by {rs[0]['primary_metric']})\n\n{table(rs)}")
-        out[scale] = "\n\n".join(parts)
-    return out
+    out: dict[str, list[str]] = defaultdict(list)
+    for t in board(rows):
+        out[t.scale].append(f"**{t.scale} / {t.track} track** ({t.versions}; ranked by {t.primary}; "
+                            f"seeds averaged, {INTERVAL_RULE}, {TIE_RULE})\n\n{markdown(t)}")
+    return {scale: "\n\n".join(parts) for scale, parts in out.items()}
 
 
 def _replace_marked(text: str, scale: str, body: str) -> str:
@@ -70,17 +193,48 @@ def _replace_marked(text: str, scale: str, body: str) -> str:
     return pat.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
-def build(rows_dir: Path | None = None) -> list[Path]:
+HOW = """\
+How a row gets here and how it is checked:
+
+* `winnow submit <run folder>` refuses, naming each reason: unofficial runs (any `scale.*` /
+  `suite.*` override, or manifests whose model, train, tokenizer or suite config is not the
+  committed YAML at the recorded version), changed artifact bytes or broken parent links, a
+  trained token count that is not the scale's derived budget, and filtering-track documents that
+  are not their pool parent with text removed (rule `descent_v1`, `winnow/leaderboard/descent.py`:
+  whitespace may reflow freely; the kept text must be pieces of the parent of 8+ characters or
+  whole words, plus one short splice per 200 characters for what modifiers leave next to a cut).
+* An id list (`ids: ids.txt` in recipe.yaml, a sorted file of pool ids) is a complete
+  filtering-track submission and runs no submitter code; plugin code runs only with
+  `--allow-code`, and the row's `flags.plugin_code` / `flags.allow_code` record it.
+* Each row (schema 2) has an evidence bundle beside it (`<row>.bundle.json`: run.json, every
+  manifest of the chain, results.json). `winnow leaderboard check` recomputes every number of
+  every row from its run folder when it is on the machine (`--runs DIR` adds places to look),
+  else from the bundle, whose hashes chain to the manifest ids the row cites; a row with neither
+  is reported, never passed. `winnow analyze agreement --scales A,B` compares two scales.
+"""
+
+LEGEND = ("Ranks: `=k` marks entries whose 95% intervals overlap (rank = 1 + the number of entries "
+          "whose interval lies wholly above). Intervals: t over seeds with 2+ seeds, else 1.96 × the "
+          "aggregate's per-task stderr. Flags: plugin code (the run opted in with --allow-code and the "
+          "recipe has plugins), targeted (recipe `targets:`), external data (mixing track), id list.")
+
+
+def build(rows_dir: Path | None = None, html: bool = False) -> list[Path]:
     rows = load_rows(rows_dir)
     sections = render(rows)
     out = leaderboard_dir() / "README.md"
     doc = ["# winnow leaderboard", "",
-           "Generated by `winnow leaderboard build` from `rows/`; checked by `winnow leaderboard check`.", ""]
+           "Generated by `winnow leaderboard build` from `rows/`; checked by `winnow leaderboard check`.",
+           "", HOW, LEGEND, ""]
     for scale, body in sections.items():
         doc += [f"## {scale}", "", body, ""]
     with atomic_open(out, "wt") as f:
         f.write("\n".join(doc))
     written = [out]
+    if html:
+        from winnow.leaderboard.html import write_html
+
+        written.append(write_html(rows, leaderboard_dir() / "index.html"))
     readme = REPO_ROOT / "README.md"
     if readme.exists() and leaderboard_dir() == REPO_ROOT / "leaderboard":
         text = readme.read_text()

@@ -1,20 +1,45 @@
 """Leaderboard rows: one JSON file per (submission, scale, seed) result, written only by submit.
 
-A row (schema 1, DESIGN.md Contracts) is made from a finished, verified run folder and cites
-every manifest id of its chain, so ``winnow leaderboard check`` can recompute its numbers. Rows
-live in ``leaderboard/rows/<scale>/<track>/<slug>__seed<k>__<key8>.json``. Submit refuses
-unofficial runs (any scale or suite override) and incomplete or tampered chains.
+A row lives in ``leaderboard/rows/<scale>/<track>/<slug>__seed<k>__<key8>.json`` with its evidence
+bundle beside it (``...__<key8>.bundle.json``, see ``winnow.leaderboard.evidence``).
+
+Schema 2 (``ROW_SCHEMA``; schema-1 rows are still read and checked) adds to schema 1:
+``aggregates_stderr``; ``training.flops`` and ``training.budget_tokens`` (the scale's derived
+budget); ``curation_cost.flops`` (sum of the steps' ``info.flops`` where they report it, else
+null) and ``curation_cost.steps``; a real ``contamination`` summary when the recipe ran
+``decontaminate``; ``flags.allow_code`` (the run opted in to plugin code), ``flags.ids_list``,
+``flags.targeted`` with ``targets`` (the recipe's ``targets:``); ``descent`` (the filtering-track
+check's summary); ``bundle`` (file name and sha256 of the evidence bundle).
+
+``submit`` refuses, each with the reason: unofficial runs (run.json, and the scale/suite configs
+the manifests record compared with the committed YAML and its version), broken hash chains, a
+token budget trained that is not the scale's derived budget, and filtering-track runs whose
+documents add text to their pool parents (``winnow.leaderboard.descent``). Rows are written under
+a lock with atomic renames, so concurrent submits never corrupt or lose a row.
+
+Every number of a row is produced by ``row_numbers(evidence)``; ``winnow leaderboard check`` calls
+it again on the run folder or the bundle and compares.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 from pathlib import Path
 
-from winnow.io import read_json, sha256_file, write_json
-from winnow.manifest import code_version, hash_obj, read_manifest
+from winnow.io import read_json, sha256_bytes, write_json
+from winnow.manifest import code_version, hash_obj
 from winnow.paths import leaderboard_dir
 
-ROW_SCHEMA = 1
+ROW_SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)
+# Primary metric when a scale's YAML has no ``leaderboard.primary``: CORE where models are big
+# enough for accuracy to move (GPU scales), the continuous CORE aggregate at CPU scales.
+GPU_PRIMARY = "core_v2"
+CPU_PRIMARY = "core_prob_v1"
+CPU_TOKENIZER_PREFIX = "bpe"   # winnow's own small BPEs are the CPU scales' tokenizers
+TOKEN_TOL = 0          # tokens trained must equal the derived budget exactly
 
 
 class RowError(ValueError):
@@ -26,11 +51,38 @@ def rows_root() -> Path:
 
 
 def row_hash(row: dict) -> str:
-    return hash_obj({k: v for k, v in row.items() if k != "row_hash"})
+    return hash_obj({k: v for k, v in row.items() if k != "row_hash" and not k.startswith("_")})
+
+
+def is_cpu_scale(scale: dict) -> bool:
+    return str((scale.get("tokenizer") or {}).get("name", "")).startswith(CPU_TOKENIZER_PREFIX)
 
 
 def primary_metric(scale: dict) -> str:
-    return scale.get("leaderboard", {}).get("primary", "prob_mean_v1")
+    """The scale's ranking metric: its YAML's ``leaderboard.primary``, else the CPU/GPU default."""
+    chosen = (scale.get("leaderboard") or {}).get("primary")
+    if chosen:
+        return chosen
+    return CPU_PRIMARY if is_cpu_scale(scale) else GPU_PRIMARY
+
+
+def row_primary(row: dict) -> str:
+    """The metric a row ranks by. Schema-2 rows recorded it from their scale config; schema-1 rows
+    recorded an older default, so theirs is recomputed from the committed scale YAML when its
+    version is the row's, else it is the CPU/GPU default for that scale's tokenizer kind."""
+    if row.get("schema", 1) >= 2:
+        return row["primary_metric"]
+    from winnow.config import ConfigError, group_file
+
+    try:
+        scale = group_file("scale", row["scale"])
+    except ConfigError:
+        scale = {}
+    if scale.get("version") == row.get("scale_version"):
+        return primary_metric(scale)
+    if scale:   # the YAML moved on: the CPU/GPU default for the scale's (unchanged) tokenizer kind
+        return primary_metric({"tokenizer": scale.get("tokenizer")})
+    return row.get("primary_metric") or CPU_PRIMARY
 
 
 def heldout_summary(results: dict) -> dict:
@@ -41,61 +93,153 @@ def heldout_summary(results: dict) -> dict:
             "tokens": (h.get("model") or {}).get("tokens")}
 
 
-def make_row(run_dir: Path) -> dict:
-    from winnow.leaderboard.verify import run_pool_dir, verify_run
-    from winnow.run import chain
+def contamination_summary(curate_stats: dict) -> dict:
+    """From the ``decontaminate`` step's counters in the curated stats, when the recipe ran it."""
+    for s in curate_stats.get("steps", []):
+        if s.get("step") == "decontaminate":
+            info = s.get("info") or {}
+            tasks = sorted({k.split("/")[0] for k in info if "/" in k and k.endswith("/contaminated_items")
+                            and info[k]})
+            return {"measured": True, "contaminated_docs": info.get("contaminated_docs"),
+                    "eval_items": info.get("eval_items"), "removed": s.get("dropped", {}).get("contaminated", 0),
+                    "tasks_with_contaminated_items": tasks}
+    return {"measured": False}
 
-    run_dir = Path(run_dir)
-    info = read_json(run_dir / "run.json")
-    if not info["official"]:
-        raise RowError(f"{run_dir}: unofficial run ({'; '.join(info['unofficial'])}); "
-                       "the leaderboard takes only runs of the committed scale and suite")
-    folders = {"pool": run_pool_dir(run_dir), **chain(run_dir)}
-    missing = [s for s in ("pool", "curate", "tokenize", "train", "eval")
-               if s not in folders or read_manifest(folders[s]) is None]
-    if missing:
-        raise RowError(f"{run_dir}: stages not finished: {', '.join(missing)}; run `winnow run` first")
-    problems = verify_run(run_dir)
-    if problems:
-        raise RowError(f"{run_dir}: verification failed:\n  " + "\n  ".join(problems))
-    m = {s: read_manifest(f) for s, f in folders.items()}
-    res = read_json(folders["eval"] / "results.json")
-    cfg = info["config"]
-    tok_stats = m["tokenize"].stats
-    train_stats = m["train"].stats
-    curate_stats = m["curate"].stats
-    row = {
-        "schema": ROW_SCHEMA,
-        "submission": info["submission"],
-        "fingerprint": info["fingerprint"],
-        "track": info["track"],
-        "scale": info["scale"],
-        "scale_version": info["scale_version"],
-        "seed": info["seed"],
-        "suite": info["suite"],
-        "suite_version": info["suite_version"],
-        "run_id": info["run_id"],
-        "manifests": {"pool": m["pool"].content_id, "curated": m["curate"].content_id,
-                      "tokenized": m["tokenize"].content_id, "train": m["train"].content_id,
-                      "eval": m["eval"].content_id},
-        "results_sha256": sha256_file(folders["eval"] / "results.json"),
-        "primary_metric": primary_metric(cfg["scale"]),
+
+def curation_cost(curate_stats: dict) -> dict:
+    steps = curate_stats.get("steps", [])
+    flops = [float(s["info"]["flops"]) for s in steps if isinstance((s.get("info") or {}).get("flops"), (int, float))]
+    # per-step seconds are summed over workers' shards: CPU seconds of the recipe's steps
+    return {"cpu_seconds": round(sum(s.get("seconds", 0.0) for s in steps), 2),
+            "flops": sum(flops) if flops else None, "steps": len(steps)}
+
+
+def row_numbers(evidence: dict) -> dict:
+    """Every field of a row that follows from its evidence (run.json, manifests, results)."""
+    from winnow.leaderboard.evidence import results_of
+
+    run, ms = evidence["run"], evidence["manifests"]
+    res = results_of(evidence)
+    tok, train, cur = ms["tokenized"]["stats"], ms["train"]["stats"], ms["curated"]["stats"]
+    targets = list((evidence.get("recipe") or {}).get("targets") or [])
+    return {
+        "submission": run["submission"], "fingerprint": run["fingerprint"], "track": run["track"],
+        "scale": run["scale"], "scale_version": run["scale_version"], "seed": run["seed"],
+        "suite": run["suite"], "suite_version": run["suite_version"], "run_id": run["run_id"],
+        "manifests": {k: m["content_id"] for k, m in ms.items()},
+        "results_sha256": sha256_bytes(evidence["results_json"].encode("utf-8")),
+        "primary_metric": primary_metric(run["config"]["scale"]),
         "tasks": res["tasks"],
         "aggregates": res["aggregates"],
+        "aggregates_stderr": res.get("aggregates_stderr") or {},
         "heldout": heldout_summary(res),
-        "training": {"tokens": tok_stats["tokens"] - tok_stats["n_sequences"],  # predicted tokens
-                     "sequences": tok_stats["n_sequences"], "passes": tok_stats["passes"],
-                     "steps": train_stats.get("steps"),
-                     "curated_docs": tok_stats["curated_docs"], "docs_used": tok_stats["docs_used"]},
-        # per-step seconds are summed over workers' shards: CPU seconds of the recipe's steps
-        "curation_cost": {"cpu_seconds": round(sum(s.get("seconds", 0.0) for s in curate_stats["steps"]), 2)},
-        "contamination": {"measured": False},
-        "flags": {"plugin_code": bool(info.get("allow_code") and info.get("plugins")),
-                  "targeted": False, "external_data": info["track"] == "mixing"},
-        "code": code_version(),
+        "training": {"tokens": tok["tokens"] - tok["n_sequences"],  # predicted tokens
+                     "sequences": tok["n_sequences"], "passes": tok["passes"],
+                     "steps": train.get("steps"),
+                     "curated_docs": tok["curated_docs"], "docs_used": tok["docs_used"],
+                     "flops": train.get("total_flops"), "budget_tokens": train.get("tokens")},
+        "curation_cost": curation_cost(cur),
+        "contamination": contamination_summary(cur),
+        "flags": {"plugin_code": bool(run.get("allow_code") and run.get("plugins")),
+                  "allow_code": bool(run.get("allow_code")),
+                  "ids_list": bool((ms["curated"]["stats"].get("steps") or [{}])[0].get("step") == "select_ids"
+                                   and len(cur.get("steps", [])) == 1),
+                  "targeted": bool(targets), "external_data": run["track"] == "mixing"},
+        "targets": targets,
     }
-    row["row_hash"] = row_hash(row)
-    return row
+
+
+# ------------------------------------------------------------------------------ submit checks
+def official_problems(evidence: dict) -> list[str]:
+    """The run's scale and suite, as recorded in run.json and in the manifests, are the committed
+    ones (same YAML, same version); the run trained the scale's derived token budget."""
+    from winnow.config import ConfigError, group_file
+    from winnow.train.loop import derive
+
+    run, ms = evidence["run"], evidence["manifests"]
+    probs = []
+    if not run.get("official") or run.get("unofficial"):
+        probs.append(f"unofficial run ({'; '.join(run.get('unofficial') or ['run.json says so'])}); "
+                     "the leaderboard takes only runs of the committed scale and suite: rerun without "
+                     "scale.* / suite.* overrides")
+    scale, suite = run["config"]["scale"], run["config"]["suite"]
+    try:
+        committed = group_file("scale", scale["name"])
+        committed_suite = group_file("suite", suite["name"])
+    except ConfigError as e:
+        return probs + [str(e)]
+    if committed != scale:
+        diff = sorted(k for k in set(committed) | set(scale) if committed.get(k) != scale.get(k))
+        probs.append(f"unofficial scale: the run's {scale['name']} config differs from conf/scale/"
+                     f"{scale['name']}.yaml in {', '.join(diff)}")
+    if committed.get("version") != run.get("scale_version"):
+        probs.append(f"scale {scale['name']} is version {committed.get('version')} in conf/ but the run "
+                     f"recorded version {run.get('scale_version')}: rerun at the current version")
+    if committed_suite != suite or committed_suite.get("version") != run.get("suite_version"):
+        probs.append(f"unofficial suite: the run's suite {suite['name']} v{run.get('suite_version')} is not "
+                     f"conf/suite/{suite['name']}.yaml (v{committed_suite.get('version')})")
+    if suite["name"] != committed.get("suite"):
+        probs.append(f"scale {scale['name']} is evaluated with suite {committed.get('suite')!r}, not {suite['name']!r}")
+    tr, tk, ev = ms["train"], ms["tokenized"], ms["eval"]
+    if tr["config"].get("model") != committed.get("model") or tr["config"].get("train") != committed.get("train"):
+        probs.append(f"the train manifest's model/train config is not conf/scale/{scale['name']}.yaml's")
+    if tk["config"].get("tokenizer") != committed.get("tokenizer") or \
+            tk["config"].get("seq_len") != committed["model"]["seq_len"]:
+        probs.append(f"the tokenized manifest's tokenizer/seq_len is not conf/scale/{scale['name']}.yaml's")
+    if ev["config"].get("suite") != committed_suite:
+        probs.append(f"the eval manifest's suite config is not conf/suite/{suite['name']}.yaml")
+    d = derive(committed["model"], committed["train"])
+    trained = tr["stats"].get("tokens")
+    if trained is None or abs(int(trained) - int(d["tokens"])) > TOKEN_TOL or tr["stats"].get("stopped_early"):
+        probs.append(f"trained {trained} tokens but scale {scale['name']} v{committed.get('version')} derives a "
+                     f"budget of {d['tokens']} ({d['steps']} steps); finish or rerun training")
+    if tk["config"].get("n_sequences") != d["sequences"]:
+        probs.append(f"tokenized {tk['config'].get('n_sequences')} sequences but the scale needs {d['sequences']}")
+    return probs
+
+
+def descent_of(run_dir: Path, evidence: dict):
+    from winnow.config import group_file
+    from winnow.leaderboard.descent import check_descent
+    from winnow.pool.build import pool_shards
+
+    run = evidence["run"]
+    pool_cfg = run["config"]["pool"]
+    shards = pool_shards(pool_cfg if "n_shards" in pool_cfg else group_file("pool", pool_cfg["name"]),
+                         run["config"]["scale"]["pool"].get("shards"))
+    return check_descent(sorted((Path(run_dir) / "curated" / "shards").glob("*.jsonl.zst")), shards)
+
+
+def make_row(run_dir: Path) -> tuple[dict, dict]:
+    """(row, evidence) of a finished run folder, or RowError listing every reason to refuse it."""
+    from winnow.leaderboard.evidence import EvidenceError, chain_problems, collect
+    from winnow.leaderboard.verify import verify_run
+
+    run_dir = Path(run_dir)
+    info = read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
+    if info and (not info.get("official") or info.get("unofficial")):
+        raise RowError(f"{run_dir}: refused: unofficial run ({'; '.join(info.get('unofficial') or [])}); "
+                       "the leaderboard takes only runs of the committed scale and suite: rerun "
+                       "without scale.* / suite.* overrides")
+    try:
+        ev = collect(run_dir)
+    except EvidenceError as e:
+        raise RowError(f"{run_dir}: refused: {e}") from None
+    problems = official_problems(ev)
+    problems += verify_run(run_dir)
+    problems += chain_problems(ev, {k: m["content_id"] for k, m in ev["manifests"].items()})
+    descent = None
+    if not problems and ev["run"]["track"] == "filtering":
+        descent = descent_of(run_dir, ev)
+        if not descent.ok:
+            problems.append(f"filtering track: {descent.failed} of {descent.docs} curated documents are not "
+                            f"their pool parent with text removed ({descent.rule}); first ones:\n    "
+                            + "\n    ".join(descent.problems))
+    if problems:
+        raise RowError(f"{run_dir}: refused:\n  - " + "\n  - ".join(problems))
+    row = {"schema": ROW_SCHEMA, **row_numbers(ev),
+           "descent": descent.summary() if descent else None, "code": code_version()}
+    return row, ev
 
 
 def row_path(row: dict) -> Path:
@@ -104,18 +248,50 @@ def row_path(row: dict) -> Path:
     return rows_root() / row["scale"] / row["track"] / f"{slug}__seed{row['seed']}__{key8}.json"
 
 
-def submit(run_dir: Path) -> Path:
-    row = make_row(run_dir)
+@contextlib.contextmanager
+def board_lock():
+    """An exclusive lock over the rows folder (flock: released if the process dies)."""
+    root = rows_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".submit.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def write_row(row: dict, evidence: dict) -> Path:
+    """Bundle first, then the row citing its hash; both by atomic rename, under the board lock."""
+    from winnow.leaderboard.evidence import bundle_path, write_bundle
+
     path = row_path(row)
-    write_json(path, row)  # atomic: concurrent submits never leave a partial row
+    with board_lock():
+        row["bundle"] = {"file": bundle_path(path).name, "sha256": write_bundle(bundle_path(path), evidence)}
+        row["row_hash"] = row_hash(row)
+        write_json(path, row)
     return path
 
 
-def load_rows(root: Path | None = None) -> list[dict]:
+def submit(run_dir: Path) -> Path:
+    row, ev = make_row(run_dir)
+    return write_row(row, ev)
+
+
+def row_files(root: Path | None = None) -> list[Path]:
+    from winnow.leaderboard.evidence import is_bundle
+
     root = root or rows_root()
+    return [p for p in sorted(root.rglob("*.json")) if not is_bundle(p) and not p.name.startswith(".")]
+
+
+def load_rows(root: Path | None = None) -> list[dict]:
     rows = []
-    for p in sorted(root.rglob("*.json")):
-        r = read_json(p)
+    for p in row_files(root):
+        try:
+            r = read_json(p)
+        except (OSError, json.JSONDecodeError) as e:
+            raise RowError(f"{p}: unreadable row ({e}); `winnow leaderboard check` names the problem") from None
         r["_path"] = str(p)
         rows.append(r)
     return rows

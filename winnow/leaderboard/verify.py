@@ -2,9 +2,14 @@
 
 ``verify_run`` recomputes the sha256 of every file listed in each stage manifest of a run (and of
 its pool), and checks that each stage names its parent's content id, so a changed byte anywhere
-is reported with the file's path. ``check_rows`` recomputes each row's aggregates from its own
-per-task values, its numbers from the run's ``results.json`` when the run folder is on this
-machine, its manifest ids against the artifacts, and the row hash.
+is reported with the file's path.
+
+``check_row`` never trusts a row's own ``row_hash`` alone. It recomputes the row's aggregates from
+its per-task values, then every number of the row from its evidence (``winnow.leaderboard
+.evidence``): the run folder when it is on this machine (``$WINNOW_HOME/runs`` or a ``--runs``
+folder; every artifact file is re-hashed), else the bundle stored beside the row (checked to be
+chained to the manifest ids the row cites). A row with neither is reported as "artifacts not on
+this machine and no bundle": it is never passed silently.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ from winnow.io import read_json
 from winnow.manifest import read_manifest, verify_folder
 
 # Row manifest keys (artifact kinds) by run stage name.
-ROW_KEYS = {"curate": "curated", "tokenize": "tokenized"}
 PARENT_OF = {"curate": ("pool", None), "tokenize": ("curated", "curate"), "train": ("tokenized", "tokenize"),
              "eval": ("train", "train")}
 
@@ -53,77 +57,153 @@ def verify_run(run_dir: Path) -> list[str]:
     return problems
 
 
-def check_row(path: Path) -> list[str]:
-    from winnow.eval.scoring import aggregate
-    from winnow.leaderboard.rows import ROW_SCHEMA, row_hash
+def _close(a, b, tol: float = 1e-9) -> bool:
+    if a is None or b is None:
+        return a is b
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    return abs(float(a) - float(b)) <= tol * max(1.0, abs(float(b)))
+
+
+def compare(got, want, where: str, strict: bool) -> list[str]:
+    """Differences between a row's value and the one recomputed from evidence, by dotted path.
+    ``strict``: dict keys must match exactly (schema 2); else only the row's keys are compared."""
+    if isinstance(want, dict) and isinstance(got, dict):
+        out = []
+        keys = set(got) | set(want) if strict else set(got)
+        for k in sorted(keys, key=str):
+            sub = f"{where}.{k}" if where else str(k)
+            if k not in want:
+                out.append(f"{sub} is in the row but not in its evidence")
+            elif k not in got:
+                out.append(f"{sub} is missing from the row")
+            else:
+                out += compare(got[k], want[k], sub, strict)
+        return out
+    if isinstance(want, (int, float)) and isinstance(got, (int, float)) and not isinstance(want, bool):
+        return [] if _close(got, want) else [f"{where} = {got} but the evidence gives {want}"]
+    if got != want:
+        return [f"{where} = {json.dumps(got)[:80]} but the evidence gives {json.dumps(want)[:80]}"]
+    return []
+
+
+# Fields of a row that its evidence does not determine.
+NOT_FROM_EVIDENCE = {"schema", "row_hash", "code", "descent", "bundle"}
+
+
+def find_run(run_id: str, runs_dirs: list[Path] | None = None) -> Path | None:
     from winnow.paths import winnow_home
 
+    for base in [winnow_home() / "runs", *(runs_dirs or [])]:
+        d = Path(base) / run_id
+        if (d / "run.json").exists():
+            return d
+    return None
+
+
+def check_row(path: Path, runs_dirs: list[Path] | None = None) -> list[str]:
+    """Every problem with one row file, each starting with the row's path."""
+    from winnow.eval.scoring import aggregate
+    from winnow.leaderboard.evidence import (EvidenceError, bundle_path, chain_problems, collect,
+                                             read_bundle)
+    from winnow.leaderboard.rows import READABLE_SCHEMAS, row_hash, row_numbers
+
+    path = Path(path)
     try:
         row = read_json(path)
     except (OSError, json.JSONDecodeError) as e:
         return [f"{path}: unreadable row ({e})"]
-    probs = []
-    if row.get("schema") != ROW_SCHEMA:
-        probs.append(f"{path}: schema {row.get('schema')!r}, expected {ROW_SCHEMA}")
+    probs: list[str] = []
+    schema = row.get("schema")
+    if schema not in READABLE_SCHEMAS:
+        return [f"{path}: schema {schema!r}; this winnow reads schemas {READABLE_SCHEMAS}"]
     if row_hash(row) != row.get("row_hash"):
         probs.append(f"{path}: row_hash does not match the row's content (the row was edited)")
-    recomputed = aggregate(row["tasks"])
-    for name, value in row["aggregates"].items():
-        if name in recomputed and not _close(recomputed[name], value):
+    recomputed = aggregate(row.get("tasks") or {})
+    for name, value in (row.get("aggregates") or {}).items():
+        if name in recomputed and not _close(value, recomputed[name]):
             probs.append(f"{path}: aggregate {name} = {value} but its per-task values give {recomputed[name]}")
-    run_dir = winnow_home() / "runs" / row["run_id"]
-    if run_dir.exists():
-        probs += _check_against_run(path, row, run_dir)
+    run_dir = find_run(row.get("run_id", ""), runs_dirs)
+    bpath = bundle_path(path)
+    evidence = source = None
+    if run_dir is not None:
+        try:
+            evidence, source = collect(run_dir), f"run folder {run_dir}"
+        except EvidenceError as e:
+            probs.append(f"{path}: {e}")
+        if evidence is not None:
+            probs += [f"{path}: {p}" for p in verify_run(run_dir)]
+    if bpath.exists():
+        try:
+            bundled, sha = read_bundle(bpath)
+        except EvidenceError as e:
+            return probs + [f"{path}: {e}"]
+        want_sha = (row.get("bundle") or {}).get("sha256")
+        if schema >= 2 and want_sha != sha:
+            probs.append(f"{path}: bundle {bpath.name} has sha256 {sha[:12]} but the row records "
+                         f"{str(want_sha)[:12]} (the bundle or the row was edited)")
+        if evidence is not None:
+            from winnow.leaderboard.evidence import comparable
+
+            if comparable(bundled) != comparable(evidence):
+                probs.append(f"{path}: bundle {bpath.name} differs from the evidence in {run_dir}")
+        else:
+            evidence, source = bundled, f"bundle {bpath.name}"
+    elif schema >= 2:
+        probs.append(f"{path}: its bundle {bpath.name} is missing")
+    if evidence is None:
+        if run_dir is None:
+            probs.append(f"{path}: artifacts not on this machine and no bundle: run {row.get('run_id')} "
+                         f"is in no runs folder (looked in $WINNOW_HOME/runs and --runs) and {bpath.name} "
+                         "does not exist, so its numbers cannot be checked")
+        return probs
+    probs += [f"{path}: {source}: {p}" for p in chain_problems(evidence, row.get("manifests") or {})]
+    try:
+        want = row_numbers(evidence)
+    except (KeyError, TypeError, ValueError) as e:
+        return probs + [f"{path}: {source}: incomplete evidence ({type(e).__name__}: {e})"]
+    if schema < 2:   # schema 1 ranked by a default since replaced; compare what it recorded
+        want.pop("primary_metric", None)
+    mine = {k: v for k, v in row.items() if k not in NOT_FROM_EVIDENCE and not k.startswith("_")}
+    if schema < 2:
+        mine.pop("primary_metric", None)
+        want = {k: v for k, v in want.items() if k in mine}
+    probs += [f"{path}: {d} ({source})" for d in compare(mine, want, "", strict=schema >= 2)]
     return probs
 
 
-def _close(a, b, tol: float = 1e-9) -> bool:
-    if a is None or b is None:
-        return a is b
-    return abs(float(a) - float(b)) <= tol
+def check_rows(rows_dir: Path | None = None, runs_dirs: list[Path] | None = None) -> tuple[list[str], int]:
+    from winnow.leaderboard.rows import row_files
 
-
-def _check_against_run(path: Path, row: dict, run_dir: Path) -> list[str]:
-    from winnow.run import chain
-
-    probs = []
-    by_stage = {"pool": run_pool_dir(run_dir), **chain(run_dir)}
-    folders = {ROW_KEYS.get(stage, stage): f for stage, f in by_stage.items()}
-    for stage, want in row["manifests"].items():
-        folder = folders.get(stage)
-        m = read_manifest(folder) if folder else None
-        if m is None:
-            probs.append(f"{path}: cites {stage} {want[:8]} but {run_dir} has no finished {stage} stage")
-            continue
-        if m.content_id != want:
-            probs.append(f"{path}: cites {stage} {want[:8]} but the artifact's content id is {m.short}")
-        probs += [f"{path}: {p}" for p in verify_folder(folder)]
-    results = folders.get("eval")
-    if results is not None and (results / "results.json").exists():
-        res = read_json(results / "results.json")
-        for task, vals in row["tasks"].items():
-            src = res["tasks"].get(task)
-            if src is None:
-                probs.append(f"{path}: task {task} is not in {results / 'results.json'}")
-                continue
-            for k, v in vals.items():
-                if isinstance(v, (int, float)) and not _close(src.get(k), v):
-                    probs.append(f"{path}: {task}.{k} = {v} but the run's results say {src.get(k)}")
-        from winnow.leaderboard.rows import heldout_summary
-
-        src_h = heldout_summary(res)
-        for k, v in row.get("heldout", {}).items():
-            if isinstance(v, (int, float)) and not _close(src_h.get(k), v):
-                probs.append(f"{path}: heldout.{k} = {v} but the run's results say {src_h.get(k)}")
-    return probs
-
-
-def check_rows(rows_dir: Path | None = None) -> tuple[list[str], int]:
-    from winnow.leaderboard.rows import rows_root
-
-    root = rows_dir or rows_root()
-    paths = sorted(root.rglob("*.json"))
+    paths = row_files(rows_dir)
     problems = []
     for p in paths:
-        problems += check_row(p)
+        problems += check_row(p, runs_dirs)
     return problems, len(paths)
+
+
+def write_missing_bundles(rows_dir: Path | None = None, runs_dirs: list[Path] | None = None) -> list[str]:
+    """For each row without a bundle whose run folder is on this machine and checks clean against
+    it, store the bundle beside the row (the row itself is not changed). One status line a row."""
+    from winnow.leaderboard.evidence import bundle_path, collect, write_bundle
+    from winnow.leaderboard.rows import board_lock, row_files
+
+    out = []
+    for p in row_files(rows_dir):
+        b = bundle_path(p)
+        if b.exists():
+            out.append(f"{p}: has a bundle")
+            continue
+        row = read_json(p)
+        run_dir = find_run(row.get("run_id", ""), runs_dirs)
+        if run_dir is None:
+            out.append(f"{p}: artifacts not on this machine and no bundle (run {row.get('run_id')} not found)")
+            continue
+        probs = check_row(p, runs_dirs)
+        if probs:
+            out.append(f"{p}: not bundled, it fails against {run_dir}: " + "; ".join(probs))
+            continue
+        with board_lock():
+            write_bundle(b, collect(run_dir))
+        out.append(f"{p}: wrote {b.name} from {run_dir}")
+    return out

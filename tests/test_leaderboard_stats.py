@@ -1,0 +1,114 @@
+"""Ranking statistics and rendering, on hand-made rows: seed grouping, intervals, tie ranks,
+primary-metric choice, cross-scale agreement (checked against scipy), tables and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from winnow.leaderboard import stats
+from winnow.leaderboard.rows import CPU_PRIMARY, GPU_PRIMARY, primary_metric, row_primary
+
+
+def make_row(sub: str, seed: int, score: float, scale: str = "tiny-1x", se: float | None = 0.01,
+             flops: float = 1e13, **extra) -> dict:
+    row = {"schema": 2, "submission": sub, "fingerprint": "f-" + sub, "track": "filtering", "scale": scale,
+           "scale_version": 1, "seed": seed, "suite": "quick", "suite_version": 1,
+           "run_id": f"{sub.replace('/', '-')}__{scale}__{seed:08d}", "primary_metric": "core_prob_v1",
+           "tasks": {"dclm_copa": {"acc": 0.5 + score, "prob": score, "n": 100},
+                     "dclm_piqa": {"acc": 0.5 + score / 2, "prob": score / 2, "n": 100}},
+           "aggregates": {"core_prob_v1": score, "core_v2_partial": score / 2, "extended_v2_partial": score / 3,
+                          "category_commonsense_reasoning_v2_partial": score},
+           "aggregates_stderr": {"core_prob_v1": se} if se is not None else {},
+           "training": {"tokens": 1000, "passes": 1.0, "flops": flops},
+           "curation_cost": {"cpu_seconds": 1.5, "flops": None},
+           "contamination": {"measured": False},
+           "flags": {"plugin_code": False, "targeted": False, "external_data": False},
+           "_path": f"/rows/{sub}__seed{seed}.json"}
+    row.update(extra)
+    return row
+
+
+def test_seeds_are_grouped_with_a_t_interval():
+    rows = [make_row("a/x", s, v) for s, v in enumerate([0.10, 0.12, 0.14])]
+    (e,) = stats.group(rows, "core_prob_v1")
+    assert e.seeds == [0, 1, 2] and e.mean == pytest.approx(0.12)
+    half = 4.303 * 0.02 / math.sqrt(3)   # t(0.975, 2) * sd / sqrt(n)
+    assert (e.low, e.high) == (pytest.approx(0.12 - half), pytest.approx(0.12 + half))
+
+
+def test_one_seed_uses_the_aggregate_stderr_or_none():
+    m, lo, hi = stats.mean_interval([0.3], 0.01)
+    assert (m, lo, hi) == (0.3, pytest.approx(0.3 - 0.0196, abs=1e-4), pytest.approx(0.3 + 0.0196, abs=1e-4))
+    assert stats.mean_interval([0.3]) == (0.3, 0.3, 0.3)
+    assert stats.mean_interval([None]) == (None, None, None)
+
+
+def test_ranks_within_noise_are_ties():
+    rows = [make_row("a/best", 0, 0.50, se=0.001), make_row("a/close", 0, 0.499, se=0.001),
+            make_row("a/far", 0, 0.30, se=0.001), make_row("a/far2", 0, 0.2995, se=0.001)]
+    es = stats.group(rows, "core_prob_v1")
+    got = [(e.first["submission"], e.rank, e.tied) for e in es]
+    assert got == [("a/best", 1, True), ("a/close", 1, True), ("a/far", 3, True), ("a/far2", 3, True)]
+
+
+def test_primary_metric_from_the_scale_config_with_fallbacks():
+    assert primary_metric({"tokenizer": {"name": "bpe8k-v1"}}) == CPU_PRIMARY == "core_prob_v1"
+    assert primary_metric({"tokenizer": {"name": "gpt-neox-20b"}}) == GPU_PRIMARY == "core_v2"
+    assert primary_metric({"tokenizer": {"name": "bpe8k-v1"}, "leaderboard": {"primary": "prob_mean_v1"}}) == "prob_mean_v1"
+    old = make_row("a/x", 0, 0.1, schema=1, primary_metric="prob_mean_v1")
+    assert row_primary(old) == "core_prob_v1"          # schema 1: today's rule for its scale
+    assert row_primary(make_row("a/x", 0, 0.1, primary_metric="prob_mean_v1")) == "prob_mean_v1"
+
+
+def test_agreement_matches_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    a = [0.1, 0.4, 0.35, 0.8, 0.2, 0.2]
+    b = [0.15, 0.3, 0.5, 0.9, 0.1, 0.25]
+    assert stats.spearman(a, b) == pytest.approx(scipy_stats.spearmanr(a, b).statistic)
+    assert stats.kendall_tau_b(a, b) == pytest.approx(scipy_stats.kendalltau(a, b).statistic)
+    # 15 pairs: (0,2),(1,2),(2,4)... count by hand through the definition
+    agree = sum(1 for i in range(6) for j in range(i + 1, 6)
+                if (a[i] - a[j]) * (b[i] - b[j]) > 0) + 0.5 * sum(
+        1 for i in range(6) for j in range(i + 1, 6) if (a[i] - a[j]) * (b[i] - b[j]) == 0)
+    assert stats.decision_accuracy(a, b) == pytest.approx(agree / 15)
+
+
+def test_agreement_over_rows_averages_seeds_and_keeps_common_submissions():
+    rows = []
+    for sub, (x, y) in {"a/p": (0.1, 0.2), "a/q": (0.3, 0.1), "a/r": (0.5, 0.6)}.items():
+        rows += [make_row(sub, 0, x - 0.01), make_row(sub, 1, x + 0.01), make_row(sub, 0, y, scale="1m-1x")]
+    rows.append(make_row("a/only_tiny", 0, 0.9))
+    ag = stats.agreement(rows, "tiny-1x", "1m-1x")
+    assert ag.submissions == ["a/p", "a/q", "a/r"] and ag.a == pytest.approx([0.1, 0.3, 0.5])
+    assert ag.summary()["decision_accuracy"] == pytest.approx(2 / 3)
+
+
+def test_markdown_table_has_the_columns_and_tie_marks():
+    from winnow.leaderboard.render import render
+
+    rows = [make_row("a/x", 0, 0.2), make_row("a/x", 1, 0.22), make_row("a/y", 0, 0.21, flags={
+        "plugin_code": True, "targeted": True, "external_data": False})]
+    md = render(rows)["tiny-1x"]
+    for col in ("**core_prob_v1** (95% CI)", "CORE (partial)", "EXTENDED (partial)", "commonsense reasoning",
+                "train tokens", "passes", "train FLOPs", "curation CPU s", "contamination", "seeds", "flags"):
+        assert col in md, col
+    assert "| =1 | a/x | 0.2100 ± " in md and "plugin code, targeted" in md
+
+
+def test_cli_analyze_agreement(tmp_path, monkeypatch, capsys):
+    from winnow.cli import main
+
+    monkeypatch.setenv("WINNOW_LEADERBOARD", str(tmp_path))
+    for sub, (x, y) in {"a/p": (0.1, 0.2), "a/q": (0.3, 0.1), "a/r": (0.5, 0.6)}.items():
+        for r in (make_row(sub, 0, x), make_row(sub, 0, y, scale="1m-1x")):
+            p = tmp_path / "rows" / r["scale"] / "filtering" / f"{sub.replace('/', '-')}.json"
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(json.dumps({k: v for k, v in r.items() if k != "_path"}))
+    assert main(["analyze", "agreement", "--scales", "tiny-1x,1m-1x"]) == 0
+    out = capsys.readouterr().out
+    assert "3 submissions at both scales, 3 pairs" in out
+    assert "decision accuracy  0.667" in out and "Spearman rho       0.500" in out
+    assert main(["analyze", "agreement", "--scales", "tiny-1x"]) == 2
