@@ -100,6 +100,26 @@ def test_loader_yields_rows_in_order_and_resumes_from_state(tmp_path):
     assert torch.equal(SequenceLoader(tmp_path / "tokens.npy", 3, start_row=6).next_batch()[0], torch.arange(30, 35))
 
 
+def test_loader_order_hash_is_the_consumed_row_sequence(tmp_path):
+    """order_sha256 hashes the file rows consumed, in order: equal for the same stream, resumed or
+    not, different when the order differs (another seed's later passes, or fewer samples)."""
+    import hashlib
+
+    np.save(tmp_path / "tokens.npy", np.arange(10 * 3, dtype=np.uint16).reshape(10, 3))
+    path = tmp_path / "tokens.npy"
+    one = SequenceLoader(path, 4, seed=7)
+    seen = [int(r[0]) // 3 for _ in range(6) for r in one.next_batch()]  # 24 samples, 3 passes
+    want = hashlib.sha256(b"winnow-row-order-v1" + np.array(seen, dtype="<i8").tobytes()).hexdigest()
+    assert one.order_sha256() == want
+    resumed = SequenceLoader(path, 4, seed=7)
+    resumed.load_state_dict(one.state_dict())
+    assert resumed.order_sha256() == want  # a function of (seed, rows, position): no state to carry
+    other = SequenceLoader(path, 4, seed=8)
+    other.load_state_dict(one.state_dict())
+    assert other.order_sha256() != want and one.order_sha256(23) != want
+    assert SequenceLoader(path, 4).order_sha256(10) == one.order_sha256(10)  # pass 0: file order
+
+
 def test_loader_errors_when_rows_run_out_and_on_bad_dtype(tmp_path):
     np.save(tmp_path / "tokens.npy", np.zeros((7, 5), dtype=np.uint16))
     loader = SequenceLoader(tmp_path / "tokens.npy", batch_size=3)

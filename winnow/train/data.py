@@ -22,10 +22,15 @@ Choices:
   and the order of sequences are exactly those of a single process.
 * The whole loader state is (pass, position), which makes checkpoint/resume exact and trivial;
   it is the same on every rank.
+* ``order_sha256()`` hashes the file-row index of every sample consumed so far, in order (a pure
+  function of the seed, the row count and the position, so resumes need no extra state). With the
+  tokens file's content id it pins the exact sequence of training rows: on the order track it
+  lets anyone verify that training consumed the stages in the submitted order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -116,6 +121,21 @@ class SequenceLoader:
                 pieces.append(self.tokens[order[pos : pos + take]])
             k += take
         return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+    def order_sha256(self, n_samples: int | None = None) -> str:
+        """sha256 of the file-row indices (little-endian int64) of samples [0, n_samples), in
+        order; by default the samples consumed so far."""
+        n = self.next_row if n_samples is None else int(n_samples)
+        h = hashlib.sha256(b"winnow-row-order-v1")
+        k = 0
+        while k < n:
+            p, pos = divmod(k, self.n_rows)
+            take = min(n - k, self.n_rows - pos)
+            order = pass_order(self.n_rows, self.seed, p) if p else None
+            idx = np.arange(pos, pos + take, dtype=np.int64) if order is None else order[pos:pos + take]
+            h.update(np.ascontiguousarray(idx, dtype="<i8").tobytes())
+            k += take
+        return h.hexdigest()
 
     def next_batch(self, part: tuple[int, int] = (0, 1)) -> torch.Tensor:
         """The next global batch, or with ``part=(rank, world_size)`` that rank's contiguous

@@ -679,6 +679,7 @@ def train_model(
             "world_size": env.world_size,
             "accumulation_steps": accum,
             "passes": round(passes, 4),
+            "order_sha256": loader.order_sha256(),  # the training rows' order (data.py)
         }
     finally:
         if sinks is not None:
