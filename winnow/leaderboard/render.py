@@ -84,8 +84,19 @@ def _cost(field: str) -> Callable[[Entry], object]:
     return get
 
 
-# Fixed columns after the aggregates (name -> Column).
+def _heldout(field: str) -> Callable[[Entry], object]:
+    def get(e: Entry):
+        vals = [(r.get("heldout") or {}).get(field) for r in e.rows]
+        vals = [v for v in vals if isinstance(v, (int, float))]
+        return sum(vals) / len(vals) if vals else None
+    return get
+
+
+# Fixed columns after the aggregates (name -> Column). Held-out bits per byte (lower is better)
+# separates data recipes at CPU scales where task metrics sit near chance.
 TAIL_COLUMNS = {
+    "heldout_bpb": Column("heldout_bpb", "held-out bpb", _heldout("bits_per_byte"), lambda v: _fmt(v, 3)),
+    "unigram_bpb": Column("unigram_bpb", "unigram bpb", _heldout("unigram_bits_per_byte"), lambda v: _fmt(v, 3)),
     "tokens": Column("tokens", "train tokens", _train("tokens"), lambda v: _fmt(int(v)) if v else "–"),
     "passes": Column("passes", "passes", _train("passes"), lambda v: _fmt(v, 2)),
     "train_flops": Column("train_flops", "train FLOPs", _train("flops"), _sci),
