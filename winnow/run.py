@@ -148,6 +148,28 @@ def derive(run: Run) -> dict:
     return train_derive(run.scale["model"], run.scale["train"])
 
 
+def tokenize_inputs(run: Run, curated_id: str) -> tuple[dict, dict, list | None]:
+    """(input-key parts, manifest config, stages) of the tokenize stage.
+
+    A recipe with ``stages:`` (order track) adds its canonical stages and the staged packing's
+    version; without stages the key and config are exactly those of every earlier run, so
+    committed rows keep their chain.
+    """
+    seq_len = run.scale["model"]["seq_len"]
+    n_seq = derive(run)["steps"] * run.scale["train"]["batch_size"]
+    key_parts = {"curated": curated_id, "tokenizer": run.scale["tokenizer"], "seq_len": seq_len,
+                 "n_sequences": n_seq, "seed": run.seed, "v": STAGE_VERSIONS["tokenize"]}
+    config = {"tokenizer": run.scale["tokenizer"], "seq_len": seq_len, "n_sequences": n_seq,
+              "seed": run.seed}
+    stages = getattr(run.submission.recipe, "stages", None) or None
+    if stages:
+        from winnow.tokenize.stages import STAGED_PACK_VERSION, canonical
+
+        config["stages"] = canonical(stages)
+        key_parts["stages"] = {"stages": config["stages"], "v": STAGED_PACK_VERSION}
+    return key_parts, config, stages
+
+
 def stage_tokenize(run: Run) -> Manifest:
     from winnow.tokenize.bpe import tokenizer_file
     from winnow.tokenize.pack import pack
@@ -155,22 +177,19 @@ def stage_tokenize(run: Run) -> Manifest:
     cur = _need(run.dir / "curated", "curate")
     out = run.dir / "tokenized"
     tok_path = tokenizer_file(run.scale["tokenizer"]["name"], run.scale["tokenizer"].get("sha256"))
-    d = derive(run)
-    seq_len = run.scale["model"]["seq_len"]
-    n_seq = d["steps"] * run.scale["train"]["batch_size"]
-    key = hash_obj({"curated": cur.content_id, "tokenizer": run.scale["tokenizer"], "seq_len": seq_len,
-                    "n_sequences": n_seq, "seed": run.seed, "v": STAGE_VERSIONS["tokenize"]})
+    key_parts, config, stages = tokenize_inputs(run, cur.content_id)
+    seq_len, n_seq = config["seq_len"], config["n_sequences"]
+    key = hash_obj(key_parts)
     if (m := completed(out, key)) is not None:
         return _skip("tokenize", m)
     shards = sorted((run.dir / "curated" / "shards").glob("*.jsonl.zst"))
     stats = pack(shards=shards, tokenizer_path=tok_path, seq_len=seq_len, n_sequences=n_seq,
-                 seed=run.seed, out_dir=out, progress=run.cfg["progress"])
-    log.info("tokenize: %d sequences x %d tokens, %.2f passes over the curated data",
-             n_seq, seq_len + 1, stats["passes"])
+                 seed=run.seed, out_dir=out, progress=run.cfg["progress"], stages=stages)
+    log.info("tokenize: %d sequences x %d tokens, %.2f passes over the curated data%s",
+             n_seq, seq_len + 1, stats["passes"],
+             f" ({len(stages)} stages, in order)" if stages else "")
     return write_manifest(out, "tokenized", key, parents={"curated": cur.content_id},
-                          config={"tokenizer": run.scale["tokenizer"], "seq_len": seq_len,
-                                  "n_sequences": n_seq, "seed": run.seed},
-                          stats=stats, files=["tokens.npy", "order.json"])
+                          config=config, stats=stats, files=["tokens.npy", "order.json"])
 
 
 # ---------------------------------------------------------------------------------------- train

@@ -5,8 +5,10 @@ A recipe (DESIGN.md Contracts) is ``name``, ``track`` (filtering | mixing | orde
 without parameters; ``steps: []`` keeps the whole pool) or ``ids: <file>`` (a sorted list of pool
 document ids, compiled to one ``select_ids`` step). ``plugins: [file.py]`` are imported by path
 only with ``allow_code=True`` (``--allow-code``); ``external:`` is accepted on the mixing track
-only; ``stages:`` on the order track only. ``targets: [dclm_<task>, ...]`` declares the
-evaluation tasks a *targeted* submission optimises for (e.g. DsDm's selection toward LAMBADA and
+only; ``stages:`` on the order track only, where it is required (the ordered training stages
+over the documents' ``meta.stage`` labels: ``winnow.tokenize.stages`` has the syntax; the
+compact and explicit spellings compile to the same list and fingerprint, which includes the
+stages only when present). ``targets: [dclm_<task>, ...]`` declares the evaluation tasks a *targeted* submission optimises for (e.g. DsDm's selection toward LAMBADA and
 SQuAD): they must be known task names, every task a step's own ``targets`` parameter names must
 be declared there, and such submissions are also ranked on CORE without those tasks
 (``winnow.eval.aggregates.heldout_aggregates``; the row is flagged ``targeted``).
@@ -96,6 +98,7 @@ class Recipe:
     plugins: list[Path] = field(default_factory=list)
     external: list = field(default_factory=list)  # winnow.curate.external.ExternalFile, mixing track
     targets: list[str] = field(default_factory=list)  # dclm_<task> names, sorted
+    stages: list = field(default_factory=list)  # winnow.tokenize.stages.Stage, order track
     data: dict = field(default_factory=dict, repr=False)
     local_steps: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -137,7 +140,15 @@ class Recipe:
         }
         if self.targets:  # only when present, so untargeted recipes keep their fingerprints
             canon["targets"] = list(self.targets)
+        if self.stages:  # likewise: recipes without stages keep their fingerprints
+            canon["stages"] = self.stages_canonical()
         return hash_obj(canon)
+
+    def stages_canonical(self) -> list[dict] | None:
+        """The stages in their explicit form (what hashes), or None without stages."""
+        from winnow.tokenize.stages import canonical
+
+        return canonical(self.stages) if self.stages else None
 
     def flags(self) -> dict:
         """Facts a leaderboard row records about the submission."""
@@ -158,12 +169,15 @@ class Recipe:
         return build_step(spec, self.local_steps, ctx, setup=setup)
 
     def summary(self) -> dict:
-        return {"name": self.name, "track": self.track, "path": str(self.path),
-                "fingerprint": self.fingerprint(), **self.flags(), "targeted": self.targeted,
-                "targets": list(self.targets),
-                "steps": [{"index": s.index, "step": s.name, "kind": s.kind,
-                           "version": s.version, "params": s.canonical["params"]}
-                          for s in self.steps]}
+        out = {"name": self.name, "track": self.track, "path": str(self.path),
+               "fingerprint": self.fingerprint(), **self.flags(), "targeted": self.targeted,
+               "targets": list(self.targets),
+               "steps": [{"index": s.index, "step": s.name, "kind": s.kind,
+                          "version": s.version, "params": s.canonical["params"]}
+                         for s in self.steps]}
+        if self.stages:
+            out["stages"] = self.stages_canonical()
+        return out
 
 
 # --------------------------------------------------------------------------- YAML
@@ -424,6 +438,31 @@ def _check_targets(raw: Any, path: Path, problems: list[str]) -> list[str]:
     return sorted(out)
 
 
+def _check_stage_labels(stages: list, specs: list[StepSpec], local: dict[str, Any], path: Path,
+                        problems: list[str]) -> None:
+    """Stages against the labels the recipe's last labelling step writes, when one says.
+
+    A step class may declare ``stage_labels(params) -> set[int]`` (``params`` with defaults
+    filled in): the ``meta.stage`` values it gives (``curriculum_stages``: ``0..count-1``). Then every label must be used by a stage and
+    every label a stage uses must be given, so a mismatch fails here, not after curation.
+    """
+    labelling = [s for s in specs if callable(getattr(resolve_step(s.name, local),
+                                                      "stage_labels", None))]
+    if not labelling:
+        return
+    spec = labelling[-1]
+    given = set(resolve_step(spec.name, local).stage_labels(spec.canonical["params"]))
+    used = {v for s in stages for v in s.labels}
+    if used - given:
+        problems.append(f"{path}: `stages:` uses meta.stage label(s) {sorted(used - given)[:10]}, "
+                        f"which {spec.label} never gives (it gives {min(given)}..{max(given)}); "
+                        "match the stages' labels to the step's `count`")
+    if given - used:
+        problems.append(f"{path}: {spec.label} gives meta.stage label(s) "
+                        f"{sorted(given - used)[:10]} that no stage uses; those documents would "
+                        "never train (match the stages' labels to the step's `count`)")
+
+
 def _str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
@@ -489,8 +528,19 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
             external, found = parse_external(external, path.parent.resolve())
             problems.extend(f"{path}: {p}" for p in found)
     targets = _check_targets(data.get("targets"), path, problems)
+    stages: list = []
     if data.get("stages") is not None and track != "order":
         problems.append(f"{path}: `stages:` is only used by the order track, not {track!r}")
+    elif track == "order":
+        if data.get("stages") is None:
+            problems.append(f"{path}: the order track needs `stages:` (the ordered training "
+                            "stages, e.g. `stages: {count: 20, cumulative: true, shares: equal}` "
+                            "over the documents' meta.stage labels; see winnow/tokenize/stages.py)")
+        else:
+            from winnow.tokenize.stages import parse_stages
+
+            stages, found = parse_stages(data["stages"])
+            problems.extend(f"{path}: {p}" for p in found)
 
     folder = path.parent.resolve()
     plugins_raw = data.get("plugins")
@@ -569,11 +619,13 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
                                 f"{', '.join(undeclared)}, which the recipe does not declare: add "
                                 f"them to the top-level `targets:` list, so the submission is "
                                 "flagged as targeted and also scored without those tasks")
+    if stages:
+        _check_stage_labels(stages, specs, local, path, problems)
     if problems:
         raise RecipeError(problems, path)
     return Recipe(name=name, track=track, path=path.resolve(), steps=specs, ids_file=ids_file,
-                  plugins=plugins, external=list(external or []) if track == "mixing" else [], targets=targets, data=data,
-                  local_steps=local)
+                  plugins=plugins, external=list(external or []) if track == "mixing" else [],
+                  targets=targets, stages=stages, data=data, local_steps=local)
 
 
 def validate_recipe(path: str | Path, allow_code: bool = False) -> list[str]:

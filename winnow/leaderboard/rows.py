@@ -42,6 +42,9 @@ CPU_TOKENIZER_PREFIX = "bpe"   # winnow's own small BPEs are the CPU scales' tok
 TOKEN_TOL = 0          # tokens trained must equal the derived budget exactly
 
 
+DESCENT_TRACKS = ("filtering", "order")  # tracks whose documents must all descend from the pool
+
+
 class RowError(ValueError):
     pass
 
@@ -229,10 +232,11 @@ def make_row(run_dir: Path) -> tuple[dict, dict]:
     problems += verify_run(run_dir)
     problems += chain_problems(ev, {k: m["content_id"] for k, m in ev["manifests"].items()})
     descent = None
-    if not problems and ev["run"]["track"] == "filtering":
+    # the order track reorders pool documents: the filtering track's rule holds for it too
+    if not problems and ev["run"]["track"] in DESCENT_TRACKS:
         descent = descent_of(run_dir, ev)
         if not descent.ok:
-            problems.append(f"filtering track: {descent.failed} of {descent.docs} curated documents are not "
+            problems.append(f"{ev['run']['track']} track: {descent.failed} of {descent.docs} curated documents are not "
                             f"their pool parent with text removed ({descent.rule}); first ones:\n    "
                             + "\n    ".join(descent.problems))
     if problems:

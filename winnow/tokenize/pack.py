@@ -7,9 +7,20 @@ needs: the result equals "tokenize everything, shuffle documents, take the first
 When the curated data holds fewer tokens than the budget, the data is repeated with a fresh
 permutation per pass, and the manifest records how many passes (fractional) training makes.
 
+**Stages (the order track).** With ``stages`` (``winnow.tokenize.stages``; a recipe's
+``stages:``), the rows are packed stage after stage: stage ``k`` gets its share of the rows
+(``stage_rows``) and they are filled from its own documents only, shuffled with
+``default_rng([seed, k, pass])`` and repeated with a fresh permutation when the stage needs
+more tokens than it holds. Each stage starts a fresh token stream (the document being packed
+when a stage's rows are full is cut there), so every row holds tokens of one stage only; the
+training loader reads rows in file order, so training consumes the stages in order. Without
+stages the packing is exactly the unstaged one (``PACK_VERSION`` and the bytes of
+``tokens.npy``/``order.json`` unchanged).
+
 Output: ``tokens.npy`` (uint16 when the vocabulary fits, else uint32), shape
 ``(n_sequences, seq_len + 1)``, plus ``order.json`` (pass count, documents used, and a sha256 of the
-document order so the order can be verified).
+document order so the order can be verified; with stages also ``stages``: per stage its labels,
+share, sequences, documents, documents used, passes and its own order sha256).
 """
 
 from __future__ import annotations
@@ -33,68 +44,127 @@ class NotEnoughData(ValueError):
 
 
 def load_texts(shards: list[Path]) -> tuple[list[str], list[str]]:
-    ids, texts = [], []
+    ids, texts, _ = load_documents(shards)
+    return ids, texts
+
+
+def load_documents(shards: list[Path], meta_key: str | None = None
+                   ) -> tuple[list[str], list[str], list]:
+    """Ids, texts and (when ``meta_key`` is given) ``meta[meta_key]`` of non-empty documents."""
+    ids, texts, labels = [], [], []
     for shard in shards:
         for doc in read_docs(shard):
             if doc["text"]:
                 ids.append(doc["id"])
                 texts.append(doc["text"])
-    return ids, texts
+                if meta_key is not None:
+                    labels.append((doc.get("meta") or {}).get(meta_key))
+    return ids, texts, labels
+
+
+class _Packer:
+    """Fills ``out`` from documents, one segment of rows at a time; hashes the document order."""
+
+    def __init__(self, tok, ids: list[str], texts: list[str], out: np.ndarray, eos: int, bar):
+        self.tok, self.ids, self.texts, self.out = tok, ids, texts, out
+        self.eos, self.bar = eos, bar
+        self.order_hash = hashlib.sha256()
+
+    def fill(self, start: int, need: int, members: np.ndarray, permutation) -> dict:
+        """Write ``need`` tokens at ``out[start:]`` from ``members`` (document positions), pass
+        ``p`` in the order ``members[permutation(p)]``; the stats of this segment."""
+        filled = 0
+        docs_used = 0
+        passes = 0
+        pass_tokens: list[int] = []
+        seg_hash = hashlib.sha256()
+        while filled < need:
+            perm = members[permutation(passes)]
+            passes += 1
+            tokens_this_pass = 0
+            for first in range(0, len(perm), BATCH_DOCS):
+                chunk = perm[first:first + BATCH_DOCS]
+                encs = self.tok.encode_batch([self.texts[i] for i in chunk],
+                                             add_special_tokens=False)
+                for i, enc in zip(chunk, encs):
+                    piece = enc.ids + [self.eos]
+                    take = min(len(piece), need - filled)
+                    at = start + filled
+                    self.out[at:at + take] = piece[:take]
+                    filled += take
+                    tokens_this_pass += len(piece)
+                    docs_used += 1
+                    line = self.ids[i].encode() + b"\n"
+                    self.order_hash.update(line)
+                    seg_hash.update(line)
+                    if filled == need:
+                        break
+                self.bar.update(min(self.bar.total - self.bar.n, start + filled - self.bar.n))
+                if filled == need:
+                    break
+            pass_tokens.append(tokens_this_pass)
+            if tokens_this_pass == 0:
+                raise NotEnoughData("the curated documents tokenize to nothing")
+        # Fractional passes: full passes before the last, plus the share of the last pass consumed.
+        if passes <= 1:
+            curated_tokens = None  # not all tokenized; estimated by the caller from bytes if needed
+            frac = float(passes)
+        else:
+            curated_tokens = pass_tokens[0]
+            frac = (passes - 1) + (need - curated_tokens * (passes - 1)) / curated_tokens
+        return {"docs_used": docs_used, "passes": frac, "passes_started": passes,
+                "curated_tokens": curated_tokens, "order_sha256": seg_hash.hexdigest()}
 
 
 def pack(*, shards: list[Path], tokenizer_path: Path, seq_len: int, n_sequences: int, seed: int,
-         out_dir: Path, progress: bool = True) -> dict:
-    """Write ``out_dir/tokens.npy`` with ``n_sequences`` rows; return stats for the manifest."""
+         out_dir: Path, progress: bool = True, stages: list | None = None) -> dict:
+    """Write ``out_dir/tokens.npy`` with ``n_sequences`` rows; return stats for the manifest.
+
+    ``stages``: the recipe's ``winnow.tokenize.stages.Stage`` list (order track), or None.
+    """
     from tokenizers import Tokenizer
+
+    from winnow.tokenize import stages as stg
 
     t0 = time.time()
     tok = Tokenizer.from_file(str(tokenizer_path))
     eos = tok.token_to_id("<|endoftext|>")
     vocab = tok.get_vocab_size()
     dtype = np.uint16 if vocab <= np.iinfo(np.uint16).max + 1 else np.uint32
-    ids, texts = load_texts(shards)
+    ids, texts, labels = load_documents(shards, stg.META_KEY if stages else None)
     if not texts:
         raise NotEnoughData("the curated data has no non-empty document; nothing to tokenize")
     row = seq_len + 1
     need = n_sequences * row
     out = np.empty(need, dtype=dtype)
-    filled = 0
-    order_hash = hashlib.sha256()
-    docs_used = 0
-    pass_tokens: list[int] = []
     bar = tqdm(total=need, desc="tokenize", unit="tok", unit_scale=True, disable=not progress)
-    passes = 0
-    while filled < need:
-        perm = np.random.default_rng([seed, passes]).permutation(len(texts))
-        passes += 1
-        tokens_this_pass = 0
-        for start in range(0, len(perm), BATCH_DOCS):
-            chunk = perm[start:start + BATCH_DOCS]
-            encs = tok.encode_batch([texts[i] for i in chunk], add_special_tokens=False)
-            for i, enc in zip(chunk, encs):
-                piece = enc.ids + [eos]
-                take = min(len(piece), need - filled)
-                out[filled:filled + take] = piece[:take]
-                filled += take
-                tokens_this_pass += len(piece)
-                docs_used += 1
-                order_hash.update(ids[i].encode() + b"\n")
-                if filled == need:
-                    break
-            bar.update(min(bar.total - bar.n, filled - bar.n))
-            if filled == need:
-                break
-        pass_tokens.append(tokens_this_pass)
-        if tokens_this_pass == 0:
-            raise NotEnoughData("the curated documents tokenize to nothing")
-    bar.close()
-    # Fractional passes: full passes before the last, plus the share of the last pass consumed.
-    if passes == 1:
-        curated_tokens = None  # not all tokenized; estimated by the caller from bytes if needed
-        frac = 1.0
+    packer = _Packer(tok, ids, texts, out, eos, bar)
+    if not stages:
+        seg = packer.fill(0, need, np.arange(len(texts)),
+                          lambda p: np.random.default_rng([seed, p]).permutation(len(texts)))
+        staged = None
     else:
-        curated_tokens = pass_tokens[0]
-        frac = (passes - 1) + (need - curated_tokens * (passes - 1)) / curated_tokens
+        members = stg.assign(stages, labels, ids)
+        rows = stg.stage_rows(stages, n_sequences)
+        staged = []
+        start = 0
+        for k, (stage, idx, n_rows) in enumerate(zip(stages, members, rows)):
+            s = packer.fill(start, n_rows * row, idx,
+                            lambda p, k=k, n=len(idx): np.random.default_rng([seed, k, p])
+                            .permutation(n))
+            staged.append({"index": k, "stages": list(stage.labels), "share": stage.share,
+                           "sequences": n_rows, "first_row": start // row, "docs": len(idx),
+                           "docs_used": s["docs_used"], "passes": round(s["passes"], 4),
+                           "passes_started": s["passes_started"],
+                           "curated_tokens": s["curated_tokens"],
+                           "order_sha256": s["order_sha256"]})
+            start += n_rows * row
+        seg = {"docs_used": sum(s["docs_used"] for s in staged),
+               # rows-weighted mean of the stages' passes; each stage's own figure is listed
+               "passes": sum(s["passes"] * s["sequences"] for s in staged) / n_sequences,
+               "passes_started": max(s["passes_started"] for s in staged),
+               "curated_tokens": None}
+    bar.close()
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "tokens.npy") as tmp:
         with open(tmp, "wb") as f:
@@ -107,11 +177,14 @@ def pack(*, shards: list[Path], tokenizer_path: Path, seq_len: int, n_sequences:
         "dtype": np.dtype(dtype).name,
         "vocab_size": vocab,
         "curated_docs": len(texts),
-        "curated_tokens": curated_tokens,
-        "docs_used": docs_used,
-        "passes": round(frac, 4),
-        "passes_started": passes,
-        "order_sha256": order_hash.hexdigest(),
+        "curated_tokens": seg["curated_tokens"],
+        "docs_used": seg["docs_used"],
+        "passes": round(seg["passes"], 4),
+        "passes_started": seg["passes_started"],
+        "order_sha256": packer.order_hash.hexdigest(),
     }
+    if staged is not None:  # only then, so unstaged order.json keeps its bytes
+        info["staged_version"] = stg.STAGED_PACK_VERSION
+        info["stages"] = staged
     write_json(out_dir / "order.json", info)
     return {**info, "seconds": round(time.time() - t0, 1)}

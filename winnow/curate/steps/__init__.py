@@ -31,6 +31,7 @@ module is imported the first time a recipe uses it.
 | ``fasttext_quality``  | GlobalStep | quality      | low_quality_score (fastText hq-vs-cc, DCLM-Baseline) |
 | ``target_classifier`` | GlobalStep | quality      | low_target_score (hashed n-gram logistic regression, GPT-3) |
 | ``dsir``              | GlobalStep | dsir         | not_resampled, too_short_for_dsir (importance resampling) |
+| ``curriculum_stages`` | GlobalStep | curriculum   | (none; adds meta.stage, meta.difficulty: order track) |
 
 This package must not import anything at module level: it is imported by ``base`` itself.
 """
@@ -84,4 +85,6 @@ BUILTIN_STEPS: dict[str, str] = {
     "fasttext_quality": "winnow.curate.steps.quality:FastTextQuality",
     "target_classifier": "winnow.curate.steps.quality:TargetClassifier",
     "dsir": "winnow.curate.steps.dsir:Dsir",
+    # the order track: difficulty quantiles as meta.stage (lm_loss uses the dsdm proxy LM)
+    "curriculum_stages": "winnow.curate.steps.curriculum:CurriculumStages",
 }

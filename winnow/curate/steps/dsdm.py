@@ -6,7 +6,8 @@ arXiv 2401.12926): DsDm estimates, for every candidate document, how much traini
 lowers a proxy model's loss on *target tasks* (datamodels, estimated with TRAK), and keeps the
 documents that help most. Here:
 
-1. **Proxy LM.** winnow's ``OpenLMForCausalLM`` with a fixed tiny shape (``proxy_d_model``,
+1. **Proxy LM** (``winnow.curate.steps.proxy``, shared with ``curriculum_stages``).
+   winnow's ``OpenLMForCausalLM`` with a fixed tiny shape (``proxy_d_model``,
    ``proxy_layers``, ``proxy_heads``, ``seq_len``) over the committed ``bpe1k-v1`` tokenizer
    (any committed tokenizer name may be given), trained from seed for ``proxy_steps`` AdamW steps
    (batch ``proxy_batch``, lr ``proxy_lr`` with 10% linear warmup then constant, no weight
@@ -71,7 +72,9 @@ from pathlib import Path
 import numpy as np
 
 from winnow.curate.base import Counters, DropSampler, GlobalStep, ParamError, StepContext, StepError
+from winnow.curate.steps import proxy as px
 from winnow.curate.steps.partial import load_array, load_json, open_partial, save_array, save_json
+from winnow.curate.steps.proxy import CHARS_PER_TOKEN_CAP
 from winnow.curate.steps.selection import rank_key
 from winnow.docs import read_docs, write_docs
 
@@ -83,7 +86,6 @@ TASK_PREFIX = "dclm_"
 DEFAULT_TARGETS = ("lambada_openai", "squad", "jeopardy", "bigbench_cs_algorithms")
 FEATURE_BATCH = 32
 SCORINGS = ("cosine", "trak")
-CHARS_PER_TOKEN_CAP = 16
 
 
 def canonical_task(name: str) -> str:
@@ -248,18 +250,13 @@ class DsDmSelect(GlobalStep):
             raise ParamError("fraction", f"must be in (0, 1], got {fraction}")
         if multiplier <= 0:
             raise ParamError("multiplier", f"must be > 0, got {multiplier}")
-        for name, v, lo in (("target_examples", target_examples, 1), ("proxy_docs", proxy_docs, 1),
-                            ("proxy_steps", proxy_steps, 0), ("proxy_batch", proxy_batch, 1),
-                            ("proxy_d_model", proxy_d_model, 8), ("proxy_layers", proxy_layers, 1),
-                            ("proxy_heads", proxy_heads, 1), ("seq_len", seq_len, 8),
-                            ("proj_dim", proj_dim, 1)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise ParamError(name, f"must be an integer >= {lo}, got {v!r}")
-        if proxy_d_model % proxy_heads or (proxy_d_model // proxy_heads) % 2:
-            raise ParamError("proxy_d_model", f"must split into {proxy_heads} heads of even size, "
-                                              f"got {proxy_d_model}")
-        if not proxy_lr > 0:
-            raise ParamError("proxy_lr", f"must be > 0, got {proxy_lr}")
+        for name, v in (("target_examples", target_examples), ("proj_dim", proj_dim)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ParamError(name, f"must be an integer >= 1, got {v!r}")
+        px.check_proxy_params(proxy_docs=proxy_docs, proxy_steps=proxy_steps,
+                              proxy_batch=proxy_batch, proxy_lr=proxy_lr,
+                              proxy_d_model=proxy_d_model, proxy_layers=proxy_layers,
+                              proxy_heads=proxy_heads, seq_len=seq_len)
         if scoring not in SCORINGS:
             raise ParamError("scoring", f"must be one of {', '.join(SCORINGS)}, got {scoring!r}")
         if not ridge > 0:
@@ -291,19 +288,11 @@ class DsDmSelect(GlobalStep):
         (say or log.info)(msg)
 
     def _load_tokenizer(self):
-        from winnow.tokenize import bpe
-
-        tok = bpe.load(self.tokenizer)
-        tok.no_padding()
-        tok.no_truncation()
-        return tok
+        return px.load_tokenizer(self.tokenizer)
 
     def proxy_config(self, vocab_size: int):
-        from winnow.train.model import OpenLMConfig
-
-        return OpenLMConfig(vocab_size=vocab_size, d_model=self.proxy_d_model,
-                            n_layers=self.proxy_layers, n_heads=self.proxy_heads,
-                            ffn_multiple_of=16, seq_len=self.seq_len, z_loss=0.0)
+        return px.proxy_config(vocab_size, self.proxy_d_model, self.proxy_layers,
+                               self.proxy_heads, self.seq_len)
 
     # ------------------------------------------------------------------ run
 
@@ -339,82 +328,21 @@ class DsDmSelect(GlobalStep):
         """Train (or load) the proxy LM; returns the model in eval mode."""
         import torch
         from winnow.io import atomic_path
-        from winnow.train.model import OpenLMForCausalLM, count_params, flops_per_token
 
         config = self.proxy_config(tok.get_vocab_size())
         path = part.root / "proxy.pt"
         if part.done("proxy") and path.exists():
-            torch.manual_seed(seed)
-            model = OpenLMForCausalLM(config)
-            model.load_state_dict(torch.load(path, weights_only=True))
-            return model.eval()
+            return px.load_proxy(path, config, seed)
         t0 = time.process_time()
-        keyed = []  # (keyed hash, position): the proxy sample is random_sample's ranking
-        for shard in shards:
-            for doc in read_docs(shard):
-                keyed.append(rank_key(seed, doc["id"]))
-        chosen = set(np.argsort(np.array(keyed, dtype=np.uint64), kind="stable")[
-            :self.proxy_docs].tolist())
-        picked: list[tuple[int, str]] = []
-        pos = 0
-        for shard in shards:
-            for doc in read_docs(shard):
-                if pos in chosen:
-                    picked.append((keyed[pos], doc["text"]))
-                pos += 1
-        picked.sort(key=lambda kv: kv[0])
-        texts = [t for _, t in picked]
-        del keyed, picked
-        eos = tok.token_to_id("<|endoftext|>") or 0
-        stream: list[int] = []
-        cap = CHARS_PER_TOKEN_CAP * 4 * self.seq_len
-        for enc in tok.encode_batch([t[:cap] for t in texts]):
-            stream.extend(enc.ids[:4 * self.seq_len])
-            stream.append(eos)
-        win = self.seq_len + 1
-        n_win = len(stream) // win
-        if n_win == 0:
-            raise StepError(f"dsdm_select: the proxy sample holds {len(stream)} tokens, fewer "
-                            f"than one training sequence of {win}; the input is too small")
-        data = torch.tensor(stream[:n_win * win], dtype=torch.long).view(n_win, win)
-        torch.manual_seed(seed)
-        model = OpenLMForCausalLM(config)
-        model.train()
-        opt = torch.optim.AdamW(model.parameters(), lr=self.proxy_lr, betas=(0.9, 0.95),
-                                weight_decay=0.0)
-        warmup = max(1, self.proxy_steps // 10)
-        gen = torch.Generator().manual_seed(seed)
-        order = torch.randperm(n_win, generator=gen)
-        pos = 0
-        loss_val = float("nan")
-        for step in range(self.proxy_steps):
-            idx = []
-            while len(idx) < self.proxy_batch:
-                if pos == n_win:
-                    order, pos = torch.randperm(n_win, generator=gen), 0
-                take = min(self.proxy_batch - len(idx), n_win - pos)
-                idx.extend(order[pos:pos + take].tolist())
-                pos += take
-            batch = data[idx]
-            for g in opt.param_groups:
-                g["lr"] = self.proxy_lr * min(1.0, (step + 1) / warmup)
-            logits = model(input_ids=batch[:, :-1]).logits
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                                     batch[:, 1:].reshape(-1))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            loss_val = float(loss.detach())
+        texts = px.sample_texts(shards, seed, self.proxy_docs)
+        model, stats = px.train_proxy(texts, tok, config, steps=self.proxy_steps,
+                                      batch=self.proxy_batch, lr=self.proxy_lr, seed=seed,
+                                      who="dsdm_select")
         with atomic_path(path) as tmp:
             torch.save(model.state_dict(), tmp)
-        trained_tokens = self.proxy_steps * self.proxy_batch * self.seq_len
-        save_json(part.path("proxy.json"), {
-            "final_loss": loss_val, "params": int(count_params(model)["total"]),
-            "flops": float(flops_per_token(config) * trained_tokens),
-            "tokens": trained_tokens, "cpu_seconds": time.process_time() - t0})
+        save_json(part.path("proxy.json"), {**stats, "cpu_seconds": time.process_time() - t0})
         part.mark("proxy")
-        return model.eval()
+        return model
 
     def _projection(self, seed: int, dim_in: int):
         import torch
