@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 import textwrap
 from pathlib import Path
 
@@ -169,3 +171,53 @@ def test_engine_lookup_and_worker_defaults():
     assert ENGINES.get("local") is LocalEngine
     assert LocalEngine(None).workers == (os.cpu_count() or 1)
     assert StepContext(workers=None).workers == (os.cpu_count() or 1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_pool_workers_die_with_a_killed_parent(tmp_path):
+    """A curate killed by a signal must not leave its pool workers running (they would go on
+    writing shards): workers ask the kernel for SIGTERM when their parent dies."""
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import multiprocessing as mp, time\n"
+        "from winnow.curate.engine import _die_with_parent\n"
+        "def child():\n"
+        "    _die_with_parent()\n"
+        "    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.get_context('spawn').Process(target=child)\n"
+        "    p.start()\n"
+        "    print(p.pid, flush=True)\n"
+        "    time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    time.sleep(1.0)  # let the child reach _die_with_parent
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    def alive(pid: int) -> bool:  # a zombie (dead, not yet reaped by init) counts as gone
+        try:
+            return "\tZ" not in Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1][:4]
+        except (FileNotFoundError, IndexError):
+            return False
+
+    for _ in range(100):
+        if not alive(child):
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the worker outlived its killed parent")
+
+
+def test_pool_worker_initializer_asks_to_die_with_its_parent(monkeypatch):
+    from winnow.curate import engine as eng
+
+    calls = []
+    monkeypatch.setattr(eng, "_die_with_parent", lambda: calls.append(1))
+    monkeypatch.setattr(eng, "_WORKER", {})
+    eng._init_worker("job", {"x": 1})
+    assert calls == [1] and eng._WORKER == {"job": "job", "opts": {"x": 1}}

@@ -225,8 +225,24 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(job: SegmentJob, opts: dict) -> None:
+    _die_with_parent()
     _WORKER["job"] = job
     _WORKER["opts"] = opts
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel send this worker SIGTERM when its parent dies: a curate killed
+    by a signal must not leave workers finishing (and writing) shards behind it. Elsewhere, and
+    if libc cannot be reached, workers still stop at the next task the dead parent never sends."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _work(args: tuple[str, str]) -> dict:
