@@ -1,13 +1,18 @@
 """Training throughput: winnow's ``train_model`` against a bare PyTorch loop, tokens/s side by side.
 
 Both sides train the same model class (OpenLMForCausalLM) on the same synthetic batches with the
-same AdamW settings, precision and compile flag; the bare loop is the smallest honest loop
-(no checkpoints, metrics, RNG bookkeeping or progress bar), so the ratio is the harness's
-overhead. Rates are measured over the steps after ``--warmup`` steps (compilation and allocator
-warm-up excluded). The 1-minute load average is printed, because the numbers are only meaningful
-on an otherwise idle machine.
+same AdamW settings, precision and compile flag; the bare loop (``bench/bare_loop.py``, plain
+PyTorch) is the smallest honest loop (no checkpoints, metrics, RNG bookkeeping or progress bar),
+so the ratio is the harness's overhead. Rates are measured over the steps after ``--warmup`` steps
+(compilation and allocator warm-up excluded). The 1-minute load average is printed, because the
+numbers are only meaningful on an otherwise idle machine.
 
-    python bench/bench_train.py --shapes quickstart,0.6m,1m --modes fp32,bf16,bf16+compile --threads 2
+Fraction of peak: the harness's model FLOP/s (tokens/s × ``flops_per_token``: 6·N_non-embedding +
+6·d·V for the head + attention, PaLM-style) over the best square ``torch.mm`` throughput in the
+same precision measured at the start of the same run (``matmul_peak``).
+
+    python bench/bench_train.py --shapes tiny-1x,1m-1x --modes fp32,bf16,bf16+compile --threads 2
+    python bench/bench_train.py --shapes 60m-1x --seq-len 512 --batch 4 --modes bf16+compile --steps 6
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
+from bare_loop import bare_loop  # bench/ is on sys.path when this file runs as a script
 
+from winnow.paths import conf_dir
 from winnow.train.loop import derive, train_model
-from winnow.train.model import OpenLMConfig, OpenLMForCausalLM, lm_loss
 
 SHAPES = {  # CPU-track candidates: (d_model, n_layers, n_heads); vocab 8192, seq 512, ffn multiple 32
     "quickstart": (96, 3, 3),
@@ -35,38 +42,11 @@ TRAIN = dict(batch_size=8, lr=3e-3, final_lr=3e-5, warmup=25, weight_decay=0.033
              beta2=0.95, eps=1e-8, grad_clip=1.0, checkpoint_every=10**9)
 
 
-def bare_loop(model_cfg: dict, tokens: np.ndarray, steps: int, warmup: int, precision: str, compile: bool) -> float:
-    """Tokens/s of a minimal loop over the same rows (steps after ``warmup`` are timed)."""
-    torch.manual_seed(0)
-    model = OpenLMForCausalLM(OpenLMConfig.from_scale(model_cfg, z_loss=TRAIN["z_loss"])).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=TRAIN["lr"], betas=(TRAIN["beta1"], TRAIN["beta2"]),
-                            eps=TRAIN["eps"], weight_decay=TRAIN["weight_decay"])
-
-    def fwd(x, y):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            return lm_loss(model(input_ids=x).logits, y, TRAIN["z_loss"])[0]
-
-    fwd = torch.compile(fwd) if compile else fwd
-    b = TRAIN["batch_size"]
-    for i in range(warmup + steps):
-        if i == warmup:
-            t0 = time.perf_counter()
-        batch = torch.from_numpy(tokens[i * b:(i + 1) * b].astype(np.int64))
-        loss = fwd(batch[:, :-1], batch[:, 1:])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), TRAIN["grad_clip"])
-        opt.step()
-        loss.item()
-    return steps * b * model_cfg["seq_len"] / (time.perf_counter() - t0)
-
-
-def harness(model_cfg: dict, tokens_path: Path, steps: int, warmup: int, precision: str, compile: bool,
+def harness(model_cfg: dict, train: dict, tokens_path: Path, steps: int, warmup: int,
             threads: int) -> tuple[float, float]:
     """(tokens/s after warm-up, seconds of the first step) of ``train_model``, from its metrics."""
-    b, seq = TRAIN["batch_size"], model_cfg["seq_len"]
-    cfg = {**TRAIN, "tokens": (warmup + steps) * b * seq, "precision": precision, "compile": compile,
-           "threads": threads}
+    b, seq = train["batch_size"], model_cfg["seq_len"]
+    cfg = {**train, "tokens": (warmup + steps) * b * seq, "threads": threads}
     with tempfile.TemporaryDirectory() as out:
         train_model(model_cfg=model_cfg, train_cfg=cfg, tokens_path=tokens_path, out_dir=Path(out), seed=0,
                     progress=False)
@@ -75,42 +55,86 @@ def harness(model_cfg: dict, tokens_path: Path, steps: int, warmup: int, precisi
     return steps * b * seq / (t_end - t_warm), rows[0]["elapsed"]
 
 
+def matmul_peak(dtype: torch.dtype = torch.bfloat16, sizes=(256, 512, 1024, 2048), seconds: float = 1.0) -> float:
+    """Best FLOP/s of a square ``torch.mm`` in ``dtype`` over ``sizes``: the machine's reachable
+    matrix-multiply peak at the current thread count, the denominator of the fraction of peak."""
+    best = 0.0
+    for n in sizes:
+        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        torch.mm(a, b)
+        reps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            torch.mm(a, b)
+            reps += 1
+        best = max(best, 2 * n**3 * reps / (time.perf_counter() - t0))
+    return best
+
+
+def model_config(shape: str, seq_len: int | None) -> dict:
+    """A model block: a scale's (conf/scale/<shape>.yaml) or one of SHAPES; ``seq_len`` overrides."""
+    path = conf_dir() / "scale" / f"{shape}.yaml"
+    if path.is_file():
+        cfg = dict(yaml.safe_load(path.read_text())["model"])
+    elif shape in SHAPES:
+        d, layers, heads = SHAPES[shape]
+        cfg = dict(vocab_size=8192, d_model=d, n_layers=layers, n_heads=heads, ffn_multiple_of=32, seq_len=512)
+    else:
+        raise SystemExit(f"unknown shape {shape!r}: a scale in {conf_dir() / 'scale'} or one of {', '.join(SHAPES)}")
+    if seq_len:
+        cfg["seq_len"] = seq_len
+    return cfg
+
+
+def scale_batch(shape: str) -> int | None:
+    """The batch size of scale ``shape`` (conf/scale/<shape>.yaml), or None for other shapes."""
+    path = conf_dir() / "scale" / f"{shape}.yaml"
+    return int(yaml.safe_load(path.read_text())["train"]["batch_size"]) if path.is_file() else None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--shapes", default="quickstart,0.6m,1m")
+    p.add_argument("--shapes", default="tiny-1x,1m-1x", help="scale names (their model block) or " + ",".join(SHAPES))
     p.add_argument("--modes", default="fp32,bf16,bf16+compile")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--batch", type=int, default=None,
+                   help=f"sequences per step (default: the scale's batch, else {TRAIN['batch_size']})")
+    p.add_argument("--seq-len", type=int, default=None, help="override the shapes' sequence length")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=1, help="alternate harness/bare this often, keep the best of each")
     p.add_argument("--no-bare", action="store_true", help="skip the bare loop (harness numbers only)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    peak = {"bf16": matmul_peak(torch.bfloat16), "fp32": matmul_peak(torch.float32)}
+    print(f"torch {torch.__version__}, threads {args.threads}, load average at start {os.getloadavg()[0]:.2f}; "
+          f"matmul peak bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s, fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s")
+    print(f"{'shape':<11}{'non-emb':>12}{'batch':>6}{'seq':>6}{'mode':>14}{'harness tok/s':>15}{'bare tok/s':>12}{'ratio':>7}"
+          f"{'GFLOP/s':>9}{'of peak':>9}{'1st step s':>11}{'load':>6}")
     rng = np.random.default_rng(0)
-    n_rows = (args.warmup + args.steps) * TRAIN["batch_size"]
-    tokens = rng.integers(0, 8192, size=(n_rows, 513)).astype(np.uint16)
-    print(f"torch {torch.__version__}, threads {args.threads}, load average at start {os.getloadavg()[0]:.2f}")
-    print(f"{'shape':<11}{'non-emb':>9}{'mode':>14}{'harness tok/s':>15}{'bare tok/s':>12}{'ratio':>7}"
-          f"{'1st step s':>11}{'load':>6}")
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "tokens.npy"
-        np.save(path, tokens)
         for shape in args.shapes.split(","):
-            d, layers, heads = SHAPES[shape]
-            model_cfg = dict(vocab_size=8192, d_model=d, n_layers=layers, n_heads=heads, ffn_multiple_of=32,
-                             seq_len=512)
-            plan = derive(model_cfg, {**TRAIN, "tokens": 4096, "precision": "fp32", "compile": False})
-            non_emb = plan["params"]["non_embedding"]
+            model_cfg = model_config(shape, args.seq_len)
+            seq = model_cfg["seq_len"]
+            batch = args.batch or scale_batch(shape) or TRAIN["batch_size"]
+            tokens = rng.integers(0, model_cfg["vocab_size"], size=((args.warmup + args.steps) * batch, seq + 1))
+            tokens = tokens.astype(np.uint16 if model_cfg["vocab_size"] <= 65536 else np.uint32)
+            path = Path(tmp) / f"{shape}.npy"
+            np.save(path, tokens)
+            plan = derive(model_cfg, {**TRAIN, "batch_size": batch, "tokens": batch * seq,
+                                      "precision": "fp32", "compile": False})
             for mode in args.modes.split(","):
                 precision, compile = mode.split("+")[0], mode.endswith("+compile")
+                train = {**TRAIN, "batch_size": batch, "precision": precision, "compile": compile}
                 h = bare = float("nan")
                 for _ in range(args.repeats):  # best of N: on a shared machine, the least disturbed run
-                    rate, first = harness(model_cfg, path, args.steps, args.warmup, precision, compile, args.threads)
+                    rate, first = harness(model_cfg, train, path, args.steps, args.warmup, args.threads)
                     h = rate if math.isnan(h) else max(h, rate)
                     if not args.no_bare:
-                        rate = bare_loop(model_cfg, tokens, args.steps, args.warmup, precision, compile)
+                        rate = bare_loop(model_cfg, train, tokens, args.steps, args.warmup)
                         bare = rate if math.isnan(bare) else max(bare, rate)
-                print(f"{shape:<11}{non_emb:>9,}{mode:>14}{h:>15,.0f}{bare:>12,.0f}{h / bare:>7.2f}{first:>11.2f}"
+                flops = h * plan["flops_per_token"]
+                print(f"{shape:<11}{plan['params']['non_embedding']:>12,}{batch:>6}{seq:>6}{mode:>14}{h:>15,.0f}{bare:>12,.0f}"
+                      f"{h / bare:>7.2f}{flops / 1e9:>9.1f}{flops / peak[precision]:>9.1%}{first:>11.2f}"
                       f"{os.getloadavg()[0]:>6.2f}", flush=True)
 
 

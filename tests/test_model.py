@@ -182,3 +182,22 @@ def test_loss_backward_passes_gradcheck():
     targets = torch.tensor([1, 2, -100, 3, 4, 0])
     # both outputs (loss with z-loss, plain ce) get checked gradients
     assert torch.autograd.gradcheck(lambda x: lm_loss(x.unsqueeze(0), targets.unsqueeze(0), 0.1), (logits,))
+
+
+def test_plain_loss_matches_the_hand_written_one():
+    """lm_loss_plain (what torch.compile fuses) gives lm_loss's value and gradient, ignored
+    positions and z-loss included."""
+    from winnow.train.model import lm_loss, lm_loss_plain
+
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5, 11, dtype=torch.float64)
+    targets = torch.randint(0, 11, (3, 5))
+    targets[0, :2] = -100
+    for z in (0.0, 1e-2):
+        a = logits.clone().requires_grad_(True)
+        b = logits.clone().requires_grad_(True)
+        (la, ca), (lb, cb) = lm_loss(a, targets, z), lm_loss_plain(b, targets, z)
+        assert torch.allclose(la, lb, atol=1e-12) and torch.allclose(ca, cb, atol=1e-12)
+        (la + ca).backward()
+        (lb + cb).backward()
+        assert torch.allclose(a.grad, b.grad, atol=1e-12)

@@ -321,6 +321,25 @@ class _LMLoss(torch.autograd.Function):
         return grad, None, None
 
 
+def lm_loss_plain(logits: torch.Tensor, targets: torch.Tensor, z_loss: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``lm_loss`` in plain autograd ops, for ``torch.compile``: inductor cannot see through
+    ``_LMLoss``'s hand-written backward, but fuses this formulation into fewer passes than
+    either (measured: the compiled training step is ~15% faster at 1m-1x). Same value and
+    gradient up to float rounding."""
+    if logits.dtype not in (torch.float32, torch.float64):
+        logits = logits.float()
+    logits = logits.reshape(-1, logits.shape[-1])
+    targets = targets.reshape(-1)
+    lse = torch.logsumexp(logits, dim=-1)
+    valid = targets != IGNORE_INDEX
+    n = valid.sum().clamp_min(1)
+    target_logit = logits.gather(1, targets.clamp_min(0).unsqueeze(1)).squeeze(1)
+    ce = torch.where(valid, lse - target_logit, 0.0).sum() / n
+    if z_loss > 0:
+        return ce + z_loss * torch.where(valid, lse.square(), 0.0).sum() / n, ce
+    return ce, ce
+
+
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor, z_loss: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, ce) for *aligned* targets: ``logits[..., t, :]`` predicts ``targets[..., t]``.
 

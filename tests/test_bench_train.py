@@ -1,0 +1,40 @@
+"""Smoke test of bench/bench_train.py: the harness and the bare loop train the same rows, and the
+matmul peak and shapes resolve (a handful of steps on the debug model)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture()
+def bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import bench_train
+
+    return bench_train
+
+
+def test_bare_loop_and_harness_run_the_same_shape(bench, tmp_path):
+    from bare_loop import bare_loop
+
+    torch.set_num_threads(1)
+    cfg = bench.model_config("debug", None)
+    assert cfg["seq_len"] == 128 and cfg["vocab_size"] == 1024
+    assert bench.model_config("tiny-1x", 64)["seq_len"] == 64  # --seq-len overrides
+    with pytest.raises(SystemExit, match="unknown shape"):
+        bench.model_config("no-such-scale", None)
+    train = {**bench.TRAIN, "batch_size": 2, "precision": "fp32", "compile": False}
+    tokens = np.random.default_rng(0).integers(0, 1024, size=(8, 129)).astype(np.uint16)
+    np.save(tmp_path / "t.npy", tokens)
+    assert bare_loop(cfg, train, tokens, steps=2, warmup=1) > 0
+    rate, first = bench.harness(cfg, train, tmp_path / "t.npy", steps=2, warmup=1, threads=1)
+    assert rate > 0 and first > 0
+    assert 0 < bench.matmul_peak(torch.float32, sizes=(64,), seconds=0.05) < 1e15
