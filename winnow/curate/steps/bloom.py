@@ -73,9 +73,9 @@ from typing import Literal
 
 import numpy as np
 
-from winnow.curate.base import Counters, DropSampler, GlobalStep, ParamError, StepContext, StepError
+from winnow.curate.base import DropSampler, GlobalStep, ParamError, StepContext, StepError
 from winnow.curate.steps import _text
-from winnow.curate.steps.partial import (open_partial, PartialDir, human_bytes, load_array,
+from winnow.curate.steps.partial import (open_partial, PartialDir, human_bytes, load_array, merge_shard_stats,
                                          load_json, parse_bytes, physical_memory, save_array,
                                          save_json)
 from winnow.docs import read_docs, write_docs
@@ -495,17 +495,8 @@ class BloomDedup(GlobalStep):
         save_json(part.path("out", shard.name + ".json"), c)
 
     def _finish(self, names: list[str], part: PartialDir, expected: int) -> list[Path]:
-        c = Counters()
-        info = {"bytes_in": 0, "bytes_removed": 0, "units": 0, "units_removed": 0,
-                "docs_modified": 0, "ngrams": 0, "ngrams_contained": 0}
-        for n in names:
-            d = load_json(part.root / "out" / f"{n}.json")
-            c.docs_in += d["in"]
-            c.docs_out += d["out"]
-            for reason, v in d["dropped"].items():
-                c.drop(reason, v)
-            for key in info:
-                info[key] += d[key]
+        c, info = merge_shard_stats(part, names, ("bytes_in", "bytes_removed", "units", "units_removed",
+                                                  "docs_modified", "ngrams", "ngrams_contained"))
         final = load_json(part.root / "final.json")
         info.update({
             "removal_rate": round(c.n_dropped / c.docs_in, 6) if c.docs_in else 0.0,

@@ -75,7 +75,7 @@ from winnow.curate.base import Counters, DropSampler, GlobalStep, ParamError, St
 from winnow.curate.steps import proxy as px
 from winnow.curate.steps.partial import load_array, load_json, open_partial, save_array, save_json
 from winnow.curate.steps.proxy import CHARS_PER_TOKEN_CAP
-from winnow.curate.steps.selection import rank_key
+from winnow.curate.steps.selection import check_budget, rank_key
 from winnow.docs import read_docs, write_docs
 
 log = logging.getLogger(__name__)
@@ -239,17 +239,7 @@ class DsDmSelect(GlobalStep):
                  seq_len: int = 128, tokenizer: str = "bpe1k-v1", proj_dim: int = 512,
                  scoring: str = "cosine", ridge: float = 0.01, seed: int | None = None):
         self.targets = check_targets(targets)
-        if (tokens is None) == (fraction is None):
-            raise ParamError("tokens", "give exactly one of `tokens` (an integer or 'budget') "
-                                       "and `fraction`")
-        if isinstance(tokens, str) and tokens != "budget":
-            raise ParamError("tokens", f"must be a positive integer or 'budget', got {tokens!r}")
-        if isinstance(tokens, int) and tokens <= 0:
-            raise ParamError("tokens", f"must be > 0, got {tokens}")
-        if fraction is not None and not 0 < fraction <= 1:
-            raise ParamError("fraction", f"must be in (0, 1], got {fraction}")
-        if multiplier <= 0:
-            raise ParamError("multiplier", f"must be > 0, got {multiplier}")
+        check_budget(tokens, fraction, multiplier)
         for name, v in (("target_examples", target_examples), ("proj_dim", proj_dim)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ParamError(name, f"must be an integer >= 1, got {v!r}")

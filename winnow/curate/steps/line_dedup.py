@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from winnow.curate.base import Counters, DropSampler, GlobalStep, StepContext, StepError
+from winnow.curate.base import DropSampler, GlobalStep, StepContext, StepError
 from winnow.curate.steps.dedup import normalize_text
-from winnow.curate.steps.partial import (open_partial, PartialDir, human_bytes, load_array,
+from winnow.curate.steps.partial import (open_partial, PartialDir, human_bytes, load_array, merge_shard_stats,
                                          load_json, parse_bytes, save_array, save_json)
 from winnow.docs import read_docs, write_docs
 
@@ -173,16 +173,7 @@ class LineDedup(GlobalStep):
         return np.union1d(seen, np.fromiter(new, dtype=np.uint64, count=len(new)))
 
     def _finish(self, names: list[str], part: PartialDir, distinct: int) -> list[Path]:
-        c = Counters()
-        info = {k: 0 for k in _INFO}
-        for n in names:
-            d = load_json(part.root / "out" / f"{n}.json")
-            c.docs_in += d["in"]
-            c.docs_out += d["out"]
-            for reason, v in d["dropped"].items():
-                c.drop(reason, v)
-            for k in _INFO:
-                info[k] += d[k]
+        c, info = merge_shard_stats(part, names, _INFO)
         info["distinct_lines"] = distinct
         info["line_removal_rate"] = (round(info["lines_removed"] / info["lines"], 6)
                                      if info["lines"] else 0.0)

@@ -62,8 +62,8 @@ from pathlib import Path
 
 import numpy as np
 
-from winnow.curate.base import Counters, DropSampler, GlobalStep, ParamError, StepContext, StepError
-from winnow.curate.steps.partial import (open_partial, PartialDir, load_array, load_json,
+from winnow.curate.base import DropSampler, GlobalStep, ParamError, StepContext, StepError
+from winnow.curate.steps.partial import (open_partial, PartialDir, load_array, load_json, merge_shard_stats,
                                          save_array, save_json)
 from winnow.docs import read_docs, write_docs
 
@@ -396,14 +396,8 @@ class MinHashDedup(GlobalStep):
             part.mark("out", shard.name)
 
     def _finish(self, names: list[str], part: PartialDir, outputs: list[Path]) -> list[Path]:
-        c = Counters()
-        bytes_in = bytes_out = 0
-        for name in names:
-            d = load_json(part.root / "out" / f"{name}.json")
-            c.docs_in += d["in"]
-            c.docs_out += d["out"]
-            bytes_in += d["bytes_in"]
-            bytes_out += d["bytes_out"]
+        c, sums = merge_shard_stats(part, names, ("bytes_in", "bytes_out"), dropped=False)
+        bytes_in, bytes_out = sums["bytes_in"], sums["bytes_out"]
         if c.docs_in > c.docs_out:
             c.drop(REASON, c.docs_in - c.docs_out)
         cl = load_json(part.root / "clusters.json")

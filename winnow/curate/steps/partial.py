@@ -91,6 +91,25 @@ class PartialDir:
             p.unlink(missing_ok=True)
 
 
+def merge_shard_stats(part: "PartialDir", names: list[str], keys=(), *, dropped: bool = True):
+    """(Counters, {key: sum}) over the per-shard ``out/<name>.json`` a resumable step wrote:
+    documents in and out, drop reasons (when ``dropped``) and the numbers under ``keys``."""
+    from winnow.curate.base import Counters  # base imports the steps package: import late
+
+    c = Counters()
+    sums = {k: 0 for k in keys}
+    for name in names:
+        d = load_json(part.root / "out" / f"{name}.json")
+        c.docs_in += d["in"]
+        c.docs_out += d["out"]
+        if dropped:
+            for reason, n in d["dropped"].items():
+                c.drop(reason, n)
+        for k in sums:
+            sums[k] += d[k]
+    return c, sums
+
+
 def save_array(path: Path, array: np.ndarray) -> None:
     """``np.save`` through a temporary name (never a half-written array under ``path``)."""
     with atomic_path(path) as tmp:

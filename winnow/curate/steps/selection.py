@@ -35,6 +35,22 @@ def rank_key(seed: int, doc_id: str) -> int:
                           "big")
 
 
+def check_budget(tokens, fraction, multiplier) -> None:
+    """The selection steps' shared size parameters: exactly one of ``tokens`` (a positive
+    integer, or "budget" = the scale's training tokens) and ``fraction`` (in (0, 1]);
+    ``multiplier`` > 0. Raises ParamError naming the parameter."""
+    if (tokens is None) == (fraction is None):
+        raise ParamError("tokens", "give exactly one of `tokens` (an integer or 'budget') and `fraction`")
+    if isinstance(tokens, str) and tokens != "budget":
+        raise ParamError("tokens", f"must be a positive integer or 'budget', got {tokens!r}")
+    if isinstance(tokens, int) and tokens <= 0:
+        raise ParamError("tokens", f"must be > 0, got {tokens}")
+    if fraction is not None and not 0 < fraction <= 1:
+        raise ParamError("fraction", f"must be in (0, 1], got {fraction}")
+    if multiplier <= 0:
+        raise ParamError("multiplier", f"must be > 0, got {multiplier}")
+
+
 def _write_selected(step: GlobalStep, input_shards: list[Path], out_dir: Path, keep, reason: str
                     ) -> list[Path]:
     """Second pass shared by the selection steps: copy kept documents, count and sample drops."""
@@ -70,17 +86,7 @@ class RandomSample(GlobalStep):
 
     def __init__(self, tokens: int | str | None = None, fraction: float | None = None,
                  multiplier: float = 1.0):
-        if (tokens is None) == (fraction is None):
-            raise ParamError("tokens", "give exactly one of `tokens` (an integer or 'budget') "
-                                       "and `fraction`")
-        if isinstance(tokens, str) and tokens != "budget":
-            raise ParamError("tokens", f"must be a positive integer or 'budget', got {tokens!r}")
-        if isinstance(tokens, int) and tokens <= 0:
-            raise ParamError("tokens", f"must be > 0, got {tokens}")
-        if fraction is not None and not 0 < fraction <= 1:
-            raise ParamError("fraction", f"must be in (0, 1], got {fraction}")
-        if multiplier <= 0:
-            raise ParamError("multiplier", f"must be > 0, got {multiplier}")
+        check_budget(tokens, fraction, multiplier)
         if fraction is not None and multiplier != 1.0:
             raise ParamError("multiplier", "applies to `tokens` only; scale `fraction` instead")
         self.tokens = tokens

@@ -58,8 +58,9 @@ from pathlib import Path
 
 import numpy as np
 
-from winnow.curate.base import Counters, DropSampler, GlobalStep, ParamError, StepContext, StepError
-from winnow.curate.steps.partial import load_array, load_json, open_partial, save_array, save_json
+from winnow.curate.base import DropSampler, GlobalStep, ParamError, StepContext, StepError
+from winnow.curate.steps.partial import (load_array, load_json, merge_shard_stats, open_partial, save_array,
+                                         save_json)
 from winnow.docs import read_docs, write_docs
 
 log = logging.getLogger(__name__)
@@ -436,14 +437,8 @@ class SemDeDup(GlobalStep):
             off += count
 
     def _finish(self, names: list[str], part, outputs: list[Path]) -> list[Path]:
-        c = Counters()
-        bytes_in = bytes_out = 0
-        for name in names:
-            d = load_json(part.root / "out" / f"{name}.json")
-            c.docs_in += d["in"]
-            c.docs_out += d["out"]
-            bytes_in += d["bytes_in"]
-            bytes_out += d["bytes_out"]
+        c, sums = merge_shard_stats(part, names, ("bytes_in", "bytes_out"), dropped=False)
+        bytes_in, bytes_out = sums["bytes_in"], sums["bytes_out"]
         if c.docs_in > c.docs_out:
             c.drop(REASON, c.docs_in - c.docs_out)
         tokens = embed_seconds = 0.0
