@@ -74,6 +74,7 @@ from typing import Literal
 import numpy as np
 
 from winnow.curate.base import DropSampler, GlobalStep, ParamError, StepContext, StepError
+from winnow.curate.steps._hash import MASK64 as _MASK64, fmix64
 from winnow.curate.steps import _text
 from winnow.curate.steps.partial import (open_partial, PartialDir, human_bytes, load_array, merge_shard_stats,
                                          load_json, parse_bytes, physical_memory, save_array,
@@ -91,11 +92,7 @@ TOKEN_CACHE_SIZE = 200_000  # token -> hash entries (~25 MiB), inside WORKING_ME
 LOCATE_CHUNK = 1 << 14  # n-grams located at a time: bounds the [n-grams, k] arrays of a unit
 FILL_CHUNK = 1 << 20  # filter words counted at a time by fill()
 
-_C1 = np.uint64(0xFF51AFD7ED558CCD)
-_C2 = np.uint64(0xC4CEB9FE1A85EC53)
-_S33 = np.uint64(33)
 _POLY = np.uint64(0x9E3779B97F4A7C15)
-_MASK64 = (1 << 64) - 1
 _NEWLINE = re.compile("\n")
 
 
@@ -107,14 +104,6 @@ class MemoryLimitError(ParamError):
 
     def __reduce__(self):
         return (MemoryLimitError, (self.message,))
-
-
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> _S33)
-    h = h * _C1
-    h = h ^ (h >> _S33)
-    h = h * _C2
-    return h ^ (h >> _S33)
 
 
 def false_positive_rate(n_bits: int, expected: int, k: int) -> float:
@@ -181,8 +170,8 @@ class BloomFilter:
 
     def locate(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Word indices and bit masks (both ``[len(hashes), k]``) of each n-gram hash."""
-        h1 = _fmix64(hashes ^ self._s1)[:, None]
-        h2 = (_fmix64(hashes ^ self._s2) | np.uint64(1))[:, None]
+        h1 = fmix64(hashes ^ self._s1)[:, None]
+        h2 = (fmix64(hashes ^ self._s2) | np.uint64(1))[:, None]
         pos = (h1 + self._ks * h2) % self.n_bits
         return (pos >> np.uint64(6)).astype(np.intp), np.uint64(1) << (pos & np.uint64(63))
 
@@ -260,7 +249,7 @@ def ngram_hashes(h: np.ndarray, n: int) -> np.ndarray:
     acc = h[:m].copy()
     for j in range(1, n):
         acc = acc * _POLY + h[j:j + m]
-    return _fmix64(acc ^ np.uint64(n))
+    return fmix64(acc ^ np.uint64(n))
 
 
 class BloomDedup(GlobalStep):

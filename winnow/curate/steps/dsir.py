@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from winnow.curate.base import ParamError, StepContext
+from winnow.curate.steps._hash import fmix64
 from winnow.curate.steps.quality import (ScoringStep, Selection, _check_positive_int,
                                          _check_source, doc_uniform, gumbel_draw,
                                          DEFAULT_REFERENCE)
@@ -51,19 +52,8 @@ from winnow.docs import read_docs
 
 _TOKEN = re.compile(r"\w+|[^\w\s]+")  # nltk.tokenize.WordPunctTokenizer's pattern
 _POLY = np.uint64(0x9E3779B97F4A7C15)
-_C1 = np.uint64(0xFF51AFD7ED558CCD)
-_C2 = np.uint64(0xC4CEB9FE1A85EC53)
-_S33 = np.uint64(33)
 CACHE_LIMIT = 1_000_000
 SMOOTHING = 1e-8
-
-
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> _S33)
-    h = h * _C1
-    h = h ^ (h >> _S33)
-    h = h * _C2
-    return h ^ (h >> _S33)
 
 
 class NgramHasher:
@@ -104,7 +94,7 @@ class NgramHasher:
             acc = h[:m].copy()
             for j in range(1, n):
                 acc = acc * _POLY + h[j:j + m]
-            parts.append(_fmix64(acc ^ np.uint64(n)))
+            parts.append(fmix64(acc ^ np.uint64(n)))
         allh = np.concatenate(parts) if len(parts) > 1 else h
         return (allh % np.uint64(self.num_buckets)).astype(np.int64)
 

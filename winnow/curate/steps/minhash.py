@@ -63,6 +63,7 @@ from pathlib import Path
 import numpy as np
 
 from winnow.curate.base import DropSampler, GlobalStep, ParamError, StepContext, StepError
+from winnow.curate.steps._hash import MASK64 as _MASK64, fmix64
 from winnow.curate.steps.partial import (open_partial, PartialDir, load_array, load_json, merge_shard_stats,
                                          save_array, save_json)
 from winnow.docs import read_docs, write_docs
@@ -76,11 +77,7 @@ DEFAULT_NUM_PERM = DEFAULT_BANDS * DEFAULT_ROWS
 REASON = "near_duplicate"
 
 _WORD = re.compile(r"\w+")
-_MASK64 = (1 << 64) - 1
 _POLY = np.uint64(0x9E3779B97F4A7C15)  # odd: the polynomial keeps every word's low bits
-_C1 = np.uint64(0xFF51AFD7ED558CCD)
-_C2 = np.uint64(0xC4CEB9FE1A85EC53)
-_S33 = np.uint64(33)
 _S32 = np.uint64(32)
 
 
@@ -101,14 +98,6 @@ def bands_rows_for(threshold: float, num_perm: int) -> tuple[int, int]:
 
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     return int(lsh.b), int(lsh.r)
-
-
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> _S33)
-    h = h * _C1
-    h = h ^ (h >> _S33)
-    h = h * _C2
-    return h ^ (h >> _S33)
 
 
 def _identity(x):
@@ -150,7 +139,7 @@ class ShingleHasher:
         acc = h[:m].copy()
         for j in range(1, n):
             acc = acc * _POLY + h[j:j + m]
-        acc = _fmix64(acc ^ np.uint64(n))
+        acc = fmix64(acc ^ np.uint64(n))
         return np.unique((acc ^ (acc >> _S32)).astype(np.uint32))
 
     def signature(self, text: str) -> np.ndarray | None:
