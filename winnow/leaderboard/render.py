@@ -152,13 +152,14 @@ def with_stderr(row: dict) -> dict:
 
 
 def board(rows: list[dict]) -> list[Table]:
-    by: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    """One table per scale, track, scale version and suite: rows made under another version of a
+    scale (or another suite) are not comparable and are never ranked together. Newest first."""
+    by: dict[tuple, list[dict]] = defaultdict(list)
     for r in map(with_stderr, rows):
-        by[(r["scale"], r["track"])].append(r)
+        by[(r["scale"], r["track"], r["scale_version"], r["suite"], r["suite_version"])].append(r)
     tables = []
-    for (scale, track), rs in sorted(by.items()):
-        newest = max(rs, key=lambda r: r["scale_version"])
-        primary = row_primary(newest)
+    for (scale, track, *_), rs in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2], kv[0][3:])):
+        primary = row_primary(rs[0])
         aggs = _aggregate_columns(rs, primary)
         entries = group(rs, primary, tuple(n for n, _ in aggs))
         versions = ", ".join(f"scale v{a}, suite {b} v{c}" for a, b, c in
