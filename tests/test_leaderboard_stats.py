@@ -112,3 +112,16 @@ def test_cli_analyze_agreement(tmp_path, monkeypatch, capsys):
     assert "3 submissions at both scales, 3 pairs" in out
     assert "decision accuracy  0.667" in out and "Spearman rho       0.500" in out
     assert main(["analyze", "agreement", "--scales", "tiny-1x"]) == 2
+
+
+def test_targeted_rows_also_carry_core_without_their_targets():
+    from winnow.eval.scoring import heldout_aggregate
+    from winnow.leaderboard.rows import targeted_aggregates
+
+    tasks = {f"dclm_{t}": {"acc": 0.3 + 0.01 * i, "prob": 0.01 * i, "kind": "multiple_choice"}
+             for i, t in enumerate(("arc_easy", "piqa", "lambada_openai", "copa"))}
+    assert targeted_aggregates(tasks, []) == {}
+    got = targeted_aggregates(tasks, ["dclm_lambada_openai"])
+    want = heldout_aggregate(tasks, ["dclm_lambada_openai"])
+    assert got and all(got[k] == want[k] for k in got) and "heldout_excluded" not in got
+    assert any(k.startswith("core_heldout") for k in got)

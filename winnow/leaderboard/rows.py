@@ -117,6 +117,18 @@ def curation_cost(curate_stats: dict) -> dict:
             "flops": sum(flops) if flops else None, "steps": len(steps)}
 
 
+def targeted_aggregates(tasks: dict, targets: list[str]) -> dict:
+    """For a targeted submission (recipe ``targets:``), CORE without its target tasks
+    (``core_heldout_*``, winnow.eval.scoring.heldout_aggregate); nothing otherwise."""
+    if not targets:
+        return {}
+    from winnow.eval.scoring import heldout_aggregate
+
+    held = heldout_aggregate(tasks, targets)
+    held.pop("heldout_excluded", None)
+    return held
+
+
 def row_numbers(evidence: dict) -> dict:
     """Every field of a row that follows from its evidence (run.json, manifests, results)."""
     from winnow.leaderboard.evidence import results_of
@@ -133,7 +145,7 @@ def row_numbers(evidence: dict) -> dict:
         "results_sha256": sha256_bytes(evidence["results_json"].encode("utf-8")),
         "primary_metric": primary_metric(run["config"]["scale"]),
         "tasks": res["tasks"],
-        "aggregates": res["aggregates"],
+        "aggregates": {**res["aggregates"], **targeted_aggregates(res["tasks"], targets)},
         "aggregates_stderr": res.get("aggregates_stderr") or {},
         "heldout": heldout_summary(res),
         "training": {"tokens": tok["tokens"] - tok["n_sequences"],  # predicted tokens
