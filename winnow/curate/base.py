@@ -15,8 +15,12 @@ Every step's constructor keyword arguments are exactly its YAML parameters, and 
 against the constructor's signature and annotations when a recipe is loaded; constructors must
 therefore be cheap (heavy work belongs in ``setup()``/``run()``) and may raise ``ParamError``
 (or ``ValueError``) to reject a value. ``version`` must change whenever a step's output changes:
-it is part of the recipe fingerprint. The engine sets ``step_name`` and ``ctx`` on each step
-instance (and ``step_index``, its 1-based place in the recipe) before ``setup()``.
+it is part of the recipe fingerprint. A parameter added to an existing step whose default keeps
+the step's old output goes in the class attribute ``added_params`` (a tuple of names): while a
+recipe leaves it at its default, it is left out of the canonical step, so recipes written before
+it keep their fingerprints and cached curation (``winnow.curate.recipe``). The engine sets
+``step_name`` and ``ctx`` on each step instance (and ``step_index``, its 1-based place in the
+recipe) before ``setup()``.
 
 Steps see documents holding only ``id, text, url, source, meta``; the engine owns ``id`` (split
 documents become ``<parent id>#<k>``) and ``meta.pool_id``.
@@ -248,6 +252,7 @@ class Mapper:
     """A document step: ``__call__(doc) -> list[dict]`` (empty = drop, several = split)."""
 
     version: int | str = 1
+    added_params: tuple[str, ...] = ()  # see the module docstring
     drop_reason: str | None = None  # reason for a bare ``[]``; default: the step's name
     step_name: str = ""  # set by the engine: the registered name
     step_index: int = 0  # set by the engine: 1-based position in the recipe
@@ -295,6 +300,7 @@ class GlobalStep:
     """
 
     version: int | str = 1
+    added_params: tuple[str, ...] = ()  # see the module docstring
     resumable: bool = False
     step_name: str = ""
     step_index: int = 0

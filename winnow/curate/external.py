@@ -6,6 +6,7 @@ A mixing-track recipe may add documents from outside the pool (bring your own da
     external:
       - extra/my_docs.jsonl.zst                              # a local file, beside the recipe
       - {url: https://host/more.jsonl.gz, sha256: <64 hex>}  # a remote file (any fsspec URL), pinned
+      - {reference: debian_tutorials_v1}                     # a reference corpus, by its name
 
 Each file is JSON Lines (plain, ``.gz`` or ``.zst``) with a string ``text`` on every line;
 ``id`` and ``url`` are optional. Its documents enter curation beside the pool's, before the
@@ -16,6 +17,16 @@ when the recipe loads, a remote one is the pinned value and is checked after dow
 under ``$WINNOW_HOME/external/<sha256>``). Rows of the mixing track are flagged as using
 external data; the filtering track's rule that every training document descends from a pool
 document does not apply to them.
+
+A ``{reference: <name>}`` entry names a registered reference corpus of
+``winnow.curate.reference`` (pinned, sha256-verified Debian packages). Loading the recipe
+materialises it with ``build_corpus`` (downloaded and extracted once, then reused from
+``$WINNOW_HOME/reference/<name>/``) and from then on it is a local file: its
+``docs.jsonl.zst`` is hashed like any local file, and the fingerprint holds the corpus name
+(which carries its version, e.g. ``_v1``) with that sha256. Its documents get source
+``external/<name>``. The docs file is zstd-compressed, so a build with another ``zstandard``
+release could change the bytes and hence the fingerprint (never the other way round). An
+unknown name is a recipe error that lists the registered corpora.
 """
 
 from __future__ import annotations
@@ -41,25 +52,57 @@ class ExternalError(ValueError):
 
 @dataclass(frozen=True)
 class ExternalFile:
-    """One entry of ``external:``: a local path or a pinned URL, and the content's sha256."""
+    """One entry of ``external:``: a local path, a pinned URL or a reference corpus (then
+    ``path`` is its built docs file), and the content's sha256."""
 
     label: str  # as the recipe wrote it
     sha256: str
     path: Path | None = None  # local file
     url: str | None = None  # remote file
+    reference: str | None = None  # a registered reference corpus' name (winnow.curate.reference)
 
     @property
     def stem(self) -> str:
+        if self.reference is not None:
+            return self.reference
         name = Path(self.url or str(self.path)).name
         for suffix in (".zst", ".gz", ".bz2", ".xz", ".jsonl", ".json"):
             name = name.removesuffix(suffix)
         return name or "external"
 
+    @property
+    def canonical(self) -> str | dict:
+        """What the recipe fingerprint holds: the sha256; for a reference corpus, with its name."""
+        if self.reference is None:
+            return self.sha256
+        return {"reference": self.reference, "sha256": self.sha256}
+
+
+def reference_file(name: Any) -> ExternalFile:
+    """The entry ``{reference: name}``: the corpus built (or reused from its cache) and hashed.
+
+    Raises ExternalError for an unknown name (listing the registered ones) and
+    ``winnow.curate.reference.ReferenceError`` when the corpus cannot be fetched or built.
+    """
+    from winnow.curate.reference import REFERENCE_CORPORA, build_corpus
+    from winnow.registry import suggest
+
+    known = sorted(REFERENCE_CORPORA)
+    if not isinstance(name, str) or name not in REFERENCE_CORPORA:
+        hint = suggest(str(name), known)
+        hint = f"{hint} " if hint.startswith("did you mean") else ""
+        raise ExternalError(f"unknown reference corpus {name!r}: {hint}(registered: "
+                            f"{', '.join(known)}; see winnow/curate/reference.py)")
+    path = build_corpus(name)
+    return ExternalFile(label=f"reference:{name}", sha256=sha256_file(path), path=path,
+                        reference=name)
+
 
 def parse_external(raw: Any, folder: Path) -> tuple[list[ExternalFile], list[str]]:
     """The recipe's ``external:`` entries (``folder``: the recipe's) and the problems found."""
     if not isinstance(raw, list) or not raw:
-        return [], ["`external` must be a non-empty list of local paths or {url, sha256} entries"]
+        return [], ["`external` must be a non-empty list of local paths, {url, sha256} or "
+                    "{reference: <corpus name>} entries"]
     files: list[ExternalFile] = []
     problems: list[str] = []
     for i, entry in enumerate(raw, 1):
@@ -79,8 +122,16 @@ def parse_external(raw: Any, folder: Path) -> tuple[list[ExternalFile], list[str
                 problems.append(f"external entry {i}: sha256 must be 64 hex digits, got {entry['sha256']!r}")
                 continue
             files.append(ExternalFile(label=str(entry["url"]), sha256=digest, url=str(entry["url"])))
+        elif isinstance(entry, dict) and set(entry) == {"reference"}:
+            from winnow.curate.reference import ReferenceError
+
+            try:
+                files.append(reference_file(entry["reference"]))
+            except (ExternalError, ReferenceError) as e:
+                problems.append(f"external entry {i}: {e}")
         else:
-            problems.append(f"external entry {i}: expected a path or {{url, sha256}}, got {entry!r}")
+            problems.append(f"external entry {i}: expected a path, {{url, sha256}} or "
+                            f"{{reference: <corpus name>}}, got {entry!r}")
     return files, problems
 
 

@@ -23,9 +23,12 @@ Notable choices:
 * Paths (the ids file, plugins, any parameter ending in ``_file`` or ``_path``) are relative to
   the recipe's folder, checked to exist, and passed to steps as absolute paths.
 * The fingerprint hashes the canonical steps (name, version, parameters with defaults filled in,
-  referenced files replaced by their sha256) and the plugins' sha256 — not the YAML text, so
-  comments, key order and the folder's location do not change it. The recipe ``name`` is not
-  part of it: identical data recipes share a fingerprint.
+  referenced files replaced by their sha256), the plugins' sha256 and the ``external:`` entries
+  (``ExternalFile.canonical``: a file's sha256; a reference corpus' name and docs sha256) — not
+  the YAML text, so comments, key order and the folder's location do not change it. The recipe
+  ``name`` is not part of it: identical data recipes share a fingerprint. A parameter a step
+  lists in ``added_params`` (added later, its default keeping the old output) is left out of
+  the canonical step while it holds its default, so earlier recipes keep their fingerprints.
 * ``segments()`` compiles the steps into maximal runs of document steps, split at each
   GlobalStep (each GlobalStep is a segment of its own).
 * Duplicate YAML keys are an error (PyYAML would silently keep the last one).
@@ -136,7 +139,7 @@ class Recipe:
             "track": self.track,
             "steps": [s.canonical for s in self.steps],
             "plugins": [sha256_file(p) for p in self.plugins],
-            "external": [f.sha256 for f in self.external],
+            "external": [f.canonical for f in self.external],
         }
         if self.targets:  # only when present, so untargeted recipes keep their fingerprints
             canon["targets"] = list(self.targets)
@@ -402,6 +405,10 @@ def _compile_step(index: int, name: str, params: dict, label: str, folder: Path,
         if p.default is not p.empty:
             canonical_params[pname] = p.default
     canonical_params.update(resolved)
+    for pname in getattr(cls, "added_params", ()):  # see base.py: earlier recipes keep their hash
+        if pname in canonical_params and pname in accepted \
+                and canonical_params[pname] == accepted[pname].default:
+            del canonical_params[pname]
     for k, v in list(canonical_params.items()):
         if _is_file_param(k) and isinstance(v, str) and not _is_url(v):
             canonical_params[k] = {"sha256": _hash_ref(Path(v))}

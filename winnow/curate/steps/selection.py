@@ -8,6 +8,14 @@ read as an unsigned integer, ties broken by position — and keeps the lowest-ra
   estimated as UTF-8 bytes / ``ctx.bytes_per_token``, no tokenizer is run). If the input holds
   fewer tokens than the budget, everything is kept.
 * ``fraction: f``: the ``round(f * n)`` lowest-ranked of the ``n`` documents.
+* ``keep_sources: [pattern, ...]`` (optional; ``fnmatch`` patterns on a document's ``source``,
+  e.g. ``["external/*"]``, the mixing track's external documents): matching documents are kept
+  unconditionally and only the others are ranked and sampled. With ``tokens``, the kept
+  documents' estimated tokens count against the budget first and the others fill what remains
+  (none when the kept ones already reach it; ``info.kept_sources_tokens`` and
+  ``info.kept_sources_docs`` say how much was kept this way); with ``fraction``, ``n`` counts
+  the other documents only. Left out (the default), every document is sampled, exactly as
+  before the parameter existed (so the step's version and existing fingerprints are unchanged).
 
 A document's fate depends only on (seed, its id, the rest of the corpus' ranks), so the sample is
 the same for any shard layout or worker count, and nested: a smaller budget keeps a subset of a
@@ -20,11 +28,13 @@ line): it implements ``ids:`` recipes. Listing an id that is not in the input is
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import math
 from pathlib import Path
 
-from winnow.curate.base import DropSampler, GlobalStep, ParamError, StepContext, StepError
+from winnow.curate.base import (DropSampler, GlobalStep, ParamError, StepContext, StepError,
+                                source_tag)
 from winnow.docs import read_docs, write_docs
 
 
@@ -80,19 +90,31 @@ def _write_selected(step: GlobalStep, input_shards: list[Path], out_dir: Path, k
 
 
 class RandomSample(GlobalStep):
-    """Seeded uniform sample to a token budget or a fraction of documents (exactly one)."""
+    """Seeded uniform sample to a token budget or a fraction of documents (exactly one),
+    optionally keeping every document of the ``keep_sources`` sources."""
 
     version = 1
+    added_params = ("keep_sources",)
 
     def __init__(self, tokens: int | str | None = None, fraction: float | None = None,
-                 multiplier: float = 1.0):
+                 multiplier: float = 1.0, keep_sources: list[str] | None = None):
         check_budget(tokens, fraction, multiplier)
         if fraction is not None and multiplier != 1.0:
             raise ParamError("multiplier", "applies to `tokens` only; scale `fraction` instead")
+        if keep_sources is not None and (
+                not keep_sources or not all(isinstance(p, str) and p for p in keep_sources)):
+            raise ParamError("keep_sources", "must be a non-empty list of source patterns (e.g. "
+                             "['external/*']); leave it out to sample every document")
         self.tokens = tokens
         self.fraction = fraction
         self.multiplier = multiplier
+        self.keep_sources = list(keep_sources) if keep_sources is not None else None
         self.step_name = "random_sample"
+
+    def always_kept(self, doc: dict) -> bool:
+        """Whether ``doc``'s source matches a ``keep_sources`` pattern (kept unconditionally)."""
+        src = source_tag(doc)
+        return any(fnmatch.fnmatchcase(src, p) for p in self.keep_sources or ())
 
     def budget(self, ctx: StepContext) -> float:
         if self.tokens == "budget":
@@ -111,22 +133,32 @@ class RandomSample(GlobalStep):
             ctx.estimate_tokens(0)  # fail early if bytes_per_token is missing
         keys: list[int] = []
         nbytes: list[int] = []
+        fixed: list[bool] = []  # kept unconditionally (keep_sources)
         for shard in input_shards:
             for doc in read_docs(shard):
                 keys.append(rank_key(ctx.seed, doc["id"]))
                 nbytes.append(len(doc["text"].encode("utf-8")))
-        n = len(keys)
+                fixed.append(self.always_kept(doc))
+        always = np.array(fixed, dtype=bool)
         order = np.argsort(np.array(keys, dtype=np.uint64), kind="stable")
+        order = order[~always[order]]  # the ranked candidates (all documents by default)
+        m = len(order)
         if budget is None:
-            n_keep = min(n, math.floor(self.fraction * n + 0.5))
+            n_keep = min(m, math.floor(self.fraction * m + 0.5))
         else:
             tokens = np.array(nbytes, dtype=np.float64) / ctx.bytes_per_token
+            fixed_tokens = float(tokens[always].sum())  # 0.0 without keep_sources
             cum = np.cumsum(tokens[order])
-            n_keep = int(np.searchsorted(cum, budget, side="right"))
+            n_keep = int(np.searchsorted(cum, budget - fixed_tokens, side="right"))
             self.counters.info["budget_tokens"] = budget
-            self.counters.info["est_tokens_in"] = float(cum[-1]) if n else 0.0
-            self.counters.info["est_tokens_kept"] = float(cum[n_keep - 1]) if n_keep else 0.0
-        keep = np.zeros(n, dtype=bool)
+            self.counters.info["est_tokens_in"] = fixed_tokens + (float(cum[-1]) if m else 0.0)
+            self.counters.info["est_tokens_kept"] = fixed_tokens + (
+                float(cum[n_keep - 1]) if n_keep else 0.0)
+            if self.keep_sources is not None:
+                self.counters.info["kept_sources_tokens"] = fixed_tokens
+        if self.keep_sources is not None:
+            self.counters.info["kept_sources_docs"] = int(always.sum())
+        keep = always.copy()
         keep[order[:n_keep]] = True
         return _write_selected(self, input_shards, out_dir, lambda pos, doc: bool(keep[pos]),
                                "not_sampled")
