@@ -202,6 +202,13 @@ def cmd_leaderboard(args) -> int:
         for line in write_missing_bundles(runs_dirs=runs):
             print(line)
     problems, n = check_rows(runs_dirs=runs)
+    from winnow.paths import REPO_ROOT, leaderboard_dir
+
+    if leaderboard_dir() == REPO_ROOT / "leaderboard":   # the repository's board: its READMEs too
+        from winnow.leaderboard.readmes import stale_readmes
+        from winnow.leaderboard.rows import load_rows
+
+        problems += stale_readmes(load_rows())
     for p in problems:
         print(f"  - {p}")
     print(f"{n} rows checked, {len(problems)} problems")

@@ -3,7 +3,8 @@
 ``board(rows)`` turns rows into ``Table``s (entries grouped over seeds, ``winnow.leaderboard.stats``
 intervals and tie ranks, the shown columns). Markdown tables go to ``leaderboard/README.md`` and
 between ``<!-- leaderboard:<scale> -->`` markers of the repository README; ``--html`` also writes
-``leaderboard/index.html`` (``winnow.leaderboard.html``). Columns are a registry (``COLUMNS``):
+``leaderboard/index.html`` (``winnow.leaderboard.html``); the results blocks of the baselines'
+READMEs come from ``winnow.leaderboard.readmes``. Columns are a registry (``COLUMNS``):
 name -> (header, how to read it from an entry, format), so adding one is one line.
 """
 
@@ -257,4 +258,7 @@ def build(rows_dir: Path | None = None, html: bool = False) -> list[Path]:
             with atomic_open(readme, "wt") as f:
                 f.write(new)
             written.append(readme)
+        from winnow.leaderboard.readmes import write_readmes
+
+        written += write_readmes(rows)
     return written

@@ -13,6 +13,11 @@ Ties (``TIE_RULE``): an entry's rank is 1 + the number of entries whose interval
 above its own (their lower end exceeds its upper end). Entries whose intervals overlap therefore
 share a rank, shown as ``=k``; a better mean alone never separates two entries.
 
+Seed noise (``NOISE_RULE``): the pooled standard deviation over seeds of the entries with 2+
+seeds, s² = Σ (n_i - 1) s_i² / Σ (n_i - 1), with df = Σ (n_i - 1). Two entries' means differ
+beyond the seed noise when |m_1 - m_2| > t(0.975, df) · s · √(1/n_1 + 1/n_2) (a two-sample t
+test with the pooled variance), which lets a one-seed entry be compared with a three-seed one.
+
 Cross-scale agreement (DataDecide): over the submissions run at both scales, the decision
 accuracy is the fraction of pairs that the two scales order the same way (a pair tied at either
 scale counts one half), with Spearman's rho and Kendall's tau-b between the two scales' scores.
@@ -27,6 +32,7 @@ from itertools import combinations
 
 INTERVAL_RULE = "interval_v1"
 TIE_RULE = "ties_overlap_v1"
+NOISE_RULE = "seed_noise_v1"
 Z95 = 1.959963984540054
 # t(0.975, df) for df = 1..30; beyond 30 the normal quantile is within 2%.
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
@@ -66,6 +72,28 @@ def entry_key(row: dict) -> tuple:
             row["suite"], row["suite_version"])
 
 
+def sd(values: list[float]) -> float:
+    """Sample standard deviation (n - 1); 0 for fewer than two values."""
+    if len(values) < 2:
+        return 0.0
+    m = sum(values) / len(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def pooled_sd(groups: list[list[float]]) -> tuple[float | None, int]:
+    """(pooled sd, df) over the groups with 2+ values, by ``NOISE_RULE``; (None, 0) without any."""
+    groups = [g for g in groups if len(g) >= 2]
+    df = sum(len(g) - 1 for g in groups)
+    if not df:
+        return None, 0
+    return math.sqrt(sum((len(g) - 1) * sd(g) ** 2 for g in groups) / df), df
+
+
+def beyond_noise(mean_a: float, n_a: int, mean_b: float, n_b: int, pooled: float, df: int) -> bool:
+    """Whether two means of n_a and n_b seeds differ beyond the seed noise (``NOISE_RULE``)."""
+    return abs(mean_a - mean_b) > t975(df) * pooled * math.sqrt(1 / n_a + 1 / n_b)
+
+
 def mean_interval(values: list[float], stderr: float | None = None) -> tuple[float | None, float | None, float | None]:
     """(mean, low, high) by ``INTERVAL_RULE``."""
     vals = [float(v) for v in values if v is not None]
@@ -73,8 +101,7 @@ def mean_interval(values: list[float], stderr: float | None = None) -> tuple[flo
         return None, None, None
     m = sum(vals) / len(vals)
     if len(vals) >= 2:
-        sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1))
-        h = t975(len(vals) - 1) * sd / math.sqrt(len(vals))
+        h = t975(len(vals) - 1) * sd(vals) / math.sqrt(len(vals))
         return m, m - h, m + h
     if stderr is not None:
         return m, m - Z95 * stderr, m + Z95 * stderr
