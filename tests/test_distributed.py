@@ -5,7 +5,10 @@ this process and once as 2 ranks launched with ``python -m torch.distributed.run
 takes half of every global batch, so the per-step losses must agree up to float rounding; the
 2-rank run's checkpoint (gathered by rank 0 in the single-process format) must resume in one
 process, and a single-process checkpoint must resume on 2 ranks. Accumulating gradients over
-two micro batches must match one batch. One thread per process; about 30 s on 2 cores.
+two micro batches must match one batch. The normal CLI (`python -m winnow run`, debug scale)
+under torchrun with 2 ranks builds the data stages once (rank 0), trains on both ranks and
+evaluates once; a waiting rank stops on rank 0's failure marker. One thread per process; about
+70 s on 2 cores (the CLI launch about 40 of them).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from safetensors.torch import load_file
 
 torch.set_num_threads(1)
 
+from winnow.manifest import read_manifest  # noqa: E402
 from winnow.train import distributed  # noqa: E402
 from winnow.train.loop import accumulation_steps, peak_flops, train_model  # noqa: E402
 
@@ -216,3 +220,94 @@ def test_torchrun_environment_and_peak_flops(monkeypatch):
     monkeypatch.setenv("WINNOW_PEAK_FLOPS", "fast")
     with pytest.raises(ValueError, match="WINNOW_PEAK_FLOPS must be a number"):
         peak_flops({}, cpu)
+
+
+# ------------------------------------------------------------------ the CLI under torchrun
+CLI_RUN = ["scale=debug", "submission=baselines/random", "seed=7", "progress=false", "engine.workers=1"]
+
+
+def rank_log(log_dir: Path, rank: int) -> str:
+    """Everything local rank ``rank`` wrote to stderr (torchrun --redirects 3 --log-dir)."""
+    (path,) = [p for p in log_dir.rglob("stderr.log") if p.parent.name == str(rank)]
+    return path.read_text()
+
+
+@pytest.fixture(scope="module")
+def cli_two_ranks(mini_pool, tmp_path_factory):
+    """`winnow run` at the debug scale under torchrun with 2 gloo ranks, through `python -m winnow`."""
+    from winnow.run import prepare
+
+    log_dir = tmp_path_factory.mktemp("cli_logs")
+    port = free_port()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+           "--master_port", str(port), "--redirects", "3", "--log-dir", str(log_dir), "-m", "winnow", "run", *CLI_RUN]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        logs = "\n".join(p.read_text()[-3000:] for p in log_dir.rglob("*.log"))
+        pytest.fail("the 2-rank `winnow run` hung:\n" + err[-3000:] + logs)
+    logs = "\n".join(f"--- {p}\n{p.read_text()[-4000:]}" for p in log_dir.rglob("*.log"))
+    assert proc.returncode == 0, out[-2000:] + err[-3000:] + logs
+    return prepare(CLI_RUN).dir, log_dir
+
+
+def test_cli_under_torchrun_builds_data_once_trains_on_every_rank_evaluates_once(cli_two_ranks):
+    run_dir, log_dir = cli_two_ranks
+    rank0, rank1 = rank_log(log_dir, 0), rank_log(log_dir, 1)
+    # rank 0 alone built the data stages and evaluated; rank 1 waited for the tokenized stage
+    for stage in ("pool", "curate", "tokenize", "train", "eval"):
+        assert rank0.count(f"== {stage} (") == 1, stage
+    for stage in ("pool", "curate", "tokenize", "eval"):
+        assert f"== {stage} (" not in rank1, stage
+    assert "rank 1 of 2: the data stages are ready" in rank1
+    assert rank1.count("== train (") == 1
+    # both ranks trained, in one process group of 2; rank 0 wrote the outputs and reported
+    assert "distributed: rank 0 of 2" in rank0 and "distributed: rank 1 of 2" in rank1
+    train = read_manifest(run_dir / "train")
+    assert train.stats["world_size"] == 2 and not train.stats["stopped_early"]
+    assert len(losses(run_dir / "train")) == train.stats["steps"]  # one writer, one line per step
+    assert read_manifest(run_dir / "eval" / "debug").parents["train"] == train.content_id
+    assert (run_dir / "run.json").is_file() and not (run_dir / "data_failed.json").exists()
+    out0, out1 = ((p.parent / "stdout.log").read_text() for p in
+                  sorted(log_dir.rglob("stderr.log"), key=lambda p: p.parent.name))
+    assert f"run folder: {run_dir}" in out0 and "run folder" not in out1
+
+
+def test_waiting_ranks_stop_on_rank_0s_failure_not_on_a_stale_one(mini_pool, monkeypatch):
+    import threading
+    import time
+
+    from winnow import run as runmod
+
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "test-launch")
+    run = runmod.prepare(["scale=debug", "submission=baselines/random", "seed=8", "progress=false"])
+    assert runmod.data_ready(run) is None  # nothing curated yet
+    assert runmod.launch_rank({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}) == (1, 2)
+    assert runmod.launch_rank({}) == (0, 1)
+    marker = run.dir / runmod.DATA_FAILED
+    # an earlier launch's marker (other launch id), and one of this launch id but long before
+    (run.dir / runmod.DATA_FAILED).write_text(json.dumps(
+        {"stage": "curate", "error": "stale", "time": time.time(), "launch": "another launch"}))
+    assert runmod.data_failure(run, since=time.time()) is None
+    marker.write_text(json.dumps({"stage": "curate", "error": "stale", "time": time.time() - 3600,
+                                  "launch": runmod.launch_id()}))
+    assert runmod.data_failure(run, since=time.time()) is None
+
+    def rank0_fails():
+        time.sleep(0.3)
+        with pytest.raises(RuntimeError, match="boom"):
+            runmod.run_data_stages_or_mark(run, ["pool"])
+
+    monkeypatch.setitem(runmod.STAGE_FUNCS, "pool", lambda run: (_ for _ in ()).throw(RuntimeError("boom")))
+    rank0 = threading.Thread(target=rank0_fails)
+    rank0.start()
+    t0 = time.monotonic()
+    with pytest.raises(runmod.StageError, match=r"rank 1 of 2: rank 0 .* failed in its pool stage: RuntimeError: boom"):
+        runmod.wait_for_data(run, 1, 2, poll_s=0.05)
+    rank0.join()
+    assert time.monotonic() - t0 < 10

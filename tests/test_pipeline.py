@@ -61,6 +61,21 @@ def test_rerun_skips_every_stage(debug_run):
     assert {k: m.content_id for k, m in again.items()} == {k: m.content_id for k, m in ms.items()}
 
 
+def test_runtime_settings_keep_the_run_official_and_its_stages(debug_run):
+    """runtime.* (micro batch, threads, activation checkpointing) change how, not what: same run
+    folder, official, every stage up to date; a setting that changes the model is refused."""
+    from winnow.run import STAGES, StageError, prepare, run_stages, runtime_train
+
+    run, ms = debug_run
+    fast = prepare(DEBUG + ["runtime.micro_batch_size=2", "runtime.threads=1"])
+    assert fast.dir == run.dir and fast.rc.official
+    assert runtime_train(fast) == {"micro_batch_size": 2, "threads": 1}
+    again = run_stages(fast, STAGES)
+    assert {k: m.content_id for k, m in again.items()} == {k: m.content_id for k, m in ms.items()}
+    with pytest.raises(StageError, match="runtime.lr changes what is trained"):
+        runtime_train(prepare(DEBUG + ["+runtime.lr=0.1"]))
+
+
 def test_verify_names_a_changed_file(debug_run, tmp_path):
     from winnow.leaderboard.verify import verify_run
 

@@ -43,12 +43,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 # ------------------------------------------------------------------------------- compute verbs
 def _compute(stages):
     def handler(args) -> int:
-        from winnow.run import prepare, run_stages
+        from winnow.run import is_main_process, prepare, run_stages
 
         run = prepare(args.overrides)
-        if not run.rc.official:
+        main_rank = is_main_process()  # under torchrun, only global rank 0 reports
+        if not run.rc.official and main_rank:
             log.warning("unofficial run (the leaderboard will refuse it): %s", "; ".join(run.rc.unofficial))
         done = run_stages(run, stages)
+        if not main_rank:
+            return 0
         if "eval" in done:
             from winnow.eval.catalog import format_results
             from winnow.io import read_json
@@ -63,10 +66,12 @@ def _compute(stages):
 
 def cmd_run(args) -> int:
     from winnow.leaderboard.rows import submit
-    from winnow.run import STAGES, prepare, run_stages
+    from winnow.run import STAGES, is_main_process, prepare, run_stages
 
     run = prepare(args.overrides)
     run_stages(run, STAGES)
+    if not is_main_process():  # under torchrun, global rank 0 evaluates, reports and submits
+        return 0
     print(f"run folder: {run.dir}")
     if args.submit:
         path = submit(run.dir)

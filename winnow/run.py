@@ -5,11 +5,20 @@ content ids + its config + its version); if the stage folder's manifest has that
 skipped, otherwise it (re)runs, resuming from whatever its own markers or checkpoints left, and
 writes its manifest last. A run folder is ``$WINNOW_HOME/runs/<submission>__<scale>__<key8>/``
 with ``run.json`` (the resolved config), ``curated/``, ``tokenized/``, ``train/``, ``eval/<suite>/``.
+
+Under ``torchrun`` (WORLD_SIZE > 1; the run folder on a filesystem every node shares) global
+rank 0 alone writes ``run.json``, builds the data stages (pool, curate, tokenize) and evaluates;
+the other ranks poll the filesystem until the tokenized stage is up to date (curation can take
+hours, longer than a collective may wait), then every rank trains and rank 0 writes the train
+stage's outputs. A data stage that fails on rank 0 leaves ``data_failed.json`` in the run folder,
+and the waiting ranks stop with its error instead of waiting forever.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +38,7 @@ log = logging.getLogger("winnow")
 # (same log-likelihoods up to fp32 rounding of other matrix shapes).
 STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 3}
 STAGES = ("pool", "curate", "tokenize", "train", "eval")
+DATA_STAGES = ("pool", "curate", "tokenize")
 
 
 class StageError(RuntimeError):
@@ -77,7 +87,8 @@ def prepare(overrides: list[str] | None = None) -> Run:
             "seed": rc.cfg["seed"], "official": rc.official, "unofficial": rc.unofficial,
             "overrides": rc.overrides, "allow_code": bool(rc.cfg.get("allow_code")),
             "plugins": [str(p) for p in getattr(sub.recipe, "plugins", []) or []], "config": rc.cfg}
-    write_json(d / "run.json", info)
+    if is_main_process():  # under torchrun every rank prepares the run; rank 0 alone writes it
+        write_json(d / "run.json", info)
     return Run(rc=rc, submission=sub, dir=d)
 
 
@@ -108,6 +119,17 @@ def pool_inputs(run: Run) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------------- curate
+def curate_key(run: Run, pool_id: str) -> str:
+    """The curate stage's input key, given the pool's content id."""
+    from winnow.tokenize.bpe import spec
+
+    return hash_obj({"pool": pool_id, "shards": [s.name for s in pool_inputs(run)],
+                     "fingerprint": run.submission.fingerprint, "seed": run.seed,
+                     "train_tokens": derive(run)["tokens"],
+                     "bytes_per_token": spec(run.scale["tokenizer"]["name"]).bytes_per_token,
+                     "v": STAGE_VERSIONS["curate"]})
+
+
 def stage_curate(run: Run) -> Manifest:
     from winnow.curate.base import StepContext
     from winnow.curate.engine import ENGINES
@@ -120,10 +142,7 @@ def stage_curate(run: Run) -> Manifest:
     out = run.dir / "curated"
     tok = spec(run.scale["tokenizer"]["name"])
     train_tokens = derive(run)["tokens"]
-    key = hash_obj({"pool": pool_m.content_id, "shards": [s.name for s in shards],
-                    "fingerprint": run.submission.fingerprint, "seed": run.seed,
-                    "train_tokens": train_tokens, "bytes_per_token": tok.bytes_per_token,
-                    "v": STAGE_VERSIONS["curate"]})
+    key = curate_key(run, pool_m.content_id)
     if (m := completed(out, key)) is not None:
         return _skip("curate", m)
     engine_cfg = run.cfg["engine"]
@@ -170,6 +189,11 @@ def tokenize_inputs(run: Run, curated_id: str) -> tuple[dict, dict, list | None]
     return key_parts, config, stages
 
 
+def tokenize_key(run: Run, curated_id: str) -> str:
+    """The tokenize stage's input key, given the curated stage's content id."""
+    return hash_obj(tokenize_inputs(run, curated_id)[0])
+
+
 def stage_tokenize(run: Run) -> Manifest:
     from winnow.tokenize.bpe import tokenizer_file
     from winnow.tokenize.pack import pack
@@ -177,9 +201,9 @@ def stage_tokenize(run: Run) -> Manifest:
     cur = _need(run.dir / "curated", "curate")
     out = run.dir / "tokenized"
     tok_path = tokenizer_file(run.scale["tokenizer"]["name"], run.scale["tokenizer"].get("sha256"))
-    key_parts, config, stages = tokenize_inputs(run, cur.content_id)
+    _, config, stages = tokenize_inputs(run, cur.content_id)
     seq_len, n_seq = config["seq_len"], config["n_sequences"]
-    key = hash_obj(key_parts)
+    key = tokenize_key(run, cur.content_id)
     if (m := completed(out, key)) is not None:
         return _skip("tokenize", m)
     shards = sorted((run.dir / "curated" / "shards").glob("*.jsonl.zst"))
@@ -193,7 +217,23 @@ def stage_tokenize(run: Run) -> Manifest:
 
 
 # ---------------------------------------------------------------------------------------- train
-def stage_train(run: Run) -> Manifest:
+def runtime_train(run: Run) -> dict:
+    """The run config's ``runtime:`` settings that are set (micro batch, activation
+    checkpointing, threads): speed and memory only, so they join the scale's train settings at
+    train time but not the run key, the stage key or the manifest's recorded config."""
+    from winnow.train.loop import RESUME_NEUTRAL_KEYS
+
+    runtime = {k: v for k, v in (run.cfg.get("runtime") or {}).items() if v is not None}
+    if bad := sorted(set(runtime) - RESUME_NEUTRAL_KEYS):
+        raise StageError(f"runtime.{bad[0]} changes what is trained, so it is not a runtime setting "
+                         f"(runtime takes {', '.join(sorted(RESUME_NEUTRAL_KEYS))}); set scale.train.{bad[0]} "
+                         "instead, which makes the run unofficial")
+    return runtime
+
+
+def stage_train(run: Run) -> Manifest | None:
+    """Train, or skip when up to date. Under torchrun every rank calls this and trains its share;
+    rank 0 writes the outputs and the manifest, the other ranks return None."""
     from winnow.train.loop import RESUME_NEUTRAL_KEYS, train_model
 
     tok = _need(run.dir / "tokenized", "tokenize")
@@ -205,9 +245,11 @@ def stage_train(run: Run) -> Manifest:
                     "train": train_cfg, "seed": run.seed, "v": STAGE_VERSIONS["train"]})
     if (m := completed(out, key)) is not None:
         return _skip("train", m)
-    stats = train_model(model_cfg=run.scale["model"], train_cfg=run.scale["train"],
+    stats = train_model(model_cfg=run.scale["model"], train_cfg={**run.scale["train"], **runtime_train(run)},
                         tokens_path=run.dir / "tokenized" / "tokens.npy", out_dir=out,
                         seed=run.seed, progress=run.cfg["progress"])
+    if not is_main_process():
+        return None
     files = [p.relative_to(out).as_posix() for p in sorted((out / "model").iterdir())]
     return write_manifest(out, "train", key, parents={"tokenized": tok.content_id},
                           config={"model": run.scale["model"], "train": run.scale["train"],
@@ -248,14 +290,146 @@ STAGE_FUNCS = {"pool": stage_pool, "curate": stage_curate, "tokenize": stage_tok
                "train": stage_train, "eval": stage_eval}
 
 
+def run_stage(run: Run, stage: str) -> Manifest | None:
+    t0 = time.time()
+    log.info("== %s (%s)", stage, run.dir.name)
+    m = STAGE_FUNCS[stage](run)
+    log.info("== %s done in %.1f s", stage, time.time() - t0)
+    return m
+
+
 def run_stages(run: Run, stages=STAGES) -> dict[str, Manifest]:
+    """Run ``stages`` in order (each skipped when up to date); their manifests by stage. Under
+    torchrun, see ``run_stages_ranked``."""
+    rank, world = launch_rank()
+    if world > 1:
+        return run_stages_ranked(run, stages, rank, world)
+    return {s: run_stage(run, s) for s in stages}
+
+
+# ------------------------------------------------------------------------------ under torchrun
+DATA_FAILED = "data_failed.json"  # in the run folder: rank 0's data stage raised (read by the other ranks)
+WAIT_POLL_S = 10.0  # how often the other ranks look at the run folder
+WAIT_LOG_S = 300.0  # how often they say that they are still waiting
+# A failure marker counts only when written by this launch: same launch_id and not older than
+# the start of the wait minus this much (clock skew between nodes, ranks starting apart). It
+# keeps a marker left by an earlier launch (rank 0 also deletes it when it starts) from
+# stopping this one.
+MARKER_GRACE_S = 120.0
+LAUNCH_KEYS = ("TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT", "MASTER_PORT", "SLURM_JOB_ID",
+               "SLURM_RESTART_COUNT", "WORLD_SIZE")
+
+
+def launch_rank(environ=os.environ) -> tuple[int, int]:
+    """(global rank, world size) of this process under torchrun; (0, 1) outside it."""
+    if not any(k in environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK")):
+        return 0, 1
+    from winnow.train.distributed import env_from_torchrun
+
+    try:
+        rank, world, _ = env_from_torchrun(environ)
+    except ValueError as e:
+        raise StageError(str(e)) from None
+    return rank, world
+
+
+def is_main_process() -> bool:
+    """True outside torchrun and on its global rank 0: the process that writes shared files."""
+    return launch_rank()[0] == 0
+
+
+def launch_id(environ=os.environ) -> str:
+    """What every rank of one launch shares and a relaunch (torchrun restart, Slurm requeue, new
+    rendezvous) changes; equal for two plain ``torchrun`` launches on the same port."""
+    return " ".join(f"{k}={environ.get(k, '')}" for k in LAUNCH_KEYS)
+
+
+def run_stages_ranked(run: Run, stages, rank: int, world: int) -> dict[str, Manifest]:
+    """``run_stages`` on one of ``world`` ranks: the data stages on global rank 0 only (the other
+    ranks wait for them), train on every rank, eval on rank 0 only. A data-only verb (pool,
+    curate, tokenize) leaves the other ranks nothing to do."""
+    done: dict[str, Manifest] = {}
+    if rank == 0:
+        done.update(run_data_stages_or_mark(run, [s for s in stages if s in DATA_STAGES]))
+    elif "train" in stages:
+        done.update(wait_for_data(run, rank, world))
+    if "train" in stages and (m := run_stage(run, "train")) is not None:
+        done["train"] = m
+    if "eval" in stages and rank == 0:
+        done["eval"] = run_stage(run, "eval")
+    return done
+
+
+def run_data_stages_or_mark(run: Run, stages) -> dict[str, Manifest]:
+    """Rank 0: run the data stages; if one raises, leave ``DATA_FAILED`` for the waiting ranks."""
+    (run.dir / DATA_FAILED).unlink(missing_ok=True)  # an earlier launch's
     done = {}
     for s in stages:
-        t0 = time.time()
-        log.info("== %s (%s)", s, run.dir.name)
-        done[s] = STAGE_FUNCS[s](run)
-        log.info("== %s done in %.1f s", s, time.time() - t0)
+        try:
+            done[s] = run_stage(run, s)
+        except BaseException as e:
+            write_json(run.dir / DATA_FAILED, {
+                "stage": s, "error": f"{type(e).__name__}: {e}", "host": socket.gethostname(),
+                "pid": os.getpid(), "time": time.time(), "launch": launch_id()})
+            raise
     return done
+
+
+def data_ready(run: Run) -> dict[str, Manifest] | None:
+    """The pool, curated and tokenized manifests when all three are up to date for ``run``
+    (input keys checked, nothing written), else None. A tokenized stage of an earlier, other
+    chain left in the folder does not count."""
+    from winnow.pool.build import pool_dir
+
+    pool_m = read_manifest(pool_dir(run.cfg["pool"]["name"], run.cfg["pool"]["version"]))
+    if pool_m is None:
+        return None
+    cur = completed(run.dir / "curated", curate_key(run, pool_m.content_id))
+    if cur is None:
+        return None
+    tok = completed(run.dir / "tokenized", tokenize_key(run, cur.content_id))
+    if tok is None:
+        return None
+    return {"pool": pool_m, "curate": cur, "tokenize": tok}
+
+
+def data_failure(run: Run, since: float) -> dict | None:
+    """Rank 0's failure marker if this launch wrote it (see ``MARKER_GRACE_S``), else None."""
+    try:
+        marker = read_json(run.dir / DATA_FAILED)
+    except (FileNotFoundError, ValueError):  # absent, or (never, it is renamed into place) partial
+        return None
+    if marker.get("launch") != launch_id() or float(marker.get("time", 0)) < since - MARKER_GRACE_S:
+        return None
+    return marker
+
+
+def wait_for_data(run: Run, rank: int, world: int, *, poll_s: float = WAIT_POLL_S,
+                  log_s: float = WAIT_LOG_S) -> dict[str, Manifest]:
+    """A rank other than 0: poll the run folder until rank 0 has built the data stages (their
+    manifests, as ``data_ready``); raise StageError if rank 0 reports that one failed. No
+    collective is involved, so hours of curation time nothing out. One line every ``log_s``
+    seconds from one waiting rank per node (rank 1 on rank 0's node, local rank 0 on the
+    others); the other ranks log at debug level."""
+    since, t0 = time.time(), time.monotonic()
+    loud = rank == 1 or os.environ.get("LOCAL_RANK", "0") == "0"
+    level = logging.INFO if loud else logging.DEBUG
+    next_log = 0.0
+    while (ready := data_ready(run)) is None:
+        if (failed := data_failure(run, since)) is not None:
+            raise StageError(f"rank {rank} of {world}: rank 0 (host {failed.get('host')}) failed in its "
+                             f"{failed.get('stage')} stage: {failed.get('error')} (its log has the details; "
+                             f"{run.dir / DATA_FAILED})")
+        waited = time.monotonic() - t0
+        if waited >= next_log:
+            log.log(level, "rank %d of %d: waiting for rank 0 to build the data stages (pool, curate, "
+                    "tokenize) of %s: %.0f min so far, looking every %g s", rank, world, run.dir,
+                    waited / 60, poll_s)
+            next_log += log_s
+        time.sleep(poll_s)
+    log.log(level, "rank %d of %d: the data stages are ready after %.0f s (tokenized %s)", rank, world,
+            time.monotonic() - t0, ready["tokenize"].short)
+    return ready
 
 
 def chain(run_dir: Path) -> dict[str, Path]:
