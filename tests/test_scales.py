@@ -35,12 +35,13 @@ DCLM = {
 }
 CHINCHILLA = {"400m-1x": 20, "1b-1x": 20, "1b-5x": 100, "3b-1x": 20, "7b-1x": 20, "7b-2x": 40}
 
-# allenai/DataDecide scaling_laws/utils/constants/constants_models.py (MODEL_TO_BATCH,
-# MODEL_TO_PARAMETERS) and the OLMo ladder shapes: (layers, d, heads, batch, DataDecide params)
+# allenai/DataDecide scaling_laws/utils/constants/constants_models.py @c32d6f7 (MODEL_TO_BATCH,
+# MODEL_TO_PARAMETERS, FULL_SCHEDULE) and the OLMo ladder shapes: (layers, d, heads, batch,
+# DataDecide params, the N of the ladder's lr/warmup formulas, FULL_SCHEDULE steps, version)
 DATADECIDE = {
-    "10m-1x": (8, 144, 8, 32, 9_900_432),
-    "60m-1x": (16, 384, 12, 96, 57_078_144),
-    "150m-1x": (12, 768, 12, 192, 151_898_880),
+    "10m-1x": (8, 144, 8, 32, 9_900_432, 9_900_432, 15_117, 1),
+    "60m-1x": (16, 384, 12, 96, 57_078_144, 57_078_144, 29_042, 1),
+    "150m-1x": (12, 768, 12, 192, 151_898_880, 150_000_000, 38_157, 2),   # OLMo parse_size("150M")
 }
 
 
@@ -98,18 +99,18 @@ def test_dclm_steps_by_hand():
 
 @pytest.mark.parametrize("name", sorted(DATADECIDE))
 def test_datadecide_shaped_scales_follow_the_olmo_ladder(name):
-    L, d, heads, batch, n_dd = DATADECIDE[name]
+    L, d, heads, batch, n_dd, n_ladder, _, version = DATADECIDE[name]
     cfg = load_scale(name)
     m, t = cfg["model"], cfg["train"]
-    assert cfg["version"] == 1
+    assert cfg["version"] == version
     assert cfg["tokenizer"] == {"name": "gpt-neox-20b", "sha256": NEOX_SHA}
     assert (m["n_layers"], m["d_model"], m["n_heads"], m["seq_len"], m["vocab_size"]) == (L, d, heads, 2048, 50432)
     assert m["ffn_hidden"] == 4 * d                       # OLMo SwiGLU, mlp_ratio 8
     assert olmo_ladder_params(d, L) == n_dd               # DataDecide's count fixes d and L
     assert t["batch_size"] == batch
-    assert t["lr"] == pytest.approx(olmo_ladder_lr(n_dd), rel=1e-4)
+    assert t["lr"] == pytest.approx(olmo_ladder_lr(n_ladder), rel=1e-4)
     assert t["final_lr"] == pytest.approx(0.01 * t["lr"], rel=1e-4)
-    assert t["warmup"] == olmo_ladder_warmup(n_dd, batch)
+    assert t["warmup"] == olmo_ladder_warmup(n_ladder, batch)
     assert (t["weight_decay"], t["z_loss"], t["beta1"], t["beta2"], t["grad_clip"]) == (0.05, 0.0, 0.9, 0.95, 1.0)
     # 20 tokens per total parameter of winnow's model, derived (not typed)
     assert t["tokens"] is None and (t["tokens_per_param"], t["param_basis"]) == (20, "total")
@@ -119,8 +120,17 @@ def test_datadecide_shaped_scales_follow_the_olmo_ladder(name):
 
 
 def test_datadecide_lr_and_warmup_values():
-    assert [round(olmo_ladder_lr(DATADECIDE[n][4]), 5) for n in ("10m-1x", "60m-1x", "150m-1x")] == [0.01042, 0.00581, 0.00419]
-    assert [olmo_ladder_warmup(DATADECIDE[n][4], DATADECIDE[n][3]) for n in DATADECIDE] == [151, 290, 386]
+    assert [round(olmo_ladder_lr(DATADECIDE[n][5]), 5) for n in DATADECIDE] == [0.01042, 0.00581, 0.00421]
+    assert [olmo_ladder_warmup(DATADECIDE[n][5], DATADECIDE[n][3]) for n in DATADECIDE] == [151, 290, 381]
+
+
+@pytest.mark.parametrize("name", sorted(DATADECIDE))
+def test_the_ladder_n_is_the_one_datadecide_trained_100x_on(name):
+    """FULL_SCHEDULE = 100 x N / (batch x 2048) + about 10 steps at every rung, where N is the
+    parameter count at 10M and 60M but the nominal 150,000,000 at 150M: the N the lr and warmup
+    formulas of the 150m-1x scale use (the count, 151,898,880, would give ~483 more steps)."""
+    _, _, _, batch, _, n_ladder, full_schedule, _ = DATADECIDE[name]
+    assert 9.5 <= full_schedule - 100 * n_ladder / (batch * 2048) <= 11
 
 
 def test_every_scale_yaml_loads_and_derives():
