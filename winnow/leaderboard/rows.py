@@ -253,8 +253,10 @@ def make_row(run_dir: Path) -> tuple[dict, dict]:
                             + "\n    ".join(descent.problems))
     if problems:
         raise RowError(f"{run_dir}: refused:\n  - " + "\n  - ".join(problems))
+    # the code that submitted the row, and the commit each stage's manifest recorded when written
+    stages = {k: (m.get("code") or {}).get("commit") for k, m in sorted(ev["manifests"].items())}
     row = {"schema": ROW_SCHEMA, **row_numbers(ev),
-           "descent": descent.summary() if descent else None, "code": code_version()}
+           "descent": descent.summary() if descent else None, "code": {**code_version(), "stages": stages}}
     return row, ev
 
 
