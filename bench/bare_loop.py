@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from winnow.train.model import OpenLMConfig, OpenLMForCausalLM  # the model class under test
 
 
-def bare_loop(model_cfg: dict, train: dict, tokens: np.ndarray, steps: int, warmup: int) -> float:
-    """Tokens/s over ``steps`` steps after ``warmup`` untimed ones (rows of ``tokens`` in order)."""
+def bare_loop(model_cfg: dict, train: dict, tokens: np.ndarray, steps: int, warmup: int, on_step=None) -> float:
+    """Tokens/s over ``steps`` steps after ``warmup`` untimed ones (rows of ``tokens`` in order);
+    ``on_step()`` (e.g. a profiler's ``step``) is called after every step."""
     torch.manual_seed(0)
     model = OpenLMForCausalLM(OpenLMConfig.from_scale(model_cfg)).train()
     opt = torch.optim.AdamW(model.parameters(), lr=train["lr"], betas=(train["beta1"], train["beta2"]),
@@ -43,5 +44,7 @@ def bare_loop(model_cfg: dict, train: dict, tokens: np.ndarray, steps: int, warm
         torch.nn.utils.clip_grad_norm_(model.parameters(), train["grad_clip"])
         opt.step()
         loss.item()
+        if on_step is not None:
+            on_step()
     return steps * b * (tokens.shape[1] - 1) / (time.perf_counter() - t0)
 

@@ -13,6 +13,12 @@ same precision measured at the start of the same run (``matmul_peak``).
 
     python bench/bench_train.py --shapes tiny-1x,1m-1x --modes fp32,bf16,bf16+compile --threads 2
     python bench/bench_train.py --shapes 60m-1x --seq-len 512 --batch 4 --modes bf16+compile --steps 6
+    python bench/bench_train.py --shapes 1m-1x --modes bf16+compile --breakdown --no-bare
+
+``--breakdown`` profiles the bare loop's timed steps (torch.profiler) and prints where a step's
+time goes: matrix multiplies (with their GFLOP/s from the profiler's FLOP counts), attention
+(``scaled_dot_product_attention``, GFLOP/s from the causal attention FLOPs), inductor's fused
+kernels (the compiled graphs' own time), the optimizer step and the rest.
 """
 
 from __future__ import annotations
@@ -53,6 +59,37 @@ def harness(model_cfg: dict, train: dict, tokens_path: Path, steps: int, warmup:
         rows = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
     t_warm, t_end = rows[warmup - 1]["elapsed"], rows[-1]["elapsed"]
     return steps * b * seq / (t_end - t_warm), rows[0]["elapsed"]
+
+
+MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def attention_flops(model_cfg: dict, batch: int) -> float:
+    """FLOPs of one step's causal attention, forward and backward: per layer and head the two
+    T x T x head_dim products (2 * 2 * T^2 * hd FLOPs, halved by the causal mask), three times."""
+    t, d, layers = model_cfg["seq_len"], model_cfg["d_model"], model_cfg["n_layers"]
+    return 3 * 2 * t * t * d * layers * batch
+
+
+def breakdown(model_cfg: dict, train: dict, tokens: np.ndarray, steps: int, warmup: int) -> dict:
+    """Shares of the profiled step time by kind of work, and the matmul and attention GFLOP/s."""
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    sched = schedule(wait=max(warmup - 1, 0), warmup=1 if warmup else 0, active=steps, repeat=1)
+    with profile(activities=[ProfilerActivity.CPU], schedule=sched, with_flops=True) as prof:
+        bare_loop(model_cfg, train, tokens, steps, warmup, on_step=prof.step)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events) / 1e6
+    mm = [e for e in events if e.key in MATMUL_OPS]
+    mm_s = sum(e.self_cpu_time_total for e in mm) / 1e6
+    attn_s = sum(e.self_cpu_time_total for e in events if "scaled_dot_product" in e.key) / 1e6
+    fused_s = sum(e.self_cpu_time_total for e in events if "CompiledFxGraph" in e.key) / 1e6
+    opt_s = sum(e.cpu_time_total for e in events if e.key.startswith("Optimizer.step")) / 1e6
+    attn_flops = attention_flops(model_cfg, train["batch_size"]) * steps
+    return {"matmul": mm_s / total, "attention": attn_s / total, "fused": fused_s / total,
+            "optimizer": opt_s / total, "other": 1 - (mm_s + attn_s + fused_s + opt_s) / total,
+            "matmul_gflops": sum(e.flops for e in mm) / mm_s / 1e9 if mm_s else float("nan"),
+            "attention_gflops": attn_flops / attn_s / 1e9 if attn_s else float("nan")}
 
 
 def matmul_peak(dtype: torch.dtype = torch.bfloat16, sizes=(256, 512, 1024, 2048), seconds: float = 1.0) -> float:
@@ -103,6 +140,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=1, help="alternate harness/bare this often, keep the best of each")
     p.add_argument("--no-bare", action="store_true", help="skip the bare loop (harness numbers only)")
+    p.add_argument("--breakdown", action="store_true", help="also profile the bare loop: where a step's time goes")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     peak = {"bf16": matmul_peak(torch.bfloat16), "fp32": matmul_peak(torch.float32)}
@@ -136,6 +174,13 @@ def main() -> None:
                 print(f"{shape:<11}{plan['params']['non_embedding']:>12,}{batch:>6}{seq:>6}{mode:>14}{h:>15,.0f}{bare:>12,.0f}"
                       f"{h / bare:>7.2f}{flops / 1e9:>9.1f}{flops / peak[precision]:>9.1%}{first:>11.2f}"
                       f"{os.getloadavg()[0]:>6.2f}", flush=True)
+                if args.breakdown:
+                    b = breakdown(model_cfg, train, tokens, args.steps, args.warmup)
+                    print("  where a step goes: " + ", ".join(f"{k} {b[k]:.0%}" for k in
+                          ("matmul", "attention", "fused", "optimizer", "other"))
+                          + f"; matmul {b['matmul_gflops']:.0f} GFLOP/s ({b['matmul_gflops'] * 1e9 / peak[precision]:.0%}"
+                          f" of peak), attention {b['attention_gflops']:.0f} GFLOP/s "
+                          f"({b['attention_gflops'] * 1e9 / peak[precision]:.0%})", flush=True)
 
 
 if __name__ == "__main__":

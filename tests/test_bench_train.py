@@ -38,3 +38,17 @@ def test_bare_loop_and_harness_run_the_same_shape(bench, tmp_path):
     rate, first = bench.harness(cfg, train, tmp_path / "t.npy", steps=2, warmup=1, threads=1)
     assert rate > 0 and first > 0
     assert 0 < bench.matmul_peak(torch.float32, sizes=(64,), seconds=0.05) < 1e15
+
+
+def test_breakdown_shares_add_up_and_matmuls_are_counted(bench):
+    torch.set_num_threads(1)
+    cfg = bench.model_config("debug", 64)
+    train = {**bench.TRAIN, "batch_size": 2, "precision": "fp32", "compile": False}
+    tokens = np.random.default_rng(0).integers(0, 1024, size=(8, 65)).astype(np.uint16)
+    b = bench.breakdown(cfg, train, tokens, steps=2, warmup=1)
+    shares = [b[k] for k in ("matmul", "attention", "fused", "optimizer", "other")]
+    assert sum(shares) == pytest.approx(1.0) and b["matmul"] > 0 and b["attention"] > 0
+    assert b["fused"] == 0                       # nothing compiled in eager mode
+    assert b["matmul_gflops"] > 0 and b["attention_gflops"] > 0
+    # causal attention of one step: 3 x 2 x T^2 x d x layers x batch
+    assert bench.attention_flops(cfg, 2) == 3 * 2 * 64 * 64 * cfg["d_model"] * cfg["n_layers"] * 2
