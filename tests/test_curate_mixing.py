@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from test_curate_quality import fixture_corpus
+from test_curate_steps import write_shards
 from winnow.curate import StepContext, curate, load_recipe
 from winnow.curate.base import ParamError
 from winnow.curate.engine import LocalEngine
@@ -144,12 +145,7 @@ def _doc(i: int, source: str, nbytes: int) -> dict:
 
 def _shards(folder: Path, groups: list[list[dict]]) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for k, docs in enumerate(groups):
-        p = folder / f"shard_{k:05d}.jsonl"
-        write_docs(p, docs)
-        paths.append(p)
-    return paths
+    return write_shards(folder, groups)
 
 
 def _pool_and_external(ext_bytes: int = 400) -> tuple[list[dict], list[dict]]:
