@@ -6,7 +6,8 @@ and ``<!-- /results -->``. ``winnow leaderboard build`` fills it from ``board()`
 (primary metric, CORE, held-out bits per byte, curation cost, row file) and, with 2+ seeds, the
 mean ± standard deviation. ``baselines/README.md`` holds a ``<!-- baselines:summary -->`` block:
 per scale (newest version; all tracks in one table, since they share model, budget and suite),
-every ``baselines/*`` entry with its seed spread and its difference from ``baselines/random``, marked where it exceeds the seed noise (``stats.NOISE_RULE``).
+every ``baselines/*`` entry with its seed spread and its difference from ``baselines/random``,
+marked where it exceeds the seed noise (``stats.NOISE_RULE``).
 
 ``winnow leaderboard check`` reports a block that differs from what ``build`` would write, so a
 README's numbers are always its rows' numbers. Blocks are written with ``atomic_open``.
@@ -29,7 +30,7 @@ CONTROL = "baselines/random"     # the uniform sample every baseline is read aga
 BPB = "heldout.bits_per_byte"
 
 
-def _block(text: str, markers: tuple[str, str]) -> re.Pattern:
+def _block(markers: tuple[str, str]) -> re.Pattern:
     return re.compile(rf"({re.escape(markers[0])}\n).*?({re.escape(markers[1])})", re.S)
 
 
@@ -174,7 +175,7 @@ def readme_blocks(rows: list[dict], root: Path = REPO_ROOT) -> dict[Path, list[t
 
 def _filled(text: str, blocks: list[tuple[tuple[str, str], str]]) -> str:
     for markers, body in blocks:
-        text = _block(text, markers).sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+        text = _block(markers).sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
     return text
 
 
