@@ -15,11 +15,11 @@ README's numbers are always its rows' numbers. Blocks are written with ``atomic_
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from winnow.io import atomic_open
-from winnow.leaderboard.render import Table, _fmt, _sci, board, primary_text, rank_text, with_stderr
+from winnow.leaderboard.render import (Table, _fmt, _sci, board, primary_text, rank_text, replace_marked,
+                                       with_stderr)
 from winnow.leaderboard.rows import row_primary
 from winnow.leaderboard.stats import NOISE_RULE, TIE_RULE, Entry, beyond_noise, group, pooled_sd, sd, value
 from winnow.paths import REPO_ROOT
@@ -28,10 +28,6 @@ RESULTS = ("<!-- results -->", "<!-- /results -->")
 SUMMARY = ("<!-- baselines:summary -->", "<!-- /baselines:summary -->")
 CONTROL = "baselines/random"     # the uniform sample every baseline is read against
 BPB = "heldout.bits_per_byte"
-
-
-def _block(markers: tuple[str, str]) -> re.Pattern:
-    return re.compile(rf"({re.escape(markers[0])}\n).*?({re.escape(markers[1])})", re.S)
 
 
 def _table_title(t: Table) -> str:
@@ -96,8 +92,8 @@ def _noise(entries: list[Entry], metric: str) -> tuple[float | None, int]:
 
 
 def _mean(e: Entry, metric: str) -> float | None:
-    vals = [value(r, metric) for r in e.rows if isinstance(value(r, metric), (int, float))]
-    return sum(vals) / len(vals) if vals else None
+    """The seed mean ``group`` computed: the primary's, or a column's it was given."""
+    return e.mean if metric == e.primary else e.means.get(metric)
 
 
 def _delta(e: Entry, ctrl: Entry | None, metric: str, noise: tuple[float | None, int]) -> str:
@@ -154,7 +150,7 @@ def summary_block(rows: list[dict]) -> str:
         rs = [r for r in rs if (r["scale_version"], r["suite"], r["suite_version"]) == newest]
         primary = row_primary(rs[0])
         title = f"**{scale}** (scale v{newest[0]}, suite {newest[1]} v{newest[2]}; ranked by {primary})"
-        parts.append(summary_table(title, primary, group(rs, primary)))
+        parts.append(summary_table(title, primary, group(rs, primary, (BPB,))))
     return "\n\n".join(parts)
 
 
@@ -175,7 +171,7 @@ def readme_blocks(rows: list[dict], root: Path = REPO_ROOT) -> dict[Path, list[t
 
 def _filled(text: str, blocks: list[tuple[tuple[str, str], str]]) -> str:
     for markers, body in blocks:
-        text = _block(markers).sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
+        text = replace_marked(text, markers, body)
     return text
 
 
@@ -193,6 +189,10 @@ def write_readmes(rows: list[dict], root: Path = REPO_ROOT) -> list[Path]:
 
 def stale_readmes(rows: list[dict], root: Path = REPO_ROOT) -> list[str]:
     """A problem line for each README whose generated block differs from the rows."""
-    return [f"{path.relative_to(root)}: its results block differs from the leaderboard rows "
-            "(run `winnow leaderboard build`)"
-            for path, blocks in readme_blocks(rows, root).items() if _filled(path.read_text(), blocks) != path.read_text()]
+    stale = []
+    for path, blocks in readme_blocks(rows, root).items():
+        text = path.read_text()
+        if _filled(text, blocks) != text:
+            stale.append(f"{path.relative_to(root)}: its results block differs from the leaderboard rows "
+                         "(run `winnow leaderboard build`)")
+    return stale

@@ -201,8 +201,9 @@ def render(rows: list[dict]) -> dict[str, str]:
     return {scale: "\n\n".join(parts) for scale, parts in out.items()}
 
 
-def _replace_marked(text: str, scale: str, body: str) -> str:
-    pat = re.compile(rf"(<!-- leaderboard:{re.escape(scale)} -->\n).*?(<!-- /leaderboard:{re.escape(scale)} -->)", re.S)
+def replace_marked(text: str, markers: tuple[str, str], body: str) -> str:
+    """``text`` with what lies between the ``markers`` lines (start, end) replaced by ``body``."""
+    pat = re.compile(rf"({re.escape(markers[0])}\n).*?({re.escape(markers[1])})", re.S)
     return pat.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
@@ -253,7 +254,7 @@ def build(rows_dir: Path | None = None, html: bool = False) -> list[Path]:
         text = readme.read_text()
         new = text
         for scale, body in sections.items():
-            new = _replace_marked(new, scale, body)
+            new = replace_marked(new, (f"<!-- leaderboard:{scale} -->", f"<!-- /leaderboard:{scale} -->"), body)
         if new != text:
             with atomic_open(readme, "wt") as f:
                 f.write(new)
