@@ -62,7 +62,8 @@ def test_stats_layout_and_outputs(tmp_path):
         assert a["out"] == b["in"]  # the steps chain
     for s in stats["steps"]:
         assert s["in"] - s["out"] == sum(s["dropped"].values())
-        assert set(s) >= {"in", "out", "dropped", "seconds", "kind", "version"}
+        assert set(s) >= {"in", "out", "dropped", "seconds", "cpu_seconds", "kind", "version"}
+        assert s["cpu_seconds"] >= 0
     assert stats["steps"][2]["dropped"] == {"duplicate": 3}
     t = stats["totals"]
     assert t["docs_in"] == 16 and t["docs_out"] == stats["steps"][-1]["out"]
@@ -141,7 +142,8 @@ def test_rerun_resumes_and_edits_invalidate_only_later_segments(tmp_path):
     assert [s.get("resumed_shards", s.get("resumed")) for s in again["segments"]] == \
         [3, True, True, 3]
     assert out_docs(out) and again["steps"] == [
-        dict(s, seconds=again["steps"][i]["seconds"]) for i, s in enumerate(first["steps"])]
+        dict(s, seconds=again["steps"][i]["seconds"], cpu_seconds=again["steps"][i]["cpu_seconds"])
+        for i, s in enumerate(first["steps"])]
 
     edited = curate(recipe(tmp_path, body % "0.9"), shards, out, CTX, engine())
     assert [s.get("resumed_shards", s.get("resumed")) for s in edited["segments"]] == \
@@ -210,3 +212,27 @@ def test_empty_recipe_keeps_the_pool(tmp_path):
     stats = curate(recipe(tmp_path, "steps: []\n"), shards, tmp_path / "out", CTX, engine())
     assert stats["steps"] == [] and stats["totals"]["docs_out"] == 16
     assert stats["totals"]["keep_rate"] == 1.0
+
+
+def test_cpu_seconds_measure_work_not_waiting(tmp_path):
+    """A step's ``cpu_seconds`` counts CPU time, its children's included; ``seconds`` is wall time.
+    A mapper that sleeps costs wall time and (almost) no CPU; a GlobalStep whose child process
+    burns 0.4 CPU-seconds costs at least that much CPU."""
+    shards = make_pool(tmp_path / "pool")
+    r = recipe(tmp_path, f"plugins: [{PLUGIN}]\nsteps:\n  - {{step: sleepy, seconds: 0.05}}"
+                         "\n  - {step: idle_then_burn_in_child, idle: 0.3, burn: 0.4}\n", allow_code=True)
+    stats = curate(r, shards, tmp_path / "out", CTX, engine())
+    sleepy, burn = stats["steps"]
+    assert sleepy["seconds"] >= 16 * 0.05 and sleepy["cpu_seconds"] < 0.5 * sleepy["seconds"]
+    assert burn["cpu_seconds"] >= 0.4 and burn["seconds"] >= 0.3 + 0.4
+
+
+def test_counters_cpu_seconds_unknown_stays_unknown():
+    from winnow.curate.base import Counters
+
+    old = Counters.from_dict({"in": 2, "out": 1, "dropped": {"x": 1}, "seconds": 1.5})  # older stats
+    assert old.cpu_seconds is None and old.to_dict()["cpu_seconds"] is None
+    new = Counters(docs_in=1, docs_out=1, seconds=1.0, cpu_seconds=0.75)
+    assert (new + Counters(seconds=2.0, cpu_seconds=0.25)).cpu_seconds == 1.0
+    assert (new + old).cpu_seconds is None and (old + new).seconds == 2.5
+    assert Counters.from_dict(new.to_dict()) == new

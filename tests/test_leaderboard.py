@@ -60,14 +60,16 @@ def _clone_run(run_dir: Path, dest: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------- accept
-def test_valid_run_is_accepted_with_a_schema2_row_and_bundle(submitted, debug_run):
+def test_valid_run_is_accepted_with_a_schema3_row_and_bundle(submitted, debug_run):
     from winnow.leaderboard.evidence import bundle_path
     from winnow.leaderboard.rows import ROW_SCHEMA
     from winnow.leaderboard.verify import check_rows
     from winnow.manifest import read_manifest
 
     row = read_json(submitted)
-    assert row["schema"] == ROW_SCHEMA == 2
+    assert row["schema"] == ROW_SCHEMA == 3
+    cost = row["curation_cost"]   # measured CPU time of the recipe's steps, and their wall time
+    assert cost["steps"] >= 1 and cost["cpu_seconds"] > 0 and cost["wall_seconds"] > 0
     assert row["manifests"]["eval"] == read_manifest(debug_run.dir / "eval" / "debug").content_id
     assert row["descent"]["rule"] == "descent_v1" and row["descent"]["failed"] == 0
     assert row["descent"]["docs"] == row["training"]["curated_docs"] > 0

@@ -125,3 +125,25 @@ def test_targeted_rows_also_carry_core_without_their_targets():
     want = heldout_aggregate(tasks, ["dclm_lambada_openai"])
     assert got and all(got[k] == want[k] for k in got) and "heldout_excluded" not in got
     assert any(k.startswith("core_heldout") for k in got)
+
+
+def test_curation_seconds_show_cpu_time_and_mark_wall_time():
+    """Schema-3 rows report measured CPU seconds; schema-2 rows (and schema-3 rows whose stats lack
+    CPU time) only had wall time, which is shown marked, and never averaged with CPU time."""
+    from winnow.leaderboard.render import curation_seconds, render, seconds_text
+    from winnow.leaderboard.rows import curation_cost
+
+    steps = [{"seconds": 2.0, "cpu_seconds": 1.25}, {"seconds": 1.0, "cpu_seconds": 0.5, "info": {"flops": 3.0}}]
+    assert curation_cost({"steps": steps}) == {"cpu_seconds": 1.75, "wall_seconds": 3.0, "flops": 3.0, "steps": 2}
+    assert curation_cost({"steps": steps}, schema=2) == {"cpu_seconds": 3.0, "flops": 3.0, "steps": 2}
+    assert curation_cost({"steps": [steps[0], {"seconds": 4.0}]})["cpu_seconds"] is None
+
+    cpu = [make_row("a/x", s, 0.2, schema=3, curation_cost={"cpu_seconds": c, "wall_seconds": 9.0, "flops": None})
+           for s, c in ((0, 1.0), (1, 2.0))]
+    assert seconds_text(curation_seconds(cpu)) == "1.5"
+    old = make_row("a/y", 0, 0.2)                     # schema 2: its cpu_seconds field was wall time
+    assert seconds_text(curation_seconds([old])) == "1.5 (wall)"
+    unknown = make_row("a/x", 2, 0.2, schema=3, curation_cost={"cpu_seconds": None, "wall_seconds": 6.0})
+    assert seconds_text(curation_seconds(cpu + [unknown])) == "8.0 (wall)"   # wall of all three: 9, 9, 6
+    md = render(cpu + [old])["tiny-1x"]
+    assert "| 1.5 |" in md and "| 1.5 (wall) |" in md

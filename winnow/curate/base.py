@@ -39,7 +39,9 @@ import importlib
 import importlib.util
 import os
 import re
+import resource
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Protocol
@@ -87,10 +89,15 @@ class Drop(list):
 
 @dataclass
 class Counters:
-    """Per-step counts: documents in and out, drops by reason, seconds spent; mergeable.
+    """Per-step counts: documents in and out, drops by reason, time spent; mergeable.
 
+    ``seconds`` is wall-clock time (summed over workers' shards, so it overstates the work on a
+    loaded machine); ``cpu_seconds`` is the CPU time of the processes doing the step (user +
+    system, all their threads, and child processes a GlobalStep waited for), the curation cost
+    rows report. ``cpu_seconds`` is None when part of the step was counted by a winnow that did
+    not measure it (a segment resumed from older counters): unknown stays unknown on merge.
     ``info`` holds extra numbers a step wants in the stats (summed on merge). JSON keys are
-    ``in``/``out``/``dropped``/``seconds``/``info`` (``to_dict``/``from_dict``).
+    ``in``/``out``/``dropped``/``seconds``/``cpu_seconds``/``info`` (``to_dict``/``from_dict``).
     """
 
     docs_in: int = 0
@@ -98,6 +105,7 @@ class Counters:
     dropped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     info: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: float | None = 0.0
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + n
@@ -113,6 +121,8 @@ class Counters:
         for reason, n in other.dropped.items():
             self.drop(reason, n)
         self.seconds += other.seconds
+        self.cpu_seconds = (None if self.cpu_seconds is None or other.cpu_seconds is None
+                            else self.cpu_seconds + other.cpu_seconds)
         for key, value in other.info.items():
             self.info[key] = self.info.get(key, 0) + value
         return self
@@ -123,7 +133,8 @@ class Counters:
     def to_dict(self) -> dict:
         d = {"in": self.docs_in, "out": self.docs_out,
              "dropped": dict(sorted(self.dropped.items(), key=lambda kv: (-kv[1], kv[0]))),
-             "seconds": round(self.seconds, 6)}
+             "seconds": round(self.seconds, 6),
+             "cpu_seconds": None if self.cpu_seconds is None else round(self.cpu_seconds, 6)}
         if self.info:
             d["info"] = dict(sorted(self.info.items()))
         return d
@@ -132,7 +143,16 @@ class Counters:
     def from_dict(cls, d: dict) -> "Counters":
         return cls(docs_in=int(d.get("in", 0)), docs_out=int(d.get("out", 0)),
                    dropped={str(k): int(v) for k, v in (d.get("dropped") or {}).items()},
-                   seconds=float(d.get("seconds", 0.0)), info=dict(d.get("info") or {}))
+                   seconds=float(d.get("seconds", 0.0)), info=dict(d.get("info") or {}),
+                   cpu_seconds=None if d.get("cpu_seconds") is None else float(d["cpu_seconds"]))
+
+
+def cpu_clock() -> float:
+    """CPU seconds (user + system) of this process, all its threads, and the child processes it
+    has waited for (a GlobalStep's worker pool once joined). Differences of it time a step."""
+    own = time.process_time()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own + kids.ru_utime + kids.ru_stime
 
 
 def source_tag(doc: dict) -> str:

@@ -153,7 +153,7 @@ class ShardRunner:
     def _apply(self, i: int, step: Any, docs: list[dict], c: Counters, sampler: DropSampler,
                shard: str) -> list[dict]:
         spec = self.specs[i]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         views = [step_view(d) for d in docs]
         if self.batched[i]:
             try:
@@ -192,6 +192,8 @@ class ShardRunner:
         c.docs_in += len(docs)
         c.docs_out += len(out)
         c.seconds += time.perf_counter() - t0
+        if c.cpu_seconds is not None:
+            c.cpu_seconds += time.process_time() - c0
         return out
 
     @staticmethod

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from winnow.curate.base import (ENGINES, Counters, SourceTable, StepContext, StepError, StepSpec,
-                                resolve_step)
+                                cpu_clock, resolve_step)
 from winnow.curate.recipe import Recipe, RecipeError, Segment, load_recipe
 from winnow.io import atomic_path, read_json, sha256_file, write_json
 from winnow.manifest import hash_obj
@@ -131,7 +131,7 @@ def _run_global(recipe: Recipe, spec: StepSpec, inputs: list[Path], seg_dir: Pat
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
     step_ctx = dataclasses.replace(ctx, work_dir=seg_dir / "tmp")
     step_ctx.work_dir.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_clock()
     try:
         step = recipe.build(spec, step_ctx)
         outs = step.run(list(inputs), seg_dir, step_ctx)
@@ -139,7 +139,7 @@ def _run_global(recipe: Recipe, spec: StepSpec, inputs: list[Path], seg_dir: Pat
         raise
     except Exception as e:
         raise StepError(f"{spec.label} failed: {type(e).__name__}: {e}") from e
-    seconds = time.perf_counter() - t0
+    seconds, cpu_seconds = time.perf_counter() - t0, cpu_clock() - c0
     if not isinstance(outs, (list, tuple)) or not all(Path(p).is_file() for p in outs):
         raise StepError(f"{spec.label}: run() must return the list of output shard paths it "
                         f"wrote, got {outs!r}")
@@ -147,6 +147,8 @@ def _run_global(recipe: Recipe, spec: StepSpec, inputs: list[Path], seg_dir: Pat
     c = getattr(step, "counters", None) or Counters()
     if not c.seconds:
         c.seconds = seconds
+    if not c.cpu_seconds:
+        c.cpu_seconds = cpu_seconds
     rel = [str(p.relative_to(seg_dir)) if p.is_relative_to(seg_dir) else str(p) for p in outs]
     write_json(cfile, {"index": spec.index, "step": spec.name, **c.to_dict(), "outputs": rel})
     marker.write_bytes(b"")
@@ -187,7 +189,7 @@ def curate(recipe: Recipe | str | Path, input_shards: list[Path], out_dir: Path,
          "recipe": {"name", "track", "fingerprint"},
          "engine": {"name", "workers"}, "seed": int,
          "steps": [{"index", "step", "kind", "version", "in", "out", "dropped": {reason: n},
-                    "seconds", ["info": {...}]}, ...],            # recipe order, 1-based index
+                    "seconds", "cpu_seconds", ["info": {...}]}, ...],  # recipe order, 1-based index
          "totals": {"docs_in", "docs_out", "bytes_in", "bytes_out", "keep_rate",
                     "byte_keep_rate", "est_tokens_out", "shards", "seconds"},
          "sources": {source: {"docs_in", "docs_out", "bytes_in", "bytes_out", "keep_rate",

@@ -18,8 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from winnow.io import atomic_open
-from winnow.leaderboard.render import (Table, _fmt, _sci, board, primary_text, rank_text, replace_marked,
-                                       with_stderr)
+from winnow.leaderboard.render import (Table, _fmt, _sci, board, curation_seconds, primary_text, rank_text,
+                                       replace_marked, seconds_text, with_stderr)
 from winnow.leaderboard.rows import row_primary
 from winnow.leaderboard.stats import NOISE_RULE, TIE_RULE, Entry, beyond_noise, group, pooled_sd, sd, value
 from winnow.paths import REPO_ROOT
@@ -60,7 +60,7 @@ def entry_section(t: Table, e: Entry) -> str:
     for r in e.rows:
         cost = r.get("curation_cost") or {}
         cells = [str(r["seed"]), *(_fmt(value(r, n)) for n, _ in metrics),
-                 _fmt(cost.get("cpu_seconds"), 1), _sci(cost.get("flops")), f"`{Path(r.get('_path', '')).name}`"]
+                 seconds_text(curation_seconds([r])), _sci(cost.get("flops")), f"`{Path(r.get('_path', '')).name}`"]
         lines.append("| " + " | ".join(cells) + " |")
     if len(e.rows) >= 2:
         cells = [f"mean ± sd ({len(e.rows)})", *(_mean_sd([value(r, n) for r in e.rows]) for n, _ in metrics),
@@ -116,14 +116,12 @@ def summary_table(title: str, primary: str, entries: list[Entry]) -> str:
             "held-out bpb mean ± seed sd", "Δ bpb vs random", "curation CPU s", "flags"]
     lines = [title, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in entries:
-        cost = [c for c in ((r.get("curation_cost") or {}).get("cpu_seconds") for r in e.rows)
-                if isinstance(c, (int, float))]
         flags = ", ".join(k for k in ("targeted", "external_data") if (e.first.get("flags") or {}).get(k))
         lines.append("| " + " | ".join([
             rank_text(e), e.first["submission"].split("/", 1)[1], e.first["track"], ",".join(map(str, e.seeds)),
             _mean_sd([value(r, primary) for r in e.rows]), _delta(e, ctrl, primary, noise_p),
             _mean_sd([value(r, BPB) for r in e.rows]), _delta(e, ctrl, BPB, noise_b),
-            _fmt(sum(cost) / len(cost), 1) if cost else "–", flags]) + " |")
+            seconds_text(curation_seconds(e.rows)), flags]) + " |")
 
     def noise_text(name: str, n: tuple[float | None, int]) -> str:
         return f"{name} {n[0]:.4f} ({n[1]} df)" if n[0] is not None else f"{name}: not measured"

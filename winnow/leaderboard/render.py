@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from winnow.io import atomic_open
-from winnow.leaderboard.rows import load_rows, row_primary
+from winnow.leaderboard.rows import curation_times, load_rows, row_primary
 from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, Entry, group
 from winnow.paths import REPO_ROOT, leaderboard_dir
 
@@ -85,6 +85,30 @@ def _cost(field: str) -> Callable[[Entry], object]:
     return get
 
 
+class CurationSeconds(float):
+    """Mean curation seconds of some rows, and whether they are CPU or (only) wall-clock time."""
+    kind: str = "cpu"
+
+
+def curation_seconds(rows: list[dict]) -> CurationSeconds | None:
+    """The rows' mean curation CPU seconds when every row measured them, else their mean
+    wall-clock seconds marked ``kind = "wall"`` (CPU and wall time are never averaged together)."""
+    times = [curation_times(r) for r in rows]
+    for kind in ("cpu", "wall"):
+        vals = [t[kind] for t in times]
+        if vals and all(isinstance(v, (int, float)) for v in vals):
+            out = CurationSeconds(sum(vals) / len(vals))
+            out.kind = kind
+            return out
+    return None
+
+
+def seconds_text(v: CurationSeconds | None) -> str:
+    if v is None:
+        return "–"
+    return _fmt(float(v), 1) + (" (wall)" if v.kind == "wall" else "")
+
+
 def _heldout(field: str) -> Callable[[Entry], object]:
     def get(e: Entry):
         vals = [(r.get("heldout") or {}).get(field) for r in e.rows]
@@ -101,7 +125,7 @@ TAIL_COLUMNS = {
     "tokens": Column("tokens", "train tokens", _train("tokens"), lambda v: _fmt(int(v)) if v else "–"),
     "passes": Column("passes", "passes", _train("passes"), lambda v: _fmt(v, 2)),
     "train_flops": Column("train_flops", "train FLOPs", _train("flops"), _sci),
-    "cpu_seconds": Column("cpu_seconds", "curation CPU s", _cost("cpu_seconds"), lambda v: _fmt(v, 1)),
+    "cpu_seconds": Column("cpu_seconds", "curation CPU s", lambda e: curation_seconds(e.rows), seconds_text),
     "curation_flops": Column("curation_flops", "curation FLOPs", _cost("flops"), _sci),
     "contamination": Column("contamination", "contamination", lambda e: contamination_text(e.first.get("contamination")),
                             str, numeric=False),
@@ -220,7 +244,10 @@ How a row gets here and how it is checked:
 * An id list (`ids: ids.txt` in recipe.yaml, a sorted file of pool ids) is a complete
   filtering-track submission and runs no submitter code; plugin code runs only with
   `--allow-code`, and the row's `flags.plugin_code` / `flags.allow_code` record it.
-* Each row (schema 2) has an evidence bundle beside it (`<row>.bundle.json`: run.json, every
+* Curation CPU s: the CPU time (all threads and waited-for child processes) of the recipe's
+  steps, summed over workers, as each step measured it. Rows from before schema 3 measured only
+  wall-clock time: their figure is shown with `(wall)`, and never averaged with CPU time.
+* Each row (schema 2 and later) has an evidence bundle beside it (`<row>.bundle.json`: run.json, every
   manifest of the chain, results.json). `winnow leaderboard check` recomputes every number of
   every row from its run folder when it is on the machine (`--runs DIR` adds places to look),
   else from the bundle, whose hashes chain to the manifest ids the row cites; a row with neither
@@ -230,7 +257,8 @@ How a row gets here and how it is checked:
 LEGEND = ("Ranks: `=k` marks entries whose 95% intervals overlap (rank = 1 + the number of entries "
           "whose interval lies wholly above). Intervals: t over seeds with 2+ seeds, else 1.96 × the "
           "aggregate's per-task stderr. Flags: plugin code (the run opted in with --allow-code and the "
-          "recipe has plugins), targeted (recipe `targets:`), external data (mixing track), id list.")
+          "recipe has plugins), targeted (recipe `targets:`), external data (mixing track), id list. "
+          "Curation seconds marked (wall) are wall-clock time (rows that did not measure CPU time).")
 
 
 def build(rows_dir: Path | None = None, html: bool = False) -> list[Path]:

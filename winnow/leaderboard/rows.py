@@ -11,6 +11,11 @@ null) and ``curation_cost.steps``; a real ``contamination`` summary when the rec
 ``flags.targeted`` with ``targets`` (the recipe's ``targets:``); ``descent`` (the filtering-track
 check's summary); ``bundle`` (file name and sha256 of the evidence bundle).
 
+Schema 3 changes only ``curation_cost``: ``cpu_seconds`` is now the steps' measured CPU time
+(``Counters.cpu_seconds``; null when a step's stats lack it) and ``wall_seconds`` their summed
+wall-clock time. Schema 1-2 rows recorded the wall-clock sum under the name ``cpu_seconds``; they
+are checked as derived then, and shown as wall time (``curation_times``).
+
 ``submit`` refuses, each with the reason: unofficial runs (run.json, and the scale/suite configs
 the manifests record compared with the committed YAML and its version), broken hash chains, a
 token budget trained that is not the scale's derived budget, and filtering-track runs whose
@@ -32,8 +37,8 @@ from winnow.io import read_json, sha256_bytes, write_json
 from winnow.manifest import code_version, hash_obj
 from winnow.paths import leaderboard_dir
 
-ROW_SCHEMA = 2
-READABLE_SCHEMAS = (1, 2)
+ROW_SCHEMA = 3
+READABLE_SCHEMAS = (1, 2, 3)
 # Primary metric when a scale's YAML has no ``leaderboard.primary``: CORE where models are big
 # enough for accuracy to move (GPU scales), the continuous CORE aggregate at CPU scales.
 GPU_PRIMARY = "core_v2"
@@ -109,12 +114,28 @@ def contamination_summary(curate_stats: dict) -> dict:
     return {"measured": False}
 
 
-def curation_cost(curate_stats: dict) -> dict:
+def curation_cost(curate_stats: dict, schema: int = ROW_SCHEMA) -> dict:
+    """The recipe's cost from the curated stats: CPU and wall seconds summed over its steps (each
+    step's own sum over workers' shards), FLOPs where steps report them, and the step count."""
     steps = curate_stats.get("steps", [])
     flops = [float(s["info"]["flops"]) for s in steps if isinstance((s.get("info") or {}).get("flops"), (int, float))]
-    # per-step seconds are summed over workers' shards: CPU seconds of the recipe's steps
-    return {"cpu_seconds": round(sum(s.get("seconds", 0.0) for s in steps), 2),
-            "flops": sum(flops) if flops else None, "steps": len(steps)}
+    wall = round(sum(s.get("seconds", 0.0) for s in steps), 2)
+    common = {"flops": sum(flops) if flops else None, "steps": len(steps)}
+    if schema < 3:  # as derived then: the wall-clock sum, under the name cpu_seconds
+        return {"cpu_seconds": wall, **common}
+    cpu = [s.get("cpu_seconds") for s in steps]
+    return {"cpu_seconds": round(sum(cpu), 2) if steps and None not in cpu else None,
+            "wall_seconds": wall, **common}
+
+
+def curation_times(row: dict) -> dict[str, float | None]:
+    """{"cpu": seconds | None, "wall": seconds | None} of a row's curation cost. Schema-1/2 rows
+    measured only wall time (recorded under ``cpu_seconds``); a schema-3 row lacks CPU time when
+    its curated stats came from a winnow that did not measure it."""
+    cost = row.get("curation_cost") or {}
+    if row.get("schema", 1) < 3:
+        return {"cpu": None, "wall": cost.get("cpu_seconds")}
+    return {"cpu": cost.get("cpu_seconds"), "wall": cost.get("wall_seconds")}
 
 
 def targeted_aggregates(tasks: dict, targets: list[str]) -> dict:
@@ -129,8 +150,9 @@ def targeted_aggregates(tasks: dict, targets: list[str]) -> dict:
     return held
 
 
-def row_numbers(evidence: dict) -> dict:
-    """Every field of a row that follows from its evidence (run.json, manifests, results)."""
+def row_numbers(evidence: dict, schema: int = ROW_SCHEMA) -> dict:
+    """Every field of a row that follows from its evidence (run.json, manifests, results), as a
+    row of ``schema`` derives them."""
     from winnow.leaderboard.evidence import results_of
 
     run, ms = evidence["run"], evidence["manifests"]
@@ -153,7 +175,7 @@ def row_numbers(evidence: dict) -> dict:
                      "steps": train.get("steps"),
                      "curated_docs": tok["curated_docs"], "docs_used": tok["docs_used"],
                      "flops": train.get("total_flops"), "budget_tokens": train.get("tokens")},
-        "curation_cost": curation_cost(cur),
+        "curation_cost": curation_cost(cur, schema),
         "contamination": contamination_summary(cur),
         "flags": {"plugin_code": bool(run.get("allow_code") and run.get("plugins")),
                   "allow_code": bool(run.get("allow_code")),

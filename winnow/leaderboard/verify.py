@@ -159,7 +159,7 @@ def check_row(path: Path, runs_dirs: list[Path] | None = None) -> list[str]:
         return probs
     probs += [f"{path}: {source}: {p}" for p in chain_problems(evidence, row.get("manifests") or {})]
     try:
-        want = row_numbers(evidence)
+        want = row_numbers(evidence, schema)
     except (KeyError, TypeError, ValueError) as e:
         return probs + [f"{path}: {source}: incomplete evidence ({type(e).__name__}: {e})"]
     if schema < 2:   # schema 1 ranked by a default since replaced; compare what it recorded
