@@ -52,3 +52,20 @@ def test_breakdown_shares_add_up_and_matmuls_are_counted(bench):
     assert b["matmul_gflops"] > 0 and b["attention_gflops"] > 0
     # causal attention of one step: 3 x 2 x T^2 x d x layers x batch
     assert bench.attention_flops(cfg, 2) == 3 * 2 * 64 * 64 * cfg["d_model"] * cfg["n_layers"] * 2
+
+
+def test_attention_candidates_compute_the_same_causal_attention(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import bench_attention as ba
+
+    torch.manual_seed(0)
+    shape = (2, 3, 40, 8)
+    for name in ("plain", "sdpa"):
+        assert ba.check_same(ba.CANDIDATES[name](), shape, torch.float32) < 1e-5
+    assert ba.check_same(lambda q, k, v: ba.blocked(q, k, v, block=16), shape, torch.float32) < 1e-5
+    # a non-causal attention is caught
+    assert ba.check_same(lambda q, k, v: torch.nn.functional.scaled_dot_product_attention(q, k, v),
+                         shape, torch.float32) > 0.05
+    assert ba.attention_flops(16, 5, 512, 32) == 3 * 2 * 16 * 160 * 512 * 512
+    with pytest.raises(SystemExit, match="unknown candidate"):
+        ba.main(["--shape", "debug", "--candidates", "nope"])
