@@ -14,17 +14,18 @@ import torch.nn.functional as F
 from winnow.train.model import OpenLMConfig, OpenLMForCausalLM  # the model class under test
 
 
-def bare_loop(model_cfg: dict, train: dict, tokens: np.ndarray, steps: int, warmup: int, on_step=None) -> float:
-    """Tokens/s over ``steps`` steps after ``warmup`` untimed ones (rows of ``tokens`` in order);
-    ``on_step()`` (e.g. a profiler's ``step``) is called after every step."""
+def bare_loop(model_cfg: dict, train: dict, tokens: np.ndarray, steps: int, warmup: int, on_step=None,
+              device: str = "cpu") -> float:
+    """Tokens/s over ``steps`` steps after ``warmup`` untimed ones (rows of ``tokens`` in order) on
+    ``device``; ``on_step()`` (e.g. a profiler's ``step``) is called after every step."""
     torch.manual_seed(0)
-    model = OpenLMForCausalLM(OpenLMConfig.from_scale(model_cfg)).train()
+    model = OpenLMForCausalLM(OpenLMConfig.from_scale(model_cfg)).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=train["lr"], betas=(train["beta1"], train["beta2"]),
                             eps=train["eps"], weight_decay=train["weight_decay"])
     bf16 = train["precision"] == "bf16"
 
     def loss_fn(x, y):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(input_ids=x).logits.float().flatten(0, 1)
         z = torch.logsumexp(logits, dim=-1)
         return F.cross_entropy(logits, y.flatten()) + train["z_loss"] * (z * z).mean()
@@ -37,13 +38,13 @@ def bare_loop(model_cfg: dict, train: dict, tokens: np.ndarray, steps: int, warm
         lr = train["lr"] * min(1.0, (i + 1) / train["warmup"]) * 0.5 * (1 + math.cos(math.pi * i / total))
         for group in opt.param_groups:
             group["lr"] = lr
-        batch = torch.from_numpy(tokens[i * b:(i + 1) * b].astype(np.int64))
+        batch = torch.from_numpy(tokens[i * b:(i + 1) * b].astype(np.int64)).to(device)
         loss = loss_fn(batch[:, :-1], batch[:, 1:])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), train["grad_clip"])
         opt.step()
-        loss.item()
+        loss.item()  # waits for the step (on a GPU too)
         if on_step is not None:
             on_step()
     return steps * b * (tokens.shape[1] - 1) / (time.perf_counter() - t0)

@@ -69,3 +69,25 @@ def test_attention_candidates_compute_the_same_causal_attention(monkeypatch):
     assert ba.attention_flops(16, 5, 512, 32) == 3 * 2 * 16 * 160 * 512 * 512
     with pytest.raises(SystemExit, match="unknown candidate"):
         ba.main(["--shape", "debug", "--candidates", "nope"])
+
+
+def test_gpu_bench_code_path_runs_on_cpu(monkeypatch, tmp_path):
+    """bench_gpu.py's harness, bare loop (with a device) and micro-batched full-batch run, on the
+    CPU at the debug shape: every run measured, no MFU without a known peak."""
+    if torch.cuda.is_available():
+        pytest.skip("on a GPU machine the bench runs on the GPU")
+    monkeypatch.syspath_prepend(str(BENCH))
+    import json
+
+    import bench_gpu
+
+    torch.set_num_threads(1)
+    out = tmp_path / "gpu.json"
+    assert bench_gpu.main(["--shape", "debug", "--device", "cpu", "--batch", "2", "--steps", "2", "--warmup", "1",
+                           "--modes", "bf16", "--full-batch", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [(r["side"], r["batch"], r["micro_batch"]) for r in res["runs"]] == \
+        [("harness", 2, None), ("bare", 2, None), ("harness", 8, 2)]   # debug's batch is 8
+    assert all(r["tokens_per_s"] > 0 and r["mfu"] is None for r in res["runs"])
+    with pytest.raises(SystemExit, match="no CUDA device"):
+        bench_gpu.main(["--shape", "debug"])
