@@ -311,3 +311,19 @@ def test_waiting_ranks_stop_on_rank_0s_failure_not_on_a_stale_one(mini_pool, mon
         runmod.wait_for_data(run, 1, 2, poll_s=0.05)
     rank0.join()
     assert time.monotonic() - t0 < 10
+
+
+def test_eval_of_a_model_folder_runs_on_rank_0_only(monkeypatch, tmp_path):
+    """`winnow eval --model` under torchrun: ranks other than 0 return at once (no load, no write);
+    rank 0 evaluates, here failing on the missing folder, which shows it tried."""
+    from winnow.cli import main
+
+    out = tmp_path / "evals"
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert main(["eval", "--model", str(tmp_path / "no-such-model"), "--out", str(out)]) == 0
+    assert not out.exists()
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert main(["eval", "--model", str(tmp_path / "no-such-model"), "--out", str(out)]) != 0

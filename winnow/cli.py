@@ -307,7 +307,11 @@ def cmd_eval(args) -> int:
     from winnow.eval.runner import evaluate
     from winnow.paths import winnow_home
     from winnow.io import sha256_bytes
+    from winnow.run import is_main_process, launch_rank
 
+    if not is_main_process():  # evaluation is one process: under torchrun, rank 0 does it alone
+        log.info("winnow eval --model: rank %d of a torchrun launch; global rank 0 evaluates", launch_rank()[0])
+        return 0
     rc = load_run_config(args.overrides)
     suite = rc.cfg["suite"]
     model = Path(args.model)
