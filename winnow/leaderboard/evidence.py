@@ -16,7 +16,7 @@ folder is gone, the check uses the bundle, after checking that it is internally 
 * each stage names its parent's content id (curated -> pool, ..., eval -> train);
 * the sha256 of the bundled ``results.json`` text is the one in the eval manifest's file table
   (so results cannot change without changing the eval content id the row cites);
-* schema-2 rows also record the bundle file's sha256.
+* rows of schema 2 and later also record the bundle file's sha256.
 
 An edit to the row's numbers, to the bundled results, or to a manifest's file table is caught.
 What a bundle cannot catch is a forger who rewrites results, eval file table, the cited eval id,

@@ -3,7 +3,7 @@
 A row lives in ``leaderboard/rows/<scale>/<track>/<slug>__seed<k>__<key8>.json`` with its evidence
 bundle beside it (``...__<key8>.bundle.json``, see ``winnow.leaderboard.evidence``).
 
-Schema 2 (``ROW_SCHEMA``; schema-1 rows are still read and checked) adds to schema 1:
+Schema 2 (schema-1 rows are still read and checked) adds to schema 1:
 ``aggregates_stderr``; ``training.flops`` and ``training.budget_tokens`` (the scale's derived
 budget); ``curation_cost.flops`` (sum of the steps' ``info.flops`` where they report it, else
 null) and ``curation_cost.steps``; a real ``contamination`` summary when the recipe ran

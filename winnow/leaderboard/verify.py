@@ -67,7 +67,7 @@ def _close(a, b, tol: float = 1e-9) -> bool:
 
 def compare(got, want, where: str, strict: bool) -> list[str]:
     """Differences between a row's value and the one recomputed from evidence, by dotted path.
-    ``strict``: dict keys must match exactly (schema 2); else only the row's keys are compared."""
+    ``strict``: dict keys must match exactly (schema 2 and later); else only the row's keys are compared."""
     if isinstance(want, dict) and isinstance(got, dict):
         out = []
         keys = set(got) | set(want) if strict else set(got)
