@@ -24,6 +24,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from bench_train import attention_flops as model_attention_flops
 from bench_train import matmul_peak, model_config  # bench/ is on sys.path when run as a script
 
 
@@ -60,9 +61,8 @@ CANDIDATES = {
 
 
 def attention_flops(batch: int, heads: int, seq: int, head_dim: int) -> float:
-    """Causal attention forward + backward: 2 products of 2·T²·hd FLOPs per head, halved by the
-    mask, three times (forward, and the backward's two-per-product)."""
-    return 3 * 2 * batch * heads * seq * seq * head_dim
+    """Causal attention forward + backward of one layer of this shape (bench_train's count)."""
+    return model_attention_flops({"seq_len": seq, "d_model": heads * head_dim, "n_layers": 1}, batch)
 
 
 def time_one(fn, shape: tuple[int, int, int, int], dtype: torch.dtype, iters: int, warmup: int) -> float:

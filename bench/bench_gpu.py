@@ -23,36 +23,14 @@ import argparse
 import json
 import math
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from bare_loop import bare_loop  # bench/ is on sys.path when this file runs as a script
-from bench_train import TRAIN, harness, model_config, scale_batch
+from bench_train import TRAIN, harness, matmul_peak, model_config, scale_batch
 
 from winnow.train.loop import derive, peak_flops
-
-
-def matmul_peak(device: str, sizes=(4096, 8192), reps: int = 10) -> float:
-    """Best bf16 FLOP/s of a square ``torch.mm`` on ``device`` (synchronised timings)."""
-    best = 0.0
-    for n in sizes:
-        a, b = (torch.randn(n, n, device=device, dtype=torch.bfloat16) for _ in range(2))
-        for _ in range(3):
-            torch.mm(a, b)
-        sync(device)
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            torch.mm(a, b)
-        sync(device)
-        best = max(best, 2 * n**3 * reps / (time.perf_counter() - t0))
-    return best
-
-
-def sync(device: str) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -60,7 +38,7 @@ def run(args: argparse.Namespace) -> dict:
     seq, batch = model_cfg["seq_len"], args.batch
     device = torch.device(args.device)
     spec_peak = peak_flops({}, device)
-    mm_peak = matmul_peak(args.device) if device.type == "cuda" else None
+    mm_peak = matmul_peak(torch.bfloat16, sizes=(4096, 8192), device=args.device) if device.type == "cuda" else None
     plan = derive(model_cfg, {**TRAIN, "batch_size": batch, "tokens": batch * seq, "precision": "bf16",
                               "compile": False})
     fpt = plan["flops_per_token"]

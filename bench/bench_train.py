@@ -92,17 +92,22 @@ def breakdown(model_cfg: dict, train: dict, tokens: np.ndarray, steps: int, warm
             "attention_gflops": attn_flops / attn_s / 1e9 if attn_s else float("nan")}
 
 
-def matmul_peak(dtype: torch.dtype = torch.bfloat16, sizes=(256, 512, 1024, 2048), seconds: float = 1.0) -> float:
-    """Best FLOP/s of a square ``torch.mm`` in ``dtype`` over ``sizes``: the machine's reachable
-    matrix-multiply peak at the current thread count, the denominator of the fraction of peak."""
+def matmul_peak(dtype: torch.dtype = torch.bfloat16, sizes=(256, 512, 1024, 2048), seconds: float = 1.0,
+                device: str = "cpu") -> float:
+    """Best FLOP/s of a square ``torch.mm`` in ``dtype`` over ``sizes`` on ``device``: the machine's
+    reachable matrix-multiply peak at the current thread count, the denominator of the fraction of
+    peak. On a GPU the timings are synchronised (launches are asynchronous)."""
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
     best = 0.0
     for n in sizes:
-        a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+        a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
         torch.mm(a, b)
+        sync()
         reps, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
             torch.mm(a, b)
             reps += 1
+        sync()
         best = max(best, 2 * n**3 * reps / (time.perf_counter() - t0))
     return best
 
