@@ -70,3 +70,47 @@ def test_check_reports_a_block_that_no_longer_matches_its_rows(tmp_path):
     rows[3]["aggregates"]["core_prob_v1"] = 0.07                 # a row changes: its README is stale
     stale = stale_readmes(rows, root)
     assert any("baselines/good/README.md" in s for s in stale) and any("baselines/README.md" in s for s in stale)
+
+
+def _targeted_rows():
+    """random and good (3 seeds each) plus `aimed`, targeted at LAMBADA: near chance on the CORE tasks
+    it did not aim at, far above it on its target (which its primary metric includes)."""
+    rows = _rows()[:6]
+    for r in rows:   # every row is scored on lambada too, at chance
+        r["tasks"] = {**r["tasks"], "dclm_lambada_openai": {"acc": 0.0, "prob": 0.0, "n": 100}}
+    aimed = make_row("baselines/aimed", 0, 0.30, targets=["dclm_lambada_openai"])
+    aimed["flags"] = {**aimed["flags"], "targeted": True}
+    aimed["tasks"] = {"dclm_copa": {"acc": 0.5, "prob": -0.02, "n": 100}, "dclm_piqa": {"acc": 0.5, "prob": 0.0, "n": 100},
+                      "dclm_lambada_openai": {"acc": 0.9, "prob": 0.9, "n": 100}}
+    aimed["aggregates"]["core_heldout_prob_v1"] = -0.01    # as submit derives it from these tasks
+    return rows + [aimed]
+
+
+def test_a_targeted_entry_is_read_against_random_on_the_same_held_out_tasks(tmp_path):
+    root = _tree(tmp_path)
+    (root / "baselines/aimed").mkdir()
+    (root / "baselines/aimed/README.md").write_text(f"# aimed\n\n{RESULTS[0]}\n{RESULTS[1]}\n")
+    write_readmes(_targeted_rows(), root)
+    # random's CORE without lambada: the mean of copa (score) and piqa (score / 2) over its seeds
+    want = sum(0.75 * s for s in (0.010, 0.012, 0.014)) / 3
+    summary = (root / "baselines/README.md").read_text()
+    (line,) = [ln for ln in summary.splitlines() if ln.startswith("- aimed")]
+    assert "core_heldout_prob_v1 -0.0100 against random's" in line
+    assert f"{want:.4f} ± 0.0015 on the same tasks, Δ {-0.01 - want:+.4f} *" in line   # beyond the pooled noise
+    assert not any(ln.startswith("- good") for ln in summary.splitlines())            # untargeted: no line
+    aimed = (root / "baselines/aimed/README.md").read_text()
+    assert f"baselines/random on the same tasks (CORE without dclm_lambada_openai" in aimed
+    assert f"{want:.4f} ± 0.0015 over seeds 0,1,2." in aimed and "| 0 | 0.3000 | -0.0100 |" in aimed
+
+
+def test_leaderboard_shows_held_out_columns_only_beside_targeted_entries():
+    from winnow.leaderboard.render import render
+
+    text = render(_targeted_rows())["tiny-1x"]
+    head, _, *body = [ln for ln in text.splitlines() if ln.startswith("|")]
+    cols = [c.strip() for c in head.strip("|").split("|")]
+    i, j = cols.index("CORE w/o targets (prob)"), cols.index("random, same tasks")
+    cells = {ln.split(" | ")[1]: [c.strip() for c in ln.strip("|").split("|")] for ln in body}
+    assert cells["baselines/aimed"][i] == "-0.0100" and cells["baselines/aimed"][j] == "0.0090"
+    assert cells["baselines/good"][i] == cells["baselines/good"][j] == "–"
+    assert "CORE w/o targets" not in render(_rows())["tiny-1x"]                 # no targeted entry, no columns

@@ -18,15 +18,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from winnow.io import atomic_open
-from winnow.leaderboard.render import (Table, _fmt, _sci, board, curation_seconds, primary_text, rank_text,
-                                       replace_marked, seconds_text, with_stderr)
+from winnow.leaderboard.render import (HELDOUT, Table, _fmt, _sci, board, control_entry, curation_seconds,
+                                       heldout_values, primary_text, rank_text, replace_marked, seconds_text,
+                                       targets_of, with_stderr)
 from winnow.leaderboard.rows import row_primary
 from winnow.leaderboard.stats import NOISE_RULE, TIE_RULE, Entry, beyond_noise, group, pooled_sd, sd, value
 from winnow.paths import REPO_ROOT
 
 RESULTS = ("<!-- results -->", "<!-- /results -->")
 SUMMARY = ("<!-- baselines:summary -->", "<!-- /baselines:summary -->")
-CONTROL = "baselines/random"     # the uniform sample every baseline is read against
 BPB = "heldout.bits_per_byte"
 
 
@@ -49,7 +49,7 @@ def _mean_sd(vals: list) -> str:
 def entry_section(t: Table, e: Entry) -> str:
     """One table's rows of one submission: a line per seed, then the seed mean ± sd."""
     core = _core_column(t)
-    heldout = "core_heldout_prob_v1" if any(value(r, "core_heldout_prob_v1") is not None for r in e.rows) else None
+    heldout = HELDOUT if any(value(r, HELDOUT) is not None for r in e.rows) else None
     metrics = [(t.primary, f"**{t.primary}**")] + ([(heldout, "CORE without targets (prob)")] if heldout else [])
     metrics += [core] if core else []
     metrics += [(BPB, "held-out bpb"), ("heldout.unigram_bits_per_byte", "unigram bpb")]
@@ -66,6 +66,12 @@ def entry_section(t: Table, e: Entry) -> str:
         cells = [f"mean ± sd ({len(e.rows)})", *(_mean_sd([value(r, n) for r in e.rows]) for n, _ in metrics),
                  "", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
+    ctrl = control_entry(t.entries)
+    targets = targets_of(e)
+    if heldout and targets and ctrl is not None and ctrl is not e:
+        vals = heldout_values(ctrl.rows, targets)
+        lines += ["", f"baselines/random on the same tasks (CORE without {', '.join(targets)}; {HELDOUT} "
+                  f"from its rows' task scores): {_mean_sd(vals)} over seeds {','.join(map(str, ctrl.seeds))}."]
     return "\n".join(lines)
 
 
@@ -110,7 +116,7 @@ def _delta(e: Entry, ctrl: Entry | None, metric: str, noise: tuple[float | None,
 def summary_table(title: str, primary: str, entries: list[Entry]) -> str:
     """Every baseline of one scale version and suite, all tracks together (they share the model,
     budget and evaluation), with its seed spread and difference from ``CONTROL``."""
-    ctrl = next((e for e in entries if e.first["submission"] == CONTROL and e.first["track"] == "filtering"), None)
+    ctrl = control_entry(entries)
     noise_p, noise_b = _noise(entries, primary), _noise(entries, BPB)
     head = ["rank", "baseline", "track", "seeds", f"**{primary}** mean ± seed sd", "Δ vs random",
             "held-out bpb mean ± seed sd", "Δ bpb vs random", "curation CPU s", "flags"]
@@ -126,6 +132,7 @@ def summary_table(title: str, primary: str, entries: list[Entry]) -> str:
     def noise_text(name: str, n: tuple[float | None, int]) -> str:
         return f"{name} {n[0]:.4f} ({n[1]} df)" if n[0] is not None else f"{name}: not measured"
 
+    lines += targeted_lines(entries, ctrl)
     if noise_p[0] is None:
         lines += ["", "Seed noise: not measured yet (no baseline here has 2+ seeds); no difference is marked."]
     else:
@@ -134,6 +141,29 @@ def summary_table(title: str, primary: str, entries: list[Entry]) -> str:
                   "difference from random exceeds t(0.975, df) · pooled sd · √(1/n₁ + 1/n₂). Higher "
                   f"{primary} is better, lower bpb is better. Ranks: {TIE_RULE} over each entry's interval."]
     return "\n".join(lines)
+
+
+def targeted_lines(entries: list[Entry], ctrl: Entry | None) -> list[str]:
+    """For each targeted entry, its CORE without its targets against random's value of the same
+    aggregate over the same tasks, marked ``*`` beyond the seed noise of that aggregate (pooled over
+    the baselines with 2+ seeds, each scored on the same tasks)."""
+    out = []
+    for e in entries:
+        targets = targets_of(e)
+        if not targets or ctrl is None:
+            continue
+        mine, theirs = heldout_values(e.rows, targets), heldout_values(ctrl.rows, targets)
+        if not mine or not theirs:
+            continue
+        s, df = pooled_sd([heldout_values(x.rows, targets) for x in entries])
+        a, b = sum(mine) / len(mine), sum(theirs) / len(theirs)
+        mark = " *" if s is not None and beyond_noise(a, len(mine), b, len(theirs), s, df) else ""
+        noise = (f"seed noise of this aggregate: pooled sd {s:.4f}, {df} df" if s is not None
+                 else "its seed noise is not measured yet")
+        out.append(f"- {e.first['submission'].split('/', 1)[1]} (targeted at {', '.join(targets)}): "
+                   f"{HELDOUT} {_mean_sd(mine)} against random's {_mean_sd(theirs)} on the same tasks, "
+                   f"Δ {a - b:+.4f}{mark} ({noise})")
+    return ["", "Targeted entries on CORE without their targets:", *out] if out else []
 
 
 def summary_block(rows: list[dict]) -> str:

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Callable
 
 from winnow.io import atomic_open
-from winnow.leaderboard.rows import curation_times, load_rows, row_primary
+from winnow.leaderboard.rows import curation_times, load_rows, row_primary, targeted_aggregates
 from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, Entry, group
 from winnow.paths import REPO_ROOT, leaderboard_dir
 
 CATEGORY_PREFIX = "category_"
+CONTROL = "baselines/random"        # the uniform sample every entry is read against
+HELDOUT = "core_heldout_prob_v1"    # CORE without a targeted entry's targets (core_prob_v1's analogue)
 
 
 def _fmt(v, digits: int = 4) -> str:
@@ -117,6 +119,39 @@ def _heldout(field: str) -> Callable[[Entry], object]:
     return get
 
 
+def targets_of(e: Entry) -> list[str]:
+    return list(e.first.get("targets") or []) if (e.first.get("flags") or {}).get("targeted") else []
+
+
+def heldout_values(rows: list[dict], targets: list[str]) -> list[float]:
+    """Each row's ``HELDOUT`` over CORE minus ``targets``, recomputed from its task scores, so an
+    untargeted entry (the control) is scored on exactly the tasks a targeted entry is ranked on."""
+    vals = [targeted_aggregates(r["tasks"], targets).get(HELDOUT) for r in rows if targets and r.get("tasks")]
+    return [float(v) for v in vals if isinstance(v, (int, float))]
+
+
+def _mean_or_none(vals: list[float]) -> float | None:
+    return sum(vals) / len(vals) if vals else None
+
+
+def control_entry(entries: list[Entry]) -> Entry | None:
+    return next((e for e in entries if e.first["submission"] == CONTROL and e.first["track"] == "filtering"), None)
+
+
+def heldout_columns(entries: list[Entry]) -> list[Column]:
+    """For a table with targeted entries: their CORE without targets, and the control's (random's)
+    value of the same aggregate over the same tasks, so a targeted row is never read against the
+    untargeted primary metric alone. Empty when no entry is targeted."""
+    if not any(targets_of(e) for e in entries):
+        return []
+    ctrl = control_entry(entries)
+    return [
+        Column("core_heldout", "CORE w/o targets (prob)", lambda e: _mean_or_none(heldout_values(e.rows, targets_of(e)))),
+        Column("control_heldout", "random, same tasks",
+               lambda e: _mean_or_none(heldout_values(ctrl.rows, targets_of(e))) if ctrl else None),
+    ]
+
+
 # Fixed columns after the aggregates (name -> Column). Held-out bits per byte (lower is better)
 # separates data recipes at CPU scales where task metrics sit near chance.
 TAIL_COLUMNS = {
@@ -146,7 +181,7 @@ class Table:
     @property
     def columns(self) -> list[Column]:
         aggs = [Column(n, h, (lambda e, n=n: e.means.get(n))) for n, h in self.aggregates]
-        return aggs + list(TAIL_COLUMNS.values())
+        return aggs + heldout_columns(self.entries) + list(TAIL_COLUMNS.values())
 
 
 def _aggregate_columns(rows: list[dict], primary: str) -> list[tuple[str, str]]:
@@ -258,6 +293,8 @@ LEGEND = ("Ranks: `=k` marks entries whose 95% intervals overlap (rank = 1 + the
           "whose interval lies wholly above). Intervals: t over seeds with 2+ seeds, else 1.96 × the "
           "aggregate's per-task stderr. Flags: plugin code (the run opted in with --allow-code and the "
           "recipe has plugins), targeted (recipe `targets:`), external data (mixing track), id list. "
+          "A table with targeted entries shows their CORE without the targets (core_heldout_prob_v1) "
+          "and, beside it, baselines/random's value of that aggregate over the same tasks. "
           "Curation seconds marked (wall) are wall-clock time (rows that did not measure CPU time).")
 
 
