@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from winnow.curate import (EmptyCorpusError, RecipeError, StepContext, curate, format_stats,
+from winnow.curate import (EmptyCorpusError, RecipeError, StepContext, StepError, curate, format_stats,
                            load_recipe)
 from winnow.curate.engine import LocalEngine
 from winnow.docs import POOL_FIELDS, read_docs, write_docs
@@ -236,3 +236,39 @@ def test_counters_cpu_seconds_unknown_stays_unknown():
     assert (new + Counters(seconds=2.0, cpu_seconds=0.25)).cpu_seconds == 1.0
     assert (new + old).cpu_seconds is None and (old + new).seconds == 2.5
     assert Counters.from_dict(new.to_dict()) == new
+
+
+def test_a_resumed_step_reports_the_cpu_time_of_its_earlier_attempts_too(tmp_path, monkeypatch):
+    """Curation cost is what all of a step's finished units cost: a resumable step that crashed
+    after 2 of its 3 shards and was resumed reports the CPU time of all three, not only the last
+    attempt's."""
+    shards = make_pool(tmp_path / "pool")
+    r = recipe(tmp_path, f"plugins: [{PLUGIN}]\nsteps:\n  - {{step: burn_per_shard, burn: 0.3}}\n", allow_code=True)
+    monkeypatch.setenv("WINNOW_TEST_CRASH_AT", "2")
+    with pytest.raises(StepError, match="crash before shard 2"):
+        curate(r, shards, tmp_path / "out", CTX, engine())
+    monkeypatch.delenv("WINNOW_TEST_CRASH_AT")
+    (step,) = curate(r, shards, tmp_path / "out", CTX, engine())["steps"]
+    assert step["cpu_seconds"] >= 3 * 0.3 and step["seconds"] >= 3 * 0.3
+
+
+def test_carried_time_counts_only_earlier_attempts_units_still_done(tmp_path):
+    from winnow.curate.steps import partial
+
+    part = partial.PartialDir(tmp_path, {"step": "x"})
+    part.mark("a")
+    part.mark("b")
+    (part.root / "old.done").write_bytes(b"")                     # a unit done by an older winnow
+    before = partial.ledger(tmp_path)
+    assert len(before) == 3 and partial.carried(before)[0] is None   # unknown CPU stays unknown
+    (part.root / "old.done").unlink()
+    before = partial.ledger(tmp_path)
+    cpu, wall = partial.carried(before)
+    assert cpu is not None and cpu >= 0 and wall >= 0
+    again = partial.PartialDir(tmp_path, {"step": "x"})           # a resumed attempt redoes b
+    again.unmark("b")
+    again.mark("b")
+    assert partial.carried(before) == tuple(
+        [pytest.approx(v) for v in (before[part.root / "a.done"]["cpu_seconds"], before[part.root / "a.done"]["seconds"])])
+    partial.PartialDir(tmp_path, {"step": "y"})                    # another fingerprint wipes it all
+    assert partial.carried(before) == (0.0, 0.0)

@@ -131,6 +131,9 @@ def _run_global(recipe: Recipe, spec: StepSpec, inputs: list[Path], seg_dir: Pat
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
     step_ctx = dataclasses.replace(ctx, work_dir=seg_dir / "tmp")
     step_ctx.work_dir.mkdir(parents=True, exist_ok=True)
+    from winnow.curate.steps import partial  # imports numpy: not at module level (`winnow ls steps`)
+
+    before = partial.ledger(seg_dir)      # units earlier attempts finished (resumable steps)
     t0, c0 = time.perf_counter(), cpu_clock()
     try:
         step = recipe.build(spec, step_ctx)
@@ -149,6 +152,9 @@ def _run_global(recipe: Recipe, spec: StepSpec, inputs: list[Path], seg_dir: Pat
         c.seconds = seconds
     if not c.cpu_seconds:
         c.cpu_seconds = cpu_seconds
+    prior_cpu, prior_wall = partial.carried(before)   # a resumed step's earlier attempts' share
+    c.seconds += prior_wall
+    c.cpu_seconds = None if prior_cpu is None or c.cpu_seconds is None else c.cpu_seconds + prior_cpu
     rel = [str(p.relative_to(seg_dir)) if p.is_relative_to(seg_dir) else str(p) for p in outs]
     write_json(cfile, {"index": spec.index, "step": spec.name, **c.to_dict(), "outputs": rel})
     marker.write_bytes(b"")

@@ -10,11 +10,22 @@ that calling ``run()`` directly on changed inputs starts over instead of mixing 
 Every file is written atomically (temporary name, then rename); a unit of work is done when its
 ``.done`` marker exists, and the marker is always written after the files it vouches for, so a
 process killed at any instant (``kill -9``) leaves either a finished unit or one that is redone.
+
+A marker also records the time spent on its unit (CPU and wall-clock seconds since the previous
+marker of this attempt, and an attempt id): ``ledger`` reads them before a resumed run and
+``carried`` sums those of earlier attempts still standing after it, so a step resumed after a
+crash reports what all of its finished units cost (the curation cost a leaderboard row shows),
+not only what the last attempt did. Work on a unit that was never marked is redone and counted
+once, by the attempt that finishes it. Worker processes' CPU time counts when they are joined
+(``cpu_clock``), so a step killed while its worker pool runs loses that pool's share.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +79,8 @@ class PartialDir:
                 shutil.rmtree(self.root)
             self.root.mkdir(parents=True)
             write_json(fp_file, fingerprint)
+        self.attempt = uuid.uuid4().hex
+        self._clock = _clocks()
 
     def path(self, *parts: str) -> Path:
         p = self.root.joinpath(*parts)
@@ -78,7 +91,11 @@ class PartialDir:
         return self.root.joinpath(*parts[:-1], parts[-1] + ".done").exists()
 
     def mark(self, *parts: str) -> None:
-        self.path(*parts[:-1], parts[-1] + ".done").write_bytes(b"")
+        """The unit is done; its marker records the time spent on it since the previous mark."""
+        now = _clocks()
+        spent = {"attempt": self.attempt, "cpu_seconds": now[0] - self._clock[0], "seconds": now[1] - self._clock[1]}
+        self._clock = now
+        write_json(self.path(*parts[:-1], parts[-1] + ".done"), spent, indent=None)
 
     def unmark(self, *parts: str) -> None:
         self.root.joinpath(*parts[:-1], parts[-1] + ".done").unlink(missing_ok=True)
@@ -89,6 +106,46 @@ class PartialDir:
             shutil.rmtree(p)
         else:
             p.unlink(missing_ok=True)
+
+
+def _clocks() -> tuple[float, float]:
+    from winnow.curate.base import cpu_clock  # base imports the steps package: import late
+
+    return cpu_clock(), time.perf_counter()
+
+
+def _read_marker(path: Path) -> dict | None:
+    """A marker's record; None for one written before markers recorded time (an empty file)."""
+    try:
+        d = json.loads(path.read_bytes() or b"null")
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) and "attempt" in d else None
+
+
+def ledger(out_dir: Path) -> dict[Path, dict | None]:
+    """{marker path: its record} of every unit done under ``out_dir/_partial`` (empty when none)."""
+    root = Path(out_dir) / PartialDir.NAME
+    return {p: _read_marker(p) for p in sorted(root.rglob("*.done"))} if root.is_dir() else {}
+
+
+def carried(before: dict[Path, dict | None]) -> tuple[float | None, float]:
+    """(CPU seconds or None when unknown, wall seconds) that earlier attempts spent on units still
+    done now: ``before`` is the ``ledger`` taken before this attempt; a marker this attempt
+    removed, or rewrote (a redone unit, or a fingerprint change that wiped the folder), is not
+    carried."""
+    cpu: float | None = 0.0
+    wall = 0.0
+    for path, rec in before.items():
+        if not path.exists() or _read_marker(path) != rec:
+            continue
+        if rec is None:             # done by a winnow whose markers recorded no time
+            cpu = None
+            continue
+        wall += float(rec.get("seconds", 0.0))
+        if cpu is not None:
+            cpu += float(rec.get("cpu_seconds", 0.0))
+    return cpu, wall
 
 
 def merge_shard_stats(part: "PartialDir", names: list[str], keys=(), *, dropped: bool = True):
