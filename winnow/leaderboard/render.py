@@ -71,20 +71,15 @@ class Column:
     numeric: bool = True
 
 
-def _train(field: str) -> Callable[[Entry], object]:
-    def get(e: Entry):
-        vals = [(r.get("training") or {}).get(field) for r in e.rows]
-        vals = [v for v in vals if isinstance(v, (int, float))]
-        return sum(vals) / len(vals) if vals else None
-    return get
+def _mean_or_none(vals: list) -> float | None:
+    """Mean of the numbers among ``vals``; None when there are none."""
+    vals = [v for v in vals if isinstance(v, (int, float))]
+    return sum(vals) / len(vals) if vals else None
 
 
-def _cost(field: str) -> Callable[[Entry], object]:
-    def get(e: Entry):
-        vals = [(r.get("curation_cost") or {}).get(field) for r in e.rows]
-        vals = [v for v in vals if isinstance(v, (int, float))]
-        return sum(vals) / len(vals) if vals else None
-    return get
+def _row_mean(section: str, field: str) -> Callable[[Entry], object]:
+    """Column getter: the seed mean of ``row[section][field]``."""
+    return lambda e: _mean_or_none([(r.get(section) or {}).get(field) for r in e.rows])
 
 
 class CurationSeconds(float):
@@ -111,14 +106,6 @@ def seconds_text(v: CurationSeconds | None) -> str:
     return _fmt(float(v), 1) + (" (wall)" if v.kind == "wall" else "")
 
 
-def _heldout(field: str) -> Callable[[Entry], object]:
-    def get(e: Entry):
-        vals = [(r.get("heldout") or {}).get(field) for r in e.rows]
-        vals = [v for v in vals if isinstance(v, (int, float))]
-        return sum(vals) / len(vals) if vals else None
-    return get
-
-
 def targets_of(e: Entry) -> list[str]:
     return list(e.first.get("targets") or []) if (e.first.get("flags") or {}).get("targeted") else []
 
@@ -128,10 +115,6 @@ def heldout_values(rows: list[dict], targets: list[str]) -> list[float]:
     untargeted entry (the control) is scored on exactly the tasks a targeted entry is ranked on."""
     vals = [targeted_aggregates(r["tasks"], targets).get(HELDOUT) for r in rows if targets and r.get("tasks")]
     return [float(v) for v in vals if isinstance(v, (int, float))]
-
-
-def _mean_or_none(vals: list[float]) -> float | None:
-    return sum(vals) / len(vals) if vals else None
 
 
 def control_entry(entries: list[Entry]) -> Entry | None:
@@ -155,13 +138,13 @@ def heldout_columns(entries: list[Entry]) -> list[Column]:
 # Fixed columns after the aggregates (name -> Column). Held-out bits per byte (lower is better)
 # separates data recipes at CPU scales where task metrics sit near chance.
 TAIL_COLUMNS = {
-    "heldout_bpb": Column("heldout_bpb", "held-out bpb", _heldout("bits_per_byte"), lambda v: _fmt(v, 3)),
-    "unigram_bpb": Column("unigram_bpb", "unigram bpb", _heldout("unigram_bits_per_byte"), lambda v: _fmt(v, 3)),
-    "tokens": Column("tokens", "train tokens", _train("tokens"), lambda v: _fmt(int(v)) if v else "–"),
-    "passes": Column("passes", "passes", _train("passes"), lambda v: _fmt(v, 2)),
-    "train_flops": Column("train_flops", "train FLOPs", _train("flops"), _sci),
+    "heldout_bpb": Column("heldout_bpb", "held-out bpb", _row_mean("heldout", "bits_per_byte"), lambda v: _fmt(v, 3)),
+    "unigram_bpb": Column("unigram_bpb", "unigram bpb", _row_mean("heldout", "unigram_bits_per_byte"), lambda v: _fmt(v, 3)),
+    "tokens": Column("tokens", "train tokens", _row_mean("training", "tokens"), lambda v: _fmt(int(v)) if v else "–"),
+    "passes": Column("passes", "passes", _row_mean("training", "passes"), lambda v: _fmt(v, 2)),
+    "train_flops": Column("train_flops", "train FLOPs", _row_mean("training", "flops"), _sci),
     "cpu_seconds": Column("cpu_seconds", "curation CPU s", lambda e: curation_seconds(e.rows), seconds_text),
-    "curation_flops": Column("curation_flops", "curation FLOPs", _cost("flops"), _sci),
+    "curation_flops": Column("curation_flops", "curation FLOPs", _row_mean("curation_cost", "flops"), _sci),
     "contamination": Column("contamination", "contamination", lambda e: contamination_text(e.first.get("contamination")),
                             str, numeric=False),
     "seeds": Column("seeds", "seeds", lambda e: len(e.rows), str),
