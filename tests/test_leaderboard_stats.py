@@ -147,3 +147,33 @@ def test_curation_seconds_show_cpu_time_and_mark_wall_time():
     assert seconds_text(curation_seconds(cpu + [unknown])) == "8.0 (wall)"   # wall of all three: 9, 9, 6
     md = render(cpu + [old])["tiny-1x"]
     assert "| 1.5 |" in md and "| 1.5 (wall) |" in md
+
+
+def test_measured_seed_noise_sets_every_interval_one_seed_entries_included():
+    # a/multi's three seeds give the pooled sd 0.02 (2 df); the one-seed entries' per-task stderrs
+    # (0.001) would separate them, the seed noise a rerun shows does not.
+    rows = [make_row("a/multi", s, v) for s, v in enumerate([0.10, 0.12, 0.14])]
+    rows += [make_row("a/one", 0, 0.30, se=0.001), make_row("a/two", 0, 0.27, se=0.001)]
+    noise = stats.seed_noise(rows, "core_prob_v1")
+    assert noise == (pytest.approx(0.02), 2)
+    by_stderr = {e.first["submission"]: e for e in stats.group(rows, "core_prob_v1")}
+    assert by_stderr["a/two"].rank == 2 and not by_stderr["a/two"].tied
+    es = {e.first["submission"]: e for e in stats.group(rows, "core_prob_v1", noise=noise)}
+    assert (es["a/one"].low, es["a/one"].high) == (pytest.approx(0.30 - 4.303 * 0.02), pytest.approx(0.30 + 4.303 * 0.02))
+    half3 = 4.303 * 0.02 / math.sqrt(3)
+    assert (es["a/multi"].low, es["a/multi"].high) == (pytest.approx(0.12 - half3), pytest.approx(0.12 + half3))
+    assert [(s, es[s].rank, es[s].tied) for s in ("a/one", "a/two", "a/multi")] == [
+        ("a/one", 1, True), ("a/two", 1, True), ("a/multi", 3, False)]
+
+
+def test_board_pools_seed_noise_over_the_tracks_of_a_scale_version():
+    from winnow.leaderboard.render import board
+
+    rows = [make_row("a/multi", s, v) for s, v in enumerate([0.10, 0.12, 0.14])]
+    rows += [make_row("a/ordered", 0, 0.30, se=0.001, track="order"),
+             make_row("a/other_version", 0, 0.30, se=0.001, track="order", scale_version=2)]
+    tables = {(t.track, t.entries[0].first["scale_version"]): t for t in board(rows)}
+    (ordered,) = tables[("order", 1)].entries
+    assert ordered.high - ordered.low == pytest.approx(2 * 4.303 * 0.02)   # the filtering track's seeds
+    (other,) = tables[("order", 2)].entries    # another scale version: no seeds measured, stderr
+    assert other.high - other.low == pytest.approx(2 * stats.Z95 * 0.001)

@@ -22,7 +22,7 @@ from winnow.leaderboard.render import (HELDOUT, Table, _fmt, _sci, board, contro
                                        heldout_values, primary_text, rank_text, replace_marked, seconds_text,
                                        targets_of, with_stderr)
 from winnow.leaderboard.rows import row_primary
-from winnow.leaderboard.stats import NOISE_RULE, TIE_RULE, Entry, beyond_noise, group, pooled_sd, sd, value
+from winnow.leaderboard.stats import NOISE_RULE, TIE_RULE, Entry, beyond_noise, group, pooled_sd, sd, seed_noise, value
 from winnow.paths import REPO_ROOT
 
 RESULTS = ("<!-- results -->", "<!-- /results -->")
@@ -93,8 +93,7 @@ def results_block(submission: str, tables: list[Table]) -> str:
 
 def _noise(entries: list[Entry], metric: str) -> tuple[float | None, int]:
     """Pooled seed sd of ``metric`` over the entries with 2+ seeds."""
-    return pooled_sd([[v for v in (value(r, metric) for r in e.rows) if isinstance(v, (int, float))]
-                      for e in entries])
+    return seed_noise([r for e in entries for r in e.rows], metric)
 
 
 def _mean(e: Entry, metric: str) -> float | None:
@@ -178,7 +177,7 @@ def summary_block(rows: list[dict]) -> str:
         rs = [r for r in rs if (r["scale_version"], r["suite"], r["suite_version"]) == newest]
         primary = row_primary(rs[0])
         title = f"**{scale}** (scale v{newest[0]}, suite {newest[1]} v{newest[2]}; ranked by {primary})"
-        parts.append(summary_table(title, primary, group(rs, primary, (BPB,))))
+        parts.append(summary_table(title, primary, group(rs, primary, (BPB,), seed_noise(rs, primary))))
     return "\n\n".join(parts)
 
 

@@ -18,7 +18,7 @@ from typing import Callable
 
 from winnow.io import atomic_open
 from winnow.leaderboard.rows import curation_times, load_rows, row_primary, targeted_aggregates
-from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, Entry, group
+from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, Entry, group, seed_noise
 from winnow.paths import REPO_ROOT, leaderboard_dir
 
 CATEGORY_PREFIX = "category_"
@@ -198,13 +198,16 @@ def board(rows: list[dict]) -> list[Table]:
     """One table per scale, track, scale version and suite: rows made under another version of a
     scale (or another suite) are not comparable and are never ranked together. Newest first."""
     by: dict[tuple, list[dict]] = defaultdict(list)
+    same_model: dict[tuple, list[dict]] = defaultdict(list)   # all tracks: they share model and eval
     for r in map(with_stderr, rows):
         by[(r["scale"], r["track"], r["scale_version"], r["suite"], r["suite_version"])].append(r)
+        same_model[(r["scale"], r["scale_version"], r["suite"], r["suite_version"])].append(r)
     tables = []
-    for (scale, track, *_), rs in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2], kv[0][3:])):
+    for (scale, track, *vs), rs in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2], kv[0][3:])):
         primary = row_primary(rs[0])
         aggs = _aggregate_columns(rs, primary)
-        entries = group(rs, primary, tuple(n for n, _ in aggs))
+        noise = seed_noise(same_model[(scale, *vs)], primary)
+        entries = group(rs, primary, tuple(n for n, _ in aggs), noise)
         versions = ", ".join(f"scale v{a}, suite {b} v{c}" for a, b, c in
                              sorted({(r["scale_version"], r["suite"], r["suite_version"]) for r in rs}))
         tables.append(Table(scale, track, primary, versions, entries, aggs))
@@ -273,7 +276,8 @@ How a row gets here and how it is checked:
 """
 
 LEGEND = ("Ranks: `=k` marks entries whose 95% intervals overlap (rank = 1 + the number of entries "
-          "whose interval lies wholly above). Intervals: t over seeds with 2+ seeds, else 1.96 × the "
+          "whose interval lies wholly above). Intervals: t · the pooled seed sd / √n where some entry of "
+          "the scale version has 2+ seeds, else t over the entry's own seeds, else 1.96 × the "
           "aggregate's per-task stderr. Flags: plugin code (the run opted in with --allow-code and the "
           "recipe has plugins), targeted (recipe `targets:`), external data (mixing track), id list. "
           "A table with targeted entries shows their CORE without the targets (core_heldout_prob_v1) "

@@ -4,10 +4,15 @@ Seeds are official (DESIGN.md Scale tracks): rows that differ only in their seed
 *entry* (same scale and track, submission name and fingerprint, scale version, suite and its
 version). An entry's score is the mean of its seeds' values of the table's primary metric.
 
-Interval (``INTERVAL_RULE``): with n >= 2 seeds, mean ± t(0.975, n-1) · sd / sqrt(n) (Student's
-t over seeds, the noise a rerun would show); with one seed, value ± 1.96 · the aggregate's
-standard error from the per-task stderrs (``aggregates_stderr`` in the results), when the row
-has it; otherwise no interval (the point itself).
+Interval (``INTERVAL_RULE``): the noise a rerun would show. Where the seed noise of the table's
+scale version and suite is measured (``NOISE_RULE``: some entry there has 2+ seeds), an entry of
+n seeds gets mean ± t(0.975, df) · s / sqrt(n) with the pooled sd s and its df, one seed or many.
+Otherwise: with n >= 2 seeds, mean ± t(0.975, n-1) · sd / sqrt(n) over its own seeds; with one
+seed, value ± 1.96 · the aggregate's standard error from the per-task stderrs
+(``aggregates_stderr`` in the results), when the row has it; otherwise no interval (the point
+itself). (interval_v1 used the per-task stderr for every one-seed entry even where seeds had
+been measured; that stderr is item-sampling noise only, and at tiny-1x it was less than half the
+seed sd, so one-seed entries looked separated when reruns would not separate them.)
 
 Ties (``TIE_RULE``): an entry's rank is 1 + the number of entries whose interval lies wholly
 above its own (their lower end exceeds its upper end). Entries whose intervals overlap therefore
@@ -30,7 +35,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
 
-INTERVAL_RULE = "interval_v1"
+INTERVAL_RULE = "interval_v2"
 TIE_RULE = "ties_overlap_v1"
 NOISE_RULE = "seed_noise_v1"
 Z95 = 1.959963984540054
@@ -94,12 +99,28 @@ def beyond_noise(mean_a: float, n_a: int, mean_b: float, n_b: int, pooled: float
     return abs(mean_a - mean_b) > t975(df) * pooled * math.sqrt(1 / n_a + 1 / n_b)
 
 
-def mean_interval(values: list[float], stderr: float | None = None) -> tuple[float | None, float | None, float | None]:
-    """(mean, low, high) by ``INTERVAL_RULE``."""
+def seed_noise(rows: list[dict], metric: str) -> tuple[float | None, int]:
+    """(pooled sd, df) of ``metric`` over the entries of ``rows`` with 2+ seeds (``NOISE_RULE``);
+    give it every row of one scale version and suite, all tracks (they share model and eval)."""
+    by: dict[tuple, list[float]] = defaultdict(list)
+    for r in rows:
+        v = value(r, metric)
+        if isinstance(v, (int, float)):
+            by[entry_key(r)].append(float(v))
+    return pooled_sd(list(by.values()))
+
+
+def mean_interval(values: list[float], stderr: float | None = None,
+                  noise: tuple[float | None, int] = (None, 0)) -> tuple[float | None, float | None, float | None]:
+    """(mean, low, high) by ``INTERVAL_RULE``; ``noise`` is ``seed_noise``'s (sd, df)."""
     vals = [float(v) for v in values if v is not None]
     if not vals:
         return None, None, None
     m = sum(vals) / len(vals)
+    s, df = noise
+    if s is not None:
+        h = t975(df) * s / math.sqrt(len(vals))
+        return m, m - h, m + h
     if len(vals) >= 2:
         h = t975(len(vals) - 1) * sd(vals) / math.sqrt(len(vals))
         return m, m - h, m + h
@@ -118,8 +139,10 @@ def value(row: dict, name: str):
     return (row.get("aggregates") or {}).get(name)
 
 
-def group(rows: list[dict], primary: str, columns: tuple[str, ...] = ()) -> list[Entry]:
-    """Entries ranked by the primary metric with ``TIE_RULE`` ranks; ``columns`` get seed means."""
+def group(rows: list[dict], primary: str, columns: tuple[str, ...] = (),
+          noise: tuple[float | None, int] = (None, 0)) -> list[Entry]:
+    """Entries ranked by the primary metric with ``TIE_RULE`` ranks; ``columns`` get seed means;
+    ``noise``: the primary's ``seed_noise`` over the scale version and suite, for the intervals."""
     by: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         by[entry_key(r)].append(r)
@@ -127,7 +150,7 @@ def group(rows: list[dict], primary: str, columns: tuple[str, ...] = ()) -> list
     for key, rs in by.items():
         rs = sorted(rs, key=lambda r: r["seed"])
         se = (rs[0].get("aggregates_stderr") or {}).get(primary) if len(rs) == 1 else None
-        mean, low, high = mean_interval([value(r, primary) for r in rs], se)
+        mean, low, high = mean_interval([value(r, primary) for r in rs], se, noise)
         e = Entry(key=key, rows=rs, primary=primary, mean=mean, low=low, high=high)
         for c in columns:
             vals = [value(r, c) for r in rs if isinstance(value(r, c), (int, float))]
