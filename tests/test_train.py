@@ -337,3 +337,45 @@ def test_kill_9_at_debug_size_across_passes_then_rerun_is_bitwise_identical(tmp_
     assert stats["resumed_from"] is not None and stats["resumed_from"] >= 4
     assert metric_steps(out) == list(range(1, 31))
     assert (out / "model" / "model.safetensors").read_bytes() == (ref / "model" / "model.safetensors").read_bytes()
+
+
+# --------------------------------------------------------------------------- tail averaging
+def test_tail_average_is_the_mean_of_the_last_iterates_and_resumes_exactly(reference, tokens, tmp_path):
+    """average_from=0.75 over 40 steps: model/ is the mean of the weights after steps 31..40,
+    last/ the weights after step 40 (equal to an unaveraged run's), and a run stopped after
+    averaging began resumes to the same bits."""
+    ref_out, _ = reference
+    cfg = {**TRAIN, "average_from": 0.75, "checkpoint_every": 1}  # keep every step's weights to compare
+    out = tmp_path / "avg"
+    stats = train_model(model_cfg=MODEL, train_cfg=cfg, tokens_path=tokens, out_dir=out, seed=1, progress=False)
+    assert stats["average"] == {"from_step": 30, "iterates": 10}
+    last = load_file(str(out / "last" / "model.safetensors"))
+    assert_same_weights(weights(ref_out), last)  # averaging never changes the trajectory
+    # the mean of the weights after steps 31..40, from a stepwise run that checkpoints every step
+    mean = weights(out)
+    per_step = tmp_path / "per_step"
+    got = []
+    for stop in range(31, 41):
+        train_model(model_cfg=MODEL, train_cfg={**TRAIN, "checkpoint_every": 1}, tokens_path=tokens,
+                    out_dir=per_step, seed=1, progress=False, stop_after_step=stop)
+        done = per_step / "checkpoints" / f"step_{stop:08d}" if stop < 40 else per_step / "model"
+        got.append(load_file(str(done / "model.safetensors")))  # the last step is not checkpointed
+    for k in mean:
+        want = torch.stack([g[k] for g in got]).mean(0)
+        assert torch.allclose(mean[k], want, atol=1e-6), k
+    assert not torch.equal(mean["output.weight"], last["output.weight"])
+    # stop after averaging began, resume: the same bits as the uninterrupted averaged run
+    res = tmp_path / "resumed"
+    train_model(model_cfg=MODEL, train_cfg={**cfg, "checkpoint_every": 4}, tokens_path=tokens, out_dir=res,
+                seed=1, progress=False, stop_after_step=35)
+    assert (res / "checkpoints" / "step_00000032" / "average.safetensors").is_file()
+    again = train_model(model_cfg=MODEL, train_cfg={**cfg, "checkpoint_every": 4}, tokens_path=tokens,
+                        out_dir=res, seed=1, progress=False)
+    assert again["resumed_from"] == 32 and again["average"] == {"from_step": 30, "iterates": 10}
+    assert_same_weights(weights(out), weights(res))
+
+
+def test_average_from_must_be_a_fraction(tokens, tmp_path):
+    with pytest.raises(ValueError, match="average_from must be a fraction"):
+        train_model(model_cfg=MODEL, train_cfg={**TRAIN, "average_from": 1.5}, tokens_path=tokens,
+                    out_dir=tmp_path, seed=1, progress=False)

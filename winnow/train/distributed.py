@@ -207,6 +207,15 @@ def load_full_state(env: DistEnv, model, optimizer, model_sd: dict | None, optim
                              options=_options(full_state_dict=True, broadcast_from_rank0=True))
 
 
+def load_full_model_state(env: DistEnv, model, model_sd: dict | None) -> None:
+    """Load a full model state dict (read on rank 0 only) into a sharded model, without touching
+    any optimizer: rank 0's tensors are broadcast and every rank keeps its shard."""
+    from torch.distributed.checkpoint.state_dict import set_model_state_dict
+
+    set_model_state_dict(model, model_sd if env.is_main else {},
+                         options=_options(full_state_dict=True, broadcast_from_rank0=True))
+
+
 def all_reduce_max(env: DistEnv, t: torch.Tensor) -> torch.Tensor:
     if not env.distributed:
         return t

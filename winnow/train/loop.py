@@ -46,6 +46,9 @@ Choices, each following DCLM/open_lm unless noted:
   Optional sinks, off by default and never required: TensorBoard (``tensorboard: true`` or
   ``WINNOW_TENSORBOARD=1``, into ``tensorboard/``) and W&B (when ``WANDB_PROJECT`` is set).
 * The final model is ``save_pretrained`` (safetensors) into ``model/`` through a temporary folder.
+  With ``average_from`` (``winnow.train.averaging``) ``model/`` holds the uniform mean of the
+  weights over the steps after that fraction of training and ``last/`` the last step's weights;
+  checkpoints then carry the running mean, so resumes stay exact.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ from tqdm.auto import tqdm
 
 from winnow.io import atomic_open
 from winnow.train import distributed
+from winnow.train.averaging import TailAverage, average_start
 from winnow.train.data import SequenceLoader
 from winnow.train.model import (OpenLMConfig, OpenLMForCausalLM, count_params, flops_per_token, lm_loss,
                                 lm_loss_plain, param_counts)
@@ -88,6 +92,9 @@ OPTIONAL_TRAIN_KEYS = {
     # speed and bookkeeping (see RESUME_NEUTRAL_KEYS)
     "micro_batch_size": None, "activation_checkpointing": False, "peak_flops": None,
     "eval_every": None, "eval_sequences": 64, "tensorboard": False,
+    # tail weight averaging: the saved model is the uniform mean of the weights after each step
+    # from this fraction of the steps on (None: the last step's weights); see TailAverage
+    "average_from": None,
 }
 # Settings that change speed, memory or bookkeeping but not what is trained (at most float
 # rounding, for micro_batch_size): a resume may differ here, and a checkpoint's identity omits them.
@@ -100,6 +107,8 @@ RESUME_NEUTRAL_KEYS = {
 PEAK_FLOPS = (("H200", 989e12), ("H100", 989e12), ("A100", 312e12))
 CHECKPOINT_RE = re.compile(r"^step_(\d{8})$")
 CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "state.pt")
+AVERAGE_FILE = "average.safetensors"  # in a checkpoint once tail averaging has begun
+LAST_MODEL = "last"  # with tail averaging: the last step's weights, beside model/ (the mean)
 KEEP_CHECKPOINTS = 2
 FINAL_LOSS_WINDOW = 10  # final_loss is the mean over this many last steps
 
@@ -128,6 +137,8 @@ def _train_settings(train_cfg: dict) -> dict:
             raise ValueError(f"{key} must be >= 1 (or null), got {cfg[key]}")
     if int(cfg["eval_sequences"]) < 1:
         raise ValueError(f"eval_sequences must be >= 1, got {cfg['eval_sequences']}")
+    if cfg["average_from"] is not None and not 0.0 <= float(cfg["average_from"]) < 1.0:
+        raise ValueError(f"average_from must be a fraction of the steps in [0, 1) (or null), got {cfg['average_from']}")
     if cfg["peak_flops"] is not None and not float(cfg["peak_flops"]) > 0:
         raise ValueError(f"peak_flops must be a positive FLOP/s figure (or null), got {cfg['peak_flops']}")
     return cfg
@@ -259,7 +270,8 @@ def list_checkpoints(ckpt_root: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _save_checkpoint(ckpt_root: Path, step: int, model_sd: dict, optim_sd: dict, state: dict) -> Path:
+def _save_checkpoint(ckpt_root: Path, step: int, model_sd: dict, optim_sd: dict, state: dict,
+                     average_sd: dict | None = None) -> Path:
     ckpt_root.mkdir(parents=True, exist_ok=True)
     final = ckpt_root / f"step_{step:08d}"
     tmp = ckpt_root / f".{final.name}.{os.getpid()}.tmp"
@@ -267,6 +279,8 @@ def _save_checkpoint(ckpt_root: Path, step: int, model_sd: dict, optim_sd: dict,
     tmp.mkdir()
     save_file({k: v.detach().contiguous() for k, v in model_sd.items()}, str(tmp / "model.safetensors"))
     torch.save(optim_sd, tmp / "optimizer.pt")
+    if average_sd is not None:
+        save_file({k: v.detach().contiguous() for k, v in average_sd.items()}, str(tmp / AVERAGE_FILE))
     torch.save({**state, "rng": _rng_state()}, tmp / "state.pt")
     if final.exists():  # a leftover from an abandoned run at the same step: the new one wins
         shutil.rmtree(final)
@@ -318,7 +332,9 @@ def _resume_identity(model_cfg: dict, cfg: dict, seed: int, plan: dict, loader: 
     ``torch.load(weights_only=True)`` and compares equal whatever mapping type the caller passed)."""
     return json.loads(json.dumps({
         "model": dict(model_cfg),
-        "train": {k: v for k, v in cfg.items() if k not in RESUME_NEUTRAL_KEYS},
+        # a key at its "off" default is left out, so checkpoints written before it existed still resume
+        "train": {k: v for k, v in cfg.items()
+                  if k not in RESUME_NEUTRAL_KEYS and not (k == "average_from" and v is None)},
         "seed": int(seed),
         "steps": plan["steps"],
         "tokens_shape": list(loader.tokens.shape),
@@ -519,6 +535,8 @@ def train_model(
             weight_decay=float(cfg["weight_decay"]),
         )
         schedule = WarmupCosine(cfg["lr"], cfg["final_lr"], cfg["warmup"], steps)
+        avg_start = average_start(cfg["average_from"], steps)
+        average = TailAverage(model, avg_start) if avg_start is not None else None
         if found is not None:
             path = Path(found["path"])
             if env.distributed:
@@ -529,6 +547,15 @@ def train_model(
             else:
                 model.load_state_dict(load_file(str(path / "model.safetensors"), device=str(device)))
                 optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True, map_location=device))
+            if average is not None and found.get("average_count"):
+                average.begin_from(found["average_count"])
+                with average.swapped():  # the checkpointed mean goes through the model's own loading
+                    avg_sd = load_file(str(path / AVERAGE_FILE), device=str(device)) if main_rank else None
+                    if env.distributed:
+                        distributed.load_full_model_state(env, model, avg_sd)
+                    else:
+                        model.load_state_dict(avg_sd)
+                    del avg_sd
             schedule.load_state_dict(found["schedule"])
             loader.load_state_dict(found["loader"])
             _set_rng_state(found["rng"])
@@ -600,6 +627,8 @@ def train_model(
                     torch.nn.utils.clip_grads_with_norm_(params, grad_clip, grad_norm)
                 optimizer.step()
                 done = i + 1
+                if average is not None:
+                    average.update(done)
                 loss_v, ce_v = float(loss.item()), float(ce.item())
                 if not math.isfinite(loss_v):
                     raise FloatingPointError(f"loss is {loss_v} at step {done}")
@@ -640,31 +669,48 @@ def train_model(
                         "schedule": schedule.state_dict(),
                         "recent": [list(x) for x in recent],
                         "identity": identity,
+                        "average_count": average.count if average is not None else 0,
                     }
+                    avg_sd = None
                     if env.distributed:  # gathering is a collective: every rank takes part
                         model_sd = distributed.full_model_state(model)
                         optim_sd = distributed.full_optimizer_state(model, optimizer)
+                        if average is not None and average.active:
+                            with average.swapped():
+                                avg_sd = distributed.full_model_state(model)
                         if main_rank:
-                            _save_checkpoint(ckpt_root, done, model_sd, optim_sd, state)
-                        del model_sd, optim_sd
+                            _save_checkpoint(ckpt_root, done, model_sd, optim_sd, state, avg_sd)
+                        del model_sd, optim_sd, avg_sd
                         distributed.barrier(env)
                     else:
-                        _save_checkpoint(ckpt_root, done, model.state_dict(), optimizer.state_dict(), state)
+                        if average is not None and average.active:
+                            with average.swapped():
+                                avg_sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                        _save_checkpoint(ckpt_root, done, model.state_dict(), optimizer.state_dict(), state, avg_sd)
         bar.close()
         session_seconds = time.perf_counter() - session_start
         stopped_early = done < steps
         if not stopped_early:
-            if env.distributed:
-                model_sd = distributed.full_model_state(model)
-                if main_rank:
-                    with torch.device("meta"):
-                        final = OpenLMForCausalLM(config)
-                    final.load_state_dict(model_sd, assign=True)
-                    _save_final_model(final, out_dir / "model")
-                del model_sd
-                distributed.barrier(env)
+            def save(folder: Path) -> None:
+                if env.distributed:
+                    model_sd = distributed.full_model_state(model)
+                    if main_rank:
+                        with torch.device("meta"):
+                            final = OpenLMForCausalLM(config)
+                        final.load_state_dict(model_sd, assign=True)
+                        _save_final_model(final, folder)
+                    del model_sd
+                    distributed.barrier(env)
+                else:
+                    _save_final_model(model, folder)
+
+            if average is not None and average.active:
+                # model/ (what is evaluated) holds the mean; last/ keeps the last step's weights
+                save(out_dir / LAST_MODEL)
+                with average.swapped():
+                    save(out_dir / "model")
             else:
-                _save_final_model(model, out_dir / "model")
+                save(out_dir / "model")
         return {
             "steps": done,
             "tokens": done * tokens_per_step,
@@ -681,6 +727,7 @@ def train_model(
             "accumulation_steps": accum,
             "passes": round(passes, 4),
             "order_sha256": loader.order_sha256(),  # the training rows' order (data.py)
+            "average": None if average is None else {"from_step": average.start, "iterates": average.count},
         }
     finally:
         if sinks is not None:
