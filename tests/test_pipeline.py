@@ -148,3 +148,23 @@ def test_same_seed_in_a_fresh_home_gives_identical_ids_and_numbers(debug_run, tm
         os.environ["WINNOW_HOME"] = old
     assert {k: m.content_id for k, m in ms2.items()} == {k: m.content_id for k, m in ms.items()}
     assert (run2.dir / "eval/debug/results.json").read_bytes() == (run.dir / "eval/debug/results.json").read_bytes()
+
+
+def test_noise_study_seeds_vary_one_source_each_and_make_the_run_unofficial(debug_run):
+    """seeds.init changes the trained weights but not the data; seeds.fill the tokens but not the
+    curation; each gets its own run folder and marks the run unofficial."""
+    from winnow.run import STAGES, prepare, run_stages
+
+    run, ms = debug_run
+    init = prepare(DEBUG + ["seeds.init=7"])
+    assert init.dir != run.dir and not init.rc.official
+    assert any(u.startswith("seeds.init: 7") for u in init.rc.unofficial)
+    assert init.seed_for("init") == 7 and init.seed_for("fill") == init.seed == 0 and init.seed_for("order") is None
+    got = run_stages(init, STAGES)
+    assert got["tokenize"].content_id == ms["tokenize"].content_id
+    assert got["train"].content_id != ms["train"].content_id
+    fill = prepare(DEBUG + ["seeds.fill=7", "seeds.order=3"])
+    got = run_stages(fill, ("pool", "curate", "tokenize"))
+    assert got["curate"].content_id == ms["curate"].content_id
+    assert got["tokenize"].content_id != ms["tokenize"].content_id
+    assert read_json(fill.dir / "tokenized" / "order.json")["row_order_seed"] == 3

@@ -75,6 +75,8 @@ def load_run_config(overrides: list[str] | None = None) -> RunConfig:
     unofficial += _diff(cfg["suite"], group_file("suite", cfg["suite"]["name"]), "suite")
     if cfg["suite"]["name"] != cfg["scale"]["suite"]:
         unofficial.append(f"suite: {cfg['scale']['suite']!r} -> {cfg['suite']['name']!r}")
+    unofficial += [f"seeds.{k}: {v!r} (a noise-study seed)" for k, v in sorted((cfg.get("seeds") or {}).items())
+                   if v is not None]
     cfg["pool"] = group_file("pool", cfg["scale"]["pool"]["name"])
     return RunConfig(cfg=cfg, overrides=overrides, unofficial=unofficial)
 

@@ -38,6 +38,9 @@ log = logging.getLogger("winnow")
 # (same log-likelihoods up to fp32 rounding of other matrix shapes).
 STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 3}
 STAGES = ("pool", "curate", "tokenize", "train", "eval")
+# What the run seed drives, each overridable alone by ``seeds.<source>`` (conf/run.yaml) so the
+# noise study can vary one source at a time.
+SEED_SOURCES = ("curate", "fill", "order", "init")
 DATA_STAGES = ("pool", "curate", "tokenize")
 
 
@@ -67,11 +70,29 @@ class Run:
     def seed(self) -> int:
         return int(self.cfg["seed"])
 
+    def seed_for(self, source: str) -> int | None:
+        """The seed of one noise source (``SEED_SOURCES``): ``seeds.<source>`` when the noise
+        study sets it, else the run seed (``order``: None, rows stay in packed order)."""
+        if source not in SEED_SOURCES:
+            raise KeyError(f"unknown seed source {source!r}; known: {', '.join(SEED_SOURCES)}")
+        own = (self.cfg.get("seeds") or {}).get(source)
+        if own is not None:
+            return int(own)
+        return None if source == "order" else self.seed
+
+    @property
+    def data_order(self) -> str:
+        """The scale's document order for packing (``winnow.tokenize.pack.ORDERS``)."""
+        return (self.scale.get("data") or {}).get("order", "index")
+
 
 def run_key(rc: RunConfig, sub: Submission) -> str:
     cfg = rc.cfg
-    return hash_obj({"submission": sub.name, "fingerprint": sub.fingerprint, "scale": cfg["scale"],
-                     "suite": cfg["suite"], "seed": cfg["seed"], "pool": cfg["pool"]})
+    parts = {"submission": sub.name, "fingerprint": sub.fingerprint, "scale": cfg["scale"],
+             "suite": cfg["suite"], "seed": cfg["seed"], "pool": cfg["pool"]}
+    if seeds := {k: v for k, v in (cfg.get("seeds") or {}).items() if v is not None}:
+        parts["seeds"] = seeds  # only when set, so every earlier run keeps its folder
+    return hash_obj(parts)
 
 
 def prepare(overrides: list[str] | None = None) -> Run:
@@ -84,7 +105,7 @@ def prepare(overrides: list[str] | None = None) -> Run:
             "submission_folder": str(sub.folder), "track": sub.recipe.track,
             "scale": rc.cfg["scale"]["name"], "scale_version": rc.cfg["scale"]["version"],
             "suite": rc.cfg["suite"]["name"], "suite_version": rc.cfg["suite"]["version"],
-            "seed": rc.cfg["seed"], "official": rc.official, "unofficial": rc.unofficial,
+            "seed": rc.cfg["seed"], "seeds": rc.cfg.get("seeds"), "official": rc.official, "unofficial": rc.unofficial,
             "overrides": rc.overrides, "allow_code": bool(rc.cfg.get("allow_code")),
             "plugins": [str(p) for p in getattr(sub.recipe, "plugins", []) or []], "config": rc.cfg}
     if is_main_process():  # under torchrun every rank prepares the run; rank 0 alone writes it
@@ -177,9 +198,14 @@ def tokenize_inputs(run: Run, curated_id: str) -> tuple[dict, dict, list | None]
     seq_len = run.scale["model"]["seq_len"]
     n_seq = derive(run)["steps"] * run.scale["train"]["batch_size"]
     key_parts = {"curated": curated_id, "tokenizer": run.scale["tokenizer"], "seq_len": seq_len,
-                 "n_sequences": n_seq, "seed": run.seed, "v": STAGE_VERSIONS["tokenize"]}
+                 "n_sequences": n_seq, "seed": run.seed_for("fill"), "v": STAGE_VERSIONS["tokenize"]}
     config = {"tokenizer": run.scale["tokenizer"], "seq_len": seq_len, "n_sequences": n_seq,
-              "seed": run.seed}
+              "seed": run.seed_for("fill")}
+    # only when set, so index-ordered runs keep the key and config of every earlier run
+    if run.data_order != "index":
+        key_parts["order"] = config["order"] = run.data_order
+    if run.seed_for("order") is not None:
+        key_parts["order_seed"] = config["order_seed"] = run.seed_for("order")
     stages = getattr(run.submission.recipe, "stages", None) or None
     if stages:
         from winnow.tokenize.stages import STAGED_PACK_VERSION, canonical
@@ -208,7 +234,8 @@ def stage_tokenize(run: Run) -> Manifest:
         return _skip("tokenize", m)
     shards = sorted((run.dir / "curated" / "shards").glob("*.jsonl.zst"))
     stats = pack(shards=shards, tokenizer_path=tok_path, seq_len=seq_len, n_sequences=n_seq,
-                 seed=run.seed, out_dir=out, progress=run.cfg["progress"], stages=stages)
+                 seed=config["seed"], out_dir=out, progress=run.cfg["progress"], stages=stages,
+                 order=run.data_order, order_seed=config.get("order_seed"))
     log.info("tokenize: %d sequences x %d tokens, %.2f passes over the curated data%s",
              n_seq, seq_len + 1, stats["passes"],
              f" ({len(stages)} stages, in order)" if stages else "")
@@ -242,18 +269,18 @@ def stage_train(run: Run) -> Manifest | None:
     # of what is trained: leaving them out lets a run resume under other ones
     train_cfg = {k: v for k, v in run.scale["train"].items() if k not in RESUME_NEUTRAL_KEYS}
     key = hash_obj({"tokenized": tok.content_id, "model": run.scale["model"],
-                    "train": train_cfg, "seed": run.seed, "v": STAGE_VERSIONS["train"]})
+                    "train": train_cfg, "seed": run.seed_for("init"), "v": STAGE_VERSIONS["train"]})
     if (m := completed(out, key)) is not None:
         return _skip("train", m)
     stats = train_model(model_cfg=run.scale["model"], train_cfg={**run.scale["train"], **runtime_train(run)},
                         tokens_path=run.dir / "tokenized" / "tokens.npy", out_dir=out,
-                        seed=run.seed, progress=run.cfg["progress"])
+                        seed=run.seed_for("init"), progress=run.cfg["progress"])
     if not is_main_process():
         return None
     files = [p.relative_to(out).as_posix() for p in sorted((out / "model").iterdir())]
     return write_manifest(out, "train", key, parents={"tokenized": tok.content_id},
                           config={"model": run.scale["model"], "train": run.scale["train"],
-                                  "seed": run.seed}, stats=stats, files=files)
+                                  "seed": run.seed_for("init")}, stats=stats, files=files)
 
 
 # ----------------------------------------------------------------------------------------- eval

@@ -17,6 +17,17 @@ training loader reads rows in file order, so training consumes the stages in ord
 stages the packing is exactly the unstaged one (``PACK_VERSION`` and the bytes of
 ``tokens.npy``/``order.json`` unchanged).
 
+**Document order.** ``order="index"`` (pack version 1) shuffles document *positions*:
+``default_rng([seed, pass]).permutation(n)``, so two submissions whose curated data differ see even
+their shared documents in unrelated orders. ``order="id_hash"`` (pack version 2, the CPU scales
+from their noise-study versions on) sorts documents by a keyed hash of their *id*,
+``blake2b(id, key=fill_seed · pass [· stage])``: a document holds the same place relative to every
+other document whatever else a submission keeps, so submissions sharing documents see them in the
+same relative order and the budget is filled from the same end of the key order (common random
+numbers between submissions at a seed; the differences between recipes are then measured on
+paired runs). ``order_seed`` (optional) then permutes the packed rows, which separates the order
+in which training sees the rows from which documents fill them, for the noise study.
+
 Output: ``tokens.npy`` (uint16 when the vocabulary fits, else uint32), shape
 ``(n_sequences, seq_len + 1)``, plus ``order.json`` (pass count, documents used, and a sha256 of the
 document order so the order can be verified; with stages also ``stages``: per stage its labels,
@@ -36,6 +47,8 @@ from winnow.docs import read_docs
 from winnow.io import atomic_path, write_json
 
 PACK_VERSION = 1
+ORDERS = {"index": 1, "id_hash": 2}  # document order -> the pack version that writes it
+ROW_ORDER_SALT = 0x726F7773  # "rows"
 BATCH_DOCS = 512
 
 
@@ -116,12 +129,39 @@ class _Packer:
                 "curated_tokens": curated_tokens, "order_sha256": seg_hash.hexdigest()}
 
 
+def id_hash_order(ids: list[str], key: list[int]) -> np.ndarray:
+    """Positions of ``ids`` sorted by a keyed 64-bit hash of each id (ties, which need equal ids,
+    by position): the ``id_hash`` document order for one pass (``key``: seed, pass[, stage])."""
+    k = b"".join(int(x).to_bytes(8, "little", signed=False) for x in key)
+    h = np.fromiter((int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8, key=k).digest(), "little")
+                     for i in ids), dtype=np.uint64, count=len(ids))
+    return np.argsort(h, kind="stable")
+
+
+def _permutation(order: str, seed: int, ids: list[str], members: np.ndarray, stage: int | None):
+    """pass -> an index permutation of ``members`` in the document order ``order``."""
+    if order == "index":
+        prefix = [seed] if stage is None else [seed, stage]
+        return lambda p: np.random.default_rng([*prefix, p]).permutation(len(members))
+    member_ids = [ids[i] for i in members]
+    prefix = [seed] if stage is None else [seed, stage]  # keys of different lengths never collide
+    return lambda p: id_hash_order(member_ids, [*prefix, p])
+
+
 def pack(*, shards: list[Path], tokenizer_path: Path, seq_len: int, n_sequences: int, seed: int,
-         out_dir: Path, progress: bool = True, stages: list | None = None) -> dict:
+         out_dir: Path, progress: bool = True, stages: list | None = None, order: str = "index",
+         order_seed: int | None = None) -> dict:
     """Write ``out_dir/tokens.npy`` with ``n_sequences`` rows; return stats for the manifest.
 
     ``stages``: the recipe's ``winnow.tokenize.stages.Stage`` list (order track), or None.
+    ``seed`` chooses the documents and their packing (document order ``order``, see the module
+    docstring); ``order_seed``, when given, permutes the packed rows (never on the order track,
+    whose row order is the submission's).
     """
+    if order not in ORDERS:
+        raise ValueError(f"unknown document order {order!r}; known: {', '.join(ORDERS)}")
+    if order_seed is not None and stages:
+        raise ValueError("order_seed would undo the order track's stage order; it is for unstaged runs")
     from tokenizers import Tokenizer
 
     from winnow.tokenize import stages as stg
@@ -140,8 +180,8 @@ def pack(*, shards: list[Path], tokenizer_path: Path, seq_len: int, n_sequences:
     bar = tqdm(total=need, desc="tokenize", unit="tok", unit_scale=True, disable=not progress)
     packer = _Packer(tok, ids, texts, out, eos, bar)
     if not stages:
-        seg = packer.fill(0, need, np.arange(len(texts)),
-                          lambda p: np.random.default_rng([seed, p]).permutation(len(texts)))
+        everyone = np.arange(len(texts))
+        seg = packer.fill(0, need, everyone, _permutation(order, seed, ids, everyone, None))
         staged = None
     else:
         members = stg.assign(stages, labels, ids)
@@ -149,9 +189,7 @@ def pack(*, shards: list[Path], tokenizer_path: Path, seq_len: int, n_sequences:
         staged = []
         start = 0
         for k, (stage, idx, n_rows) in enumerate(zip(stages, members, rows)):
-            s = packer.fill(start, n_rows * row, idx,
-                            lambda p, k=k, n=len(idx): np.random.default_rng([seed, k, p])
-                            .permutation(n))
+            s = packer.fill(start, n_rows * row, idx, _permutation(order, seed, ids, idx, k))
             staged.append({"index": k, "stages": list(stage.labels), "share": stage.share,
                            "sequences": n_rows, "first_row": start // row, "docs": len(idx),
                            "docs_used": s["docs_used"], "passes": round(s["passes"], 4),
@@ -165,12 +203,15 @@ def pack(*, shards: list[Path], tokenizer_path: Path, seq_len: int, n_sequences:
                "passes_started": max(s["passes_started"] for s in staged),
                "curated_tokens": None}
     bar.close()
+    rows_out = out.reshape(n_sequences, row)
+    if order_seed is not None:  # salted so it never equals a document permutation of the same seed
+        rows_out = rows_out[np.random.default_rng([int(order_seed), ROW_ORDER_SALT]).permutation(n_sequences)]
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "tokens.npy") as tmp:
         with open(tmp, "wb") as f:
-            np.save(f, out.reshape(n_sequences, row))
+            np.save(f, rows_out)
     info = {
-        "version": PACK_VERSION,
+        "version": ORDERS[order],
         "seq_len": seq_len,
         "n_sequences": n_sequences,
         "tokens": need,
@@ -183,6 +224,10 @@ def pack(*, shards: list[Path], tokenizer_path: Path, seq_len: int, n_sequences:
         "passes_started": seg["passes_started"],
         "order_sha256": packer.order_hash.hexdigest(),
     }
+    if order != "index":  # only then, so version-1 order.json keeps its bytes
+        info["order"] = order
+    if order_seed is not None:
+        info["row_order_seed"] = int(order_seed)
     if staged is not None:  # only then, so unstaged order.json keeps its bytes
         info["staged_version"] = stg.STAGED_PACK_VERSION
         info["stages"] = staged
