@@ -168,3 +168,21 @@ def test_noise_study_seeds_vary_one_source_each_and_make_the_run_unofficial(debu
     assert got["curate"].content_id == ms["curate"].content_id
     assert got["tokenize"].content_id != ms["tokenize"].content_id
     assert read_json(fill.dir / "tokenized" / "order.json")["row_order_seed"] == 3
+
+
+def test_run_entry_runs_every_seed_the_scale_needs(debug_run, capsys):
+    """`winnow run --entry` runs seeds 0..n-1 of the scale's leaderboard.seeds; a seed= override
+    beside it is refused with a message, not a traceback."""
+    from winnow.cli import main
+    from winnow.run import entry_seeds
+
+    assert entry_seeds(["scale=debug"]) == [0]
+    two = DEBUG + ["+scale.leaderboard.seeds=2"]
+    assert entry_seeds(two) == [0, 1]
+    assert main(["run", *two, "seed=3", "--entry"]) == 2
+    assert "--entry runs the seeds the scale needs; drop 'seed=3'" in capsys.readouterr().err
+    assert main(["run", *two, "--entry"]) == 0
+    out = capsys.readouterr().out
+    assert "entry: seeds 0, 1" in out
+    folders = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("run folder: ")]
+    assert len(folders) == 2 and [read_json(os.path.join(f, "run.json"))["seed"] for f in folders] == [0, 1]

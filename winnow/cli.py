@@ -66,16 +66,28 @@ def _compute(stages):
 
 def cmd_run(args) -> int:
     from winnow.leaderboard.rows import submit
-    from winnow.run import STAGES, is_main_process, prepare, run_stages
+    from winnow.run import STAGES, entry_seeds, is_main_process, prepare, run_stages
 
-    run = prepare(args.overrides)
-    run_stages(run, STAGES)
-    if not is_main_process():  # under torchrun, global rank 0 evaluates, reports and submits
-        return 0
-    print(f"run folder: {run.dir}")
-    if args.submit:
-        path = submit(run.dir)
-        print(f"leaderboard row: {path}")
+    overrides = list(args.overrides)
+    seeds: list[int | None] = [None]
+    if args.entry:  # every seed the scale's official entry needs, one run after the other
+        if given := [o for o in overrides if o.lstrip("+").startswith("seed=")]:
+            print(f"winnow run: error: --entry runs the seeds the scale needs; drop {given[0]!r}", file=sys.stderr)
+            return 2
+        seeds = entry_seeds(overrides)
+        print(f"entry: seeds {', '.join(map(str, seeds))} (the scale's leaderboard.seeds)")
+    submitted = False
+    for seed in seeds:
+        run = prepare(overrides + ([f"seed={seed}"] if seed is not None else []))
+        run_stages(run, STAGES)
+        if not is_main_process():  # under torchrun, global rank 0 evaluates, reports and submits
+            continue
+        print(f"run folder: {run.dir}")
+        if args.submit:
+            path = submit(run.dir)
+            print(f"leaderboard row: {path}")
+            submitted = True
+    if submitted:
         from winnow.leaderboard.render import build
 
         build()
@@ -404,6 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("run", help="all stages: pool, curate, tokenize, train, eval")
     sp.add_argument("overrides", nargs="*")
     sp.add_argument("--submit", action="store_true", help="then write the leaderboard row and tables")
+    sp.add_argument("--entry", action="store_true",
+                    help="run (and with --submit, submit) every seed an official entry of the scale needs")
     sp.set_defaults(func=cmd_run)
     sp = sub.add_parser("ls", help="list scales, suites, pools, engines, steps or runs")
     sp.add_argument("what", choices=["scales", "suites", "pools", "engines", "steps", "runs"])

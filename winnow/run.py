@@ -86,6 +86,16 @@ class Run:
         return (self.scale.get("data") or {}).get("order", "index")
 
 
+def entry_seeds(overrides: list[str] | None = None) -> list[int]:
+    """The seeds an official leaderboard entry of the configured scale needs: 0 … n-1 with n the
+    scale's ``leaderboard.seeds`` (1 when the scale does not say)."""
+    scale = load_run_config(overrides).cfg["scale"]
+    n = int((scale.get("leaderboard") or {}).get("seeds", 1))
+    if n < 1:
+        raise StageError(f"conf/scale/{scale['name']}.yaml: leaderboard.seeds must be >= 1, got {n}")
+    return list(range(n))
+
+
 def run_key(rc: RunConfig, sub: Submission) -> str:
     cfg = rc.cfg
     parts = {"submission": sub.name, "fingerprint": sub.fingerprint, "scale": cfg["scale"],
