@@ -19,10 +19,11 @@ from pathlib import Path
 
 from winnow.io import atomic_open
 from winnow.leaderboard.render import (HELDOUT, Table, _fmt, _sci, board, control_entry, curation_seconds,
-                                       heldout_values, primary_text, rank_text, replace_marked, seconds_text,
-                                       targets_of, with_stderr)
+                                       heldout_values, noise_rule, primary_text, rank_text, replace_marked,
+                                       seconds_text, targets_of, with_stderr)
 from winnow.leaderboard.rows import row_primary
-from winnow.leaderboard.stats import NOISE_RULE, TIE_RULE, Entry, beyond_noise, group, pooled_sd, sd, seed_noise, value
+from winnow.leaderboard.stats import (NOISE_RULE, TIE_RULE, Entry, Noise, beyond_noise, differ, entry_noise, group,
+                                      higher_better, pooled_sd, sd, value)
 from winnow.paths import REPO_ROOT
 
 RESULTS = ("<!-- results -->", "<!-- /results -->")
@@ -91,9 +92,9 @@ def results_block(submission: str, tables: list[Table]) -> str:
     return "\n\n".join([head, *parts])
 
 
-def _noise(entries: list[Entry], metric: str) -> tuple[float | None, int]:
-    """Pooled seed sd of ``metric`` over the entries with 2+ seeds."""
-    return seed_noise([r for e in entries for r in e.rows], metric)
+def _noise(entries: list[Entry], metric: str, rule: str = NOISE_RULE) -> dict[tuple, Noise]:
+    """Each entry's seed noise of ``metric`` under ``rule`` (``stats.NOISE_RULES``)."""
+    return entry_noise([r for e in entries for r in e.rows], metric, rule)
 
 
 def _mean(e: Entry, metric: str) -> float | None:
@@ -101,22 +102,26 @@ def _mean(e: Entry, metric: str) -> float | None:
     return e.mean if metric == e.primary else e.means.get(metric)
 
 
-def _delta(e: Entry, ctrl: Entry | None, metric: str, noise: tuple[float | None, int]) -> str:
+def _delta(e: Entry, ctrl: Entry | None, metric: str, noise: dict[tuple, Noise]) -> str:
     if ctrl is None or e is ctrl:
         return "–"
     a, b = _mean(e, metric), _mean(ctrl, metric)
     if a is None or b is None:
         return "–"
-    s, df = noise
-    mark = " *" if s is not None and beyond_noise(a, len(e.rows), b, len(ctrl.rows), s, df) else ""
-    return f"{a - b:+.4f}{mark}"
+    differs = differ(a, len(e.rows), noise.get(e.key), b, len(ctrl.rows), noise.get(ctrl.key))
+    return f"{a - b:+.4f}{' *' if differs else ''}"
 
 
-def summary_table(title: str, primary: str, entries: list[Entry]) -> str:
+def _pools(noise: dict[tuple, Noise]) -> list[Noise]:
+    """The distinct pools of a {entry: Noise} map, in a stable order."""
+    return sorted(set(noise.values()), key=lambda n: n.source)
+
+
+def summary_table(title: str, primary: str, entries: list[Entry], rule: str = NOISE_RULE) -> str:
     """Every baseline of one scale version and suite, all tracks together (they share the model,
     budget and evaluation), with its seed spread and difference from ``CONTROL``."""
     ctrl = control_entry(entries)
-    noise_p, noise_b = _noise(entries, primary), _noise(entries, BPB)
+    noise_p, noise_b = _noise(entries, primary, rule), _noise(entries, BPB, rule)
     head = ["rank", "baseline", "track", "seeds", f"**{primary}** mean ± seed sd", "Δ vs random",
             "held-out bpb mean ± seed sd", "Δ bpb vs random", "curation CPU s", "flags"]
     lines = [title, "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -128,24 +133,35 @@ def summary_table(title: str, primary: str, entries: list[Entry]) -> str:
             _mean_sd([value(r, BPB) for r in e.rows]), _delta(e, ctrl, BPB, noise_b),
             seconds_text(curation_seconds(e.rows)), flags]) + " |")
 
-    def noise_text(name: str, n: tuple[float | None, int]) -> str:
-        return f"{name} {n[0]:.4f} ({n[1]} df)" if n[0] is not None else f"{name}: not measured"
+    def noise_text(name: str, n: Noise | None) -> str:
+        return f"{name} {n.sd:.4f} ({n.df} df)" if n is not None and n.sd is not None else f"{name}: not measured"
 
-    lines += targeted_lines(entries, ctrl)
-    if noise_p[0] is None:
+    lines += targeted_lines(entries, ctrl, rule)
+    better = f"Higher {primary} is better" if higher_better(primary) else f"Lower {primary} is better"
+    if all(n.sd is None for n in noise_p.values()):
         lines += ["", "Seed noise: not measured yet (no baseline here has 2+ seeds); no difference is marked."]
+    elif rule == NOISE_RULE:
+        (p_,), (b_,) = _pools(noise_p), _pools(noise_b)
+        lines += ["", f"Seed noise ({NOISE_RULE}): pooled seed sd {noise_text(primary, p_)}; "
+                  f"{noise_text('held-out bpb', b_)}; over the baselines with 2+ seeds. `*`: the "
+                  "difference from random exceeds t(0.975, df) · pooled sd · √(1/n₁ + 1/n₂). "
+                  f"{better}, lower bpb is better. Ranks: {TIE_RULE} over each entry's interval."]
     else:
-        lines += ["", f"Seed noise ({NOISE_RULE}): pooled seed sd {noise_text(primary, noise_p)}; "
-                  f"{noise_text('held-out bpb', noise_b)}; over the baselines with 2+ seeds. `*`: the "
-                  "difference from random exceeds t(0.975, df) · pooled sd · √(1/n₁ + 1/n₂). Higher "
-                  f"{primary} is better, lower bpb is better. Ranks: {TIE_RULE} over each entry's interval."]
+        pools = "; ".join(f"{n.source}: {noise_text(primary, n)}" for n in _pools(noise_p))
+        pools_b = "; ".join(f"{n.source}: {noise_text('held-out bpb', n)}" for n in _pools(noise_b))
+        lines += ["", f"Seed noise ({rule}): each entry against the pooled seed sd of its track (the "
+                  f"baselines with 2+ seeds there; a track with under 2 df takes all tracks'): {pools}; "
+                  f"{pools_b}. `*`: the difference from random exceeds t(0.975, df) · pooled sd · "
+                  "√(1/n₁ + 1/n₂) within one pool, Welch's t across pools. "
+                  f"{better}, lower bpb is better. Ranks: {TIE_RULE} over each entry's interval."]
     return "\n".join(lines)
 
 
-def targeted_lines(entries: list[Entry], ctrl: Entry | None) -> list[str]:
+def targeted_lines(entries: list[Entry], ctrl: Entry | None, rule: str = NOISE_RULE) -> list[str]:
     """For each targeted entry, its CORE without its targets against random's value of the same
     aggregate over the same tasks, marked ``*`` beyond the seed noise of that aggregate (pooled over
-    the baselines with 2+ seeds, each scored on the same tasks)."""
+    the baselines with 2+ seeds, each scored on the same tasks; under seed_noise_v2 those of the
+    entry's own track)."""
     out = []
     for e in entries:
         targets = targets_of(e)
@@ -154,7 +170,8 @@ def targeted_lines(entries: list[Entry], ctrl: Entry | None) -> list[str]:
         mine, theirs = heldout_values(e.rows, targets), heldout_values(ctrl.rows, targets)
         if not mine or not theirs:
             continue
-        s, df = pooled_sd([heldout_values(x.rows, targets) for x in entries])
+        pool = [x for x in entries if rule == NOISE_RULE or x.first["track"] == e.first["track"]]
+        s, df = pooled_sd([heldout_values(x.rows, targets) for x in pool])
         a, b = sum(mine) / len(mine), sum(theirs) / len(theirs)
         mark = " *" if s is not None and beyond_noise(a, len(mine), b, len(theirs), s, df) else ""
         noise = (f"seed noise of this aggregate: pooled sd {s:.4f}, {df} df" if s is not None
@@ -177,7 +194,9 @@ def summary_block(rows: list[dict]) -> str:
         rs = [r for r in rs if (r["scale_version"], r["suite"], r["suite_version"]) == newest]
         primary = row_primary(rs[0])
         title = f"**{scale}** (scale v{newest[0]}, suite {newest[1]} v{newest[2]}; ranked by {primary})"
-        parts.append(summary_table(title, primary, group(rs, primary, (BPB,), seed_noise(rs, primary))))
+        rule = noise_rule(scale, newest[0])
+        entries = group(rs, primary, (BPB,), entry_noise(rs, primary, rule))
+        parts.append(summary_table(title, primary, entries, rule))
     return "\n\n".join(parts)
 
 

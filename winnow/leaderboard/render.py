@@ -18,12 +18,48 @@ from typing import Callable
 
 from winnow.io import atomic_open
 from winnow.leaderboard.rows import curation_times, load_rows, row_primary, targeted_aggregates
-from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, Entry, group, seed_noise
+from winnow.leaderboard.stats import INTERVAL_RULE, NOISE_RULE, NOISE_RULES, TIE_RULE, Entry, entry_noise, group
 from winnow.paths import REPO_ROOT, leaderboard_dir
 
 CATEGORY_PREFIX = "category_"
 CONTROL = "baselines/random"        # the uniform sample every entry is read against
 HELDOUT = "core_heldout_prob_v1"    # CORE without a targeted entry's targets (core_prob_v1's analogue)
+
+
+def scale_config(scale: str) -> dict:
+    """The committed YAML of a scale, or {} for a scale conf/scale/ does not define."""
+    from winnow.config import ConfigError, group_file
+
+    try:
+        return group_file("scale", scale)
+    except ConfigError:
+        return {}
+
+
+def noise_rule(scale: str, version: int) -> str:
+    """The seed-noise rule of a table of ``scale`` at ``version``, from the scale YAML's
+    ``leaderboard.noise``: ``{rule: seed_noise_v2, from_version: 3}`` (or a list of such, the rule
+    with the highest ``from_version`` <= ``version`` applies), or a bare rule name, which applies
+    from the YAML's own ``version`` on. Versions before any of them, and scales whose YAML says
+    nothing, use ``NOISE_RULE`` (seed_noise_v1), so a published table keeps its numbers."""
+    cfg = scale_config(scale)
+    spec = (cfg.get("leaderboard") or {}).get("noise")
+    if not spec:
+        return NOISE_RULE
+    if isinstance(spec, str):
+        spec = {"rule": spec, "from_version": cfg.get("version")}
+    steps = spec if isinstance(spec, list) else [spec]
+    chosen, since = NOISE_RULE, None
+    for step in steps:
+        rule, first = (step or {}).get("rule"), (step or {}).get("from_version")
+        if rule not in NOISE_RULES or not isinstance(first, int):
+            from winnow.config import ConfigError
+
+            raise ConfigError(f"conf/scale/{scale}.yaml: leaderboard.noise entry {step!r} needs `rule` (one of "
+                              f"{', '.join(sorted(NOISE_RULES))}) and an integer `from_version`")
+        if first <= version and (since is None or first > since):
+            chosen, since = rule, first
+    return chosen
 
 
 def _fmt(v, digits: int = 4) -> str:
@@ -160,6 +196,7 @@ class Table:
     versions: str
     entries: list[Entry]
     aggregates: list[tuple[str, str]]     # (aggregate name, header)
+    noise_rule: str = NOISE_RULE
 
     @property
     def columns(self) -> list[Column]:
@@ -206,11 +243,12 @@ def board(rows: list[dict]) -> list[Table]:
     for (scale, track, *vs), rs in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2], kv[0][3:])):
         primary = row_primary(rs[0])
         aggs = _aggregate_columns(rs, primary)
-        noise = seed_noise(same_model[(scale, *vs)], primary)
+        rule = noise_rule(scale, vs[0])
+        noise = entry_noise(same_model[(scale, *vs)], primary, rule)
         entries = group(rs, primary, tuple(n for n, _ in aggs), noise)
         versions = ", ".join(f"scale v{a}, suite {b} v{c}" for a, b, c in
                              sorted({(r["scale_version"], r["suite"], r["suite_version"]) for r in rs}))
-        tables.append(Table(scale, track, primary, versions, entries, aggs))
+        tables.append(Table(scale, track, primary, versions, entries, aggs, rule))
     return tables
 
 
@@ -242,7 +280,7 @@ def render(rows: list[dict]) -> dict[str, str]:
     out: dict[str, list[str]] = defaultdict(list)
     for t in board(rows):
         out[t.scale].append(f"**{t.scale} / {t.track} track** ({t.versions}; ranked by {t.primary}; "
-                            f"seeds averaged, {INTERVAL_RULE}, {TIE_RULE})\n\n{markdown(t)}")
+                            f"seeds averaged, {t.noise_rule}, {INTERVAL_RULE}, {TIE_RULE})\n\n{markdown(t)}")
     return {scale: "\n\n".join(parts) for scale, parts in out.items()}
 
 

@@ -18,10 +18,34 @@ Ties (``TIE_RULE``): an entry's rank is 1 + the number of entries whose interval
 above its own (their lower end exceeds its upper end). Entries whose intervals overlap therefore
 share a rank, shown as ``=k``; a better mean alone never separates two entries.
 
-Seed noise (``NOISE_RULE``): the pooled standard deviation over seeds of the entries with 2+
-seeds, s² = Σ (n_i - 1) s_i² / Σ (n_i - 1), with df = Σ (n_i - 1). Two entries' means differ
-beyond the seed noise when |m_1 - m_2| > t(0.975, df) · s · √(1/n_1 + 1/n_2) (a two-sample t
-test with the pooled variance), which lets a one-seed entry be compared with a three-seed one.
+Seed noise: which rule applies is a per-table choice (``NOISE_RULES``; a scale's YAML names it
+for its versions, ``winnow.leaderboard.render.noise_rule``), so a published table keeps its
+numbers when a newer scale version measures noise another way.
+
+* ``seed_noise_v1`` (tables that name no rule: tiny-1x v1-v2, quickstart v1, 1m-1x v1): one
+  pooled standard deviation for the whole scale version and suite, all tracks, over the entries
+  with 2+ seeds, s² = Σ (n_i - 1) s_i² / Σ (n_i - 1), with df = Σ (n_i - 1). Two entries' means
+  differ beyond the seed noise when |m_1 - m_2| > t(0.975, df) · s · √(1/n_1 + 1/n_2) (a
+  two-sample t test with the pooled variance), which lets a one-seed entry be compared with a
+  three-seed one. Its flaw: tracks do not share their noise. At tiny-1x v2 the order-track
+  controls' seed sd of held-out bpb is 0.11-0.17 against 0.02-0.05 for the filtering controls, so
+  one pool widened every filtering interval with the order track's noise.
+* ``seed_noise_v2``: each entry's noise is estimated from the seeds of its own track. An entry
+  with 2+ seeds (K = 2, the fewest that give an sd) contributes its own variance with weight
+  n_i - 1 to its track's pool s_track² = Σ_track (n_i - 1) s_i² / Σ_track (n_i - 1); every entry
+  of the track is judged against that pool (df = the track's Σ (n_i - 1)). Why not the entry's
+  own sd alone: with the 2-3 seeds an entry has, its sd has 1-2 df, t(0.975, 1) = 12.7, and the
+  sd itself is uncertain by a factor of ten (χ² with 1 df), so an entry whose two seeds happen to
+  agree would look precise and one whose seeds disagree would tie with everything. The track pool
+  is the empirical-Bayes (moderated, Smyth 2004) variance of each entry with the track's other
+  entries as its prior at their full df: (d_0 s_0² + d_i s_i²) / (d_0 + d_i) with s_0², d_0 the
+  others' pool is exactly s_track². Pooling stops at the track because the track is what changes
+  the training procedure (the order track fixes the data order; filtering and mixing tracks
+  shuffle), and the measured noise differs by track (above). A track whose entries give fewer
+  than ``MIN_TRACK_DF`` (2) df, or none, takes the pooled sd of its scale version (all tracks),
+  and says so (``Noise.source``): with 1 df, t is 12.7 and the sd is no estimate. Two entries
+  differ beyond noise by the pooled two-sample t test when they share a pool, else by Welch's
+  test (Satterthwaite df) with each entry's own (sd, df).
 
 Cross-scale agreement (DataDecide): over the submissions run at both scales, the decision
 accuracy is the fraction of pairs that the two scales order the same way (a pair tied at either
@@ -37,7 +61,13 @@ from itertools import combinations
 
 INTERVAL_RULE = "interval_v2"
 TIE_RULE = "ties_overlap_v1"
-NOISE_RULE = "seed_noise_v1"
+NOISE_RULE = "seed_noise_v1"      # the default rule: tables whose scale YAML names none
+NOISE_V2 = "seed_noise_v2"
+MIN_TRACK_DF = 2                  # seed_noise_v2: a track's own pool needs this many df
+ENTRY_FIELDS = ("scale", "track", "submission", "fingerprint", "scale_version", "suite", "suite_version")
+# Metric names that mean lower is better (bits per byte, losses); every other metric is
+# higher-is-better (accuracies, probabilities, CORE).
+LOWER_BETTER_MARKS = ("bpb", "bits_per_byte", "loss", "perplexity")
 Z95 = 1.959963984540054
 # t(0.975, df) for df = 1..30; beyond 30 the normal quantile is within 2%.
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
@@ -47,6 +77,19 @@ _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
 
 def t975(df: int) -> float:
     return _T975[df - 1] if df <= len(_T975) else Z95
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The seed noise an entry is judged against: pooled sd and its df, and what it pooled."""
+
+    sd: float | None
+    df: int
+    source: str = "all tracks"
+
+    @property
+    def pair(self) -> tuple[float | None, int]:
+        return self.sd, self.df
 
 
 @dataclass
@@ -62,6 +105,7 @@ class Entry:
     rank: int = 0
     tied: bool = False
     means: dict = field(default_factory=dict)
+    noise: Noise | None = None      # the seed noise its interval was computed from
 
     @property
     def first(self) -> dict:
@@ -73,8 +117,12 @@ class Entry:
 
 
 def entry_key(row: dict) -> tuple:
-    return (row["scale"], row["track"], row["submission"], row["fingerprint"], row["scale_version"],
-            row["suite"], row["suite_version"])
+    return tuple(row[k] for k in ENTRY_FIELDS)
+
+
+def higher_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (``LOWER_BETTER_MARKS`` name the others)."""
+    return not any(mark in metric for mark in LOWER_BETTER_MARKS)
 
 
 def sd(values: list[float]) -> float:
@@ -99,15 +147,72 @@ def beyond_noise(mean_a: float, n_a: int, mean_b: float, n_b: int, pooled: float
     return abs(mean_a - mean_b) > t975(df) * pooled * math.sqrt(1 / n_a + 1 / n_b)
 
 
-def seed_noise(rows: list[dict], metric: str) -> tuple[float | None, int]:
-    """(pooled sd, df) of ``metric`` over the entries of ``rows`` with 2+ seeds (``NOISE_RULE``);
-    give it every row of one scale version and suite, all tracks (they share model and eval)."""
+def _values_by_entry(rows: list[dict], metric: str) -> dict[tuple, list[float]]:
     by: dict[tuple, list[float]] = defaultdict(list)
     for r in rows:
         v = value(r, metric)
         if isinstance(v, (int, float)):
             by[entry_key(r)].append(float(v))
-    return pooled_sd(list(by.values()))
+    return by
+
+
+def seed_noise(rows: list[dict], metric: str) -> tuple[float | None, int]:
+    """(pooled sd, df) of ``metric`` over the entries of ``rows`` with 2+ seeds (``seed_noise_v1``);
+    give it every row of one scale version and suite, all tracks (they share model and eval)."""
+    return pooled_sd(list(_values_by_entry(rows, metric).values()))
+
+
+def seed_noise_v1(rows: list[dict], metric: str) -> dict[tuple, Noise]:
+    """Every entry of ``rows`` (one scale version and suite) gets the one all-tracks pool."""
+    noise = Noise(*seed_noise(rows, metric), source="all tracks")
+    return {entry_key(r): noise for r in rows}
+
+
+def seed_noise_v2(rows: list[dict], metric: str) -> dict[tuple, Noise]:
+    """Each entry of ``rows`` (one scale version and suite) gets its track's pool, or the scale
+    version's (all tracks) where its track has fewer than ``MIN_TRACK_DF`` df (module docstring)."""
+    by = _values_by_entry(rows, metric)
+    overall = pooled_sd(list(by.values()))
+    at = ENTRY_FIELDS.index("track")
+    pools = {t: pooled_sd([v for k, v in by.items() if k[at] == t]) for t in {r["track"] for r in rows}}
+    out = {}
+    for r in rows:
+        track = r["track"]
+        s, df = pools[track]
+        if df >= MIN_TRACK_DF:
+            out[entry_key(r)] = Noise(s, df, f"{track} track")
+        elif overall[1]:
+            why = f"the {track} track has {df} df" if df else f"no {track}-track entry has 2+ seeds"
+            out[entry_key(r)] = Noise(*overall, source=f"all tracks ({why})")
+        else:
+            out[entry_key(r)] = Noise(None, 0, "not measured")
+    return out
+
+
+NOISE_RULES = {"seed_noise_v1": seed_noise_v1, NOISE_V2: seed_noise_v2}
+
+
+def entry_noise(rows: list[dict], metric: str, rule: str = NOISE_RULE) -> dict[tuple, Noise]:
+    """{entry key: Noise} of ``metric`` for every entry of ``rows`` under the named rule."""
+    if rule not in NOISE_RULES:
+        from winnow.registry import suggest
+
+        raise ValueError(f"unknown seed-noise rule {rule!r}: {suggest(rule, sorted(NOISE_RULES))}")
+    return NOISE_RULES[rule](rows, metric)
+
+
+def differ(mean_a: float, n_a: int, noise_a: Noise | None, mean_b: float, n_b: int, noise_b: Noise | None) -> bool:
+    """Whether two entries' means differ beyond their seed noise: the pooled two-sample t test when
+    they share one pool (``beyond_noise``), else Welch's test with the Satterthwaite df."""
+    if noise_a is None or noise_b is None or noise_a.sd is None or noise_b.sd is None:
+        return False
+    if noise_a.pair == noise_b.pair:
+        return beyond_noise(mean_a, n_a, mean_b, n_b, noise_a.sd, noise_a.df)
+    va, vb = noise_a.sd ** 2 / n_a, noise_b.sd ** 2 / n_b
+    if va + vb == 0:
+        return mean_a != mean_b
+    df = (va + vb) ** 2 / (va ** 2 / noise_a.df + vb ** 2 / noise_b.df)
+    return abs(mean_a - mean_b) > t975(max(1, int(df))) * math.sqrt(va + vb)
 
 
 def mean_interval(values: list[float], stderr: float | None = None,
@@ -140,9 +245,10 @@ def value(row: dict, name: str):
 
 
 def group(rows: list[dict], primary: str, columns: tuple[str, ...] = (),
-          noise: tuple[float | None, int] = (None, 0)) -> list[Entry]:
-    """Entries ranked by the primary metric with ``TIE_RULE`` ranks; ``columns`` get seed means;
-    ``noise``: the primary's ``seed_noise`` over the scale version and suite, for the intervals."""
+          noise: tuple[float | None, int] | dict[tuple, Noise] = (None, 0)) -> list[Entry]:
+    """Entries ranked by the primary metric (best first, ``higher_better``) with ``TIE_RULE`` ranks;
+    ``columns`` get seed means; ``noise``: the primary's seed noise for the intervals, either one
+    (sd, df) for every entry (``seed_noise``) or {entry key: Noise} (``entry_noise``)."""
     by: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         by[entry_key(r)].append(r)
@@ -150,23 +256,29 @@ def group(rows: list[dict], primary: str, columns: tuple[str, ...] = (),
     for key, rs in by.items():
         rs = sorted(rs, key=lambda r: r["seed"])
         se = (rs[0].get("aggregates_stderr") or {}).get(primary) if len(rs) == 1 else None
-        mean, low, high = mean_interval([value(r, primary) for r in rs], se, noise)
-        e = Entry(key=key, rows=rs, primary=primary, mean=mean, low=low, high=high)
+        n = noise.get(key, Noise(None, 0, "not measured")) if isinstance(noise, dict) else Noise(*noise)
+        mean, low, high = mean_interval([value(r, primary) for r in rs], se, n.pair)
+        e = Entry(key=key, rows=rs, primary=primary, mean=mean, low=low, high=high, noise=n)
         for c in columns:
             vals = [value(r, c) for r in rs if isinstance(value(r, c), (int, float))]
             e.means[c] = sum(vals) / len(vals) if vals else None
         entries.append(e)
-    entries.sort(key=lambda e: (e.mean is None, -(e.mean or 0.0), e.key[2]))
+    sign = -1.0 if higher_better(primary) else 1.0
+    entries.sort(key=lambda e: (e.mean is None, sign * (e.mean or 0.0), e.key[2]))
     assign_ranks(entries)
     return entries
 
 
 def assign_ranks(entries: list[Entry]) -> None:
+    """``TIE_RULE``: 1 + the number of entries whose interval lies wholly on the better side."""
     for e in entries:
         if e.mean is None:
             e.rank = len(entries)
             continue
-        e.rank = 1 + sum(1 for o in entries if o is not e and o.low is not None and o.low > e.high)
+        if higher_better(e.primary):
+            e.rank = 1 + sum(1 for o in entries if o is not e and o.low is not None and o.low > e.high)
+        else:
+            e.rank = 1 + sum(1 for o in entries if o is not e and o.high is not None and o.high < e.low)
     counts = defaultdict(int)
     for e in entries:
         counts[e.rank] += 1
