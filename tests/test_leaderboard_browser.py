@@ -1,4 +1,5 @@
-"""The static leaderboard page in headless Chromium: rows render, header clicks sort, plots draw.
+"""The static leaderboard page in headless Chromium: rows render, header clicks sort, plots draw,
+and the page leads with the CPU leaderboard track's SNR line and forest plot.
 
 The page is built from hand-made rows (three submissions, several seeds, two scales) plus the
 committed rows. Chromium runs the page's own self-test (``index.html#selftest``: it clicks every
@@ -57,8 +58,19 @@ def _headless(chromium: str, *args: str, timeout: int = 120) -> subprocess.Compl
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+def _lead(scale_config):
+    """tiny-1x marked as the leaderboard track, as its YAML's ``leaderboard: {lead: true}`` does."""
+    def config(scale: str) -> dict:
+        cfg = dict(scale_config(scale))
+        if scale == "tiny-1x":
+            cfg["leaderboard"] = {**(cfg.get("leaderboard") or {}), "lead": True}
+        return cfg
+    return config
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> Path:
+    from winnow.leaderboard import render
     from winnow.leaderboard.html import write_html
     from winnow.leaderboard.rows import load_rows
     from winnow.paths import REPO_ROOT
@@ -71,13 +83,18 @@ def page(tmp_path_factory) -> Path:
                 rows.append(make_row(sub, s, base + shift + 0.01 * s, scale=scale, flops=flops * (1 + 0.1 * s)))
     rows += load_rows(REPO_ROOT / "leaderboard" / "rows")
     out = tmp_path_factory.mktemp("html") / "index.html"
-    write_html(rows, out)
-    from winnow.leaderboard.render import board
-
-    tables = board(rows)  # what the page must show: one table per scale, track and scale version
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(render, "scale_config", _lead(render.scale_config))
+        write_html(rows, out)
+        tables = render.board(rows)  # what the page must show: one table per scale, track and scale version
+        order = render.scale_order(rows)
+        lead = [t for t in tables if t.scale == "tiny-1x"]
+        newest = max(t.version for t in lead)
+        signal = render.signal_line(rows, "tiny-1x", newest)
     (out.parent / "expect.json").write_text(json.dumps({
         "tables": len(tables), "rows": sum(len(t.entries) for t in tables),
-        "primary_tables": sum(t.primary == "core_prob_v1" for t in tables)}))
+        "primary_tables": sum(t.primary == "core_prob_v1" for t in tables),
+        "order": order, "lead_entries": sum(len(t.entries) for t in lead), "signal": signal}))
     return out
 
 
@@ -104,6 +121,12 @@ def test_rows_render_and_sorting_works_in_chromium(chromium, page, tmp_path, cap
         assert ours in ([], ["baselines/beta", "baselines/alpha", "submissions/gamma"]), c
     names = [c for c in verdict["checks"] if c["column"] == "submission" and c["order"] == "ascending"]
     assert all(c["submissions"] == sorted(c["submissions"], key=str.lower) for c in names)
+    # the CPU leaderboard track leads: its SNR line, then its forest plot before any table
+    assert verdict["sections"] == expect["order"] and expect["order"][0] == "tiny-1x"
+    assert verdict["forest_first"] and verdict["forest_scale"] == "tiny-1x" and verdict["forest_ordered"]
+    assert verdict["forest_entries"] == expect["lead_entries"]       # one forest per tiny-1x version
+    assert verdict["signal"][0].replace("`", "") == expect["signal"].replace("`", "")
+    assert "winnow analyze signal --scale tiny-1x" in verdict["signal"][0]
 
     shot = tmp_path / "leaderboard.png"
     res = _headless(chromium, "--window-size=1500,2600", f"--screenshot={shot}", page.as_uri())

@@ -3,7 +3,7 @@
 Compute verbs (``pool``, ``curate``, ``tokenize``, ``train``, ``eval``, ``run``) take Hydra overrides
 (``scale=debug submission=baselines/random seed=1``) and are thin wrappers around the stage
 functions of ``winnow.run``. Utility verbs (``ls``, ``validate``, ``inspect``, ``verify``, ``submit``,
-``leaderboard build|check``, ``analyze agreement``, ``tokenizer show|train``, ``data pull|status``, ``import-dclm``) take ordinary flags. Verbs are a registry (a dict
+``leaderboard build|check``, ``analyze agreement|signal``, ``tokenizer show|train``, ``data pull|status``, ``import-dclm``) take ordinary flags. Verbs are a registry (a dict
 of name -> handler), not an if/elif chain. Errors that users can fix print one clear message and
 exit with status 2; anything else is a bug and shows its traceback.
 """
@@ -232,6 +232,30 @@ def cmd_leaderboard(args) -> int:
     return 1 if problems else 0
 
 
+def cmd_analyze_signal(args) -> int:
+    """`winnow analyze signal --scale S`: per metric and task, the spread of the entries' means, the
+    pooled seed sd, SNR, seed-to-seed Kendall tau and the pairs separated beyond noise
+    (``winnow.leaderboard.signal``), from the leaderboard rows or from ``--rows`` files."""
+    import json
+
+    from winnow.leaderboard.signal import SignalError, format_report, run
+
+    group_by = args.group_by if args.group_by is not None else ("study_config" if args.rows else None)
+    try:
+        reports = run(args.scale, args.version, args.rows, args.metric, None if group_by == "none" else group_by)
+    except SignalError as e:
+        print(f"winnow analyze signal: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([r.to_json() for r in reports], indent=1, default=str))
+        return 0
+    where = f"--scale {args.scale}" if args.scale else ""
+    print("\n\n".join(format_report(r) for r in reports))
+    print(f"\n(winnow analyze signal {where}{' --rows ...' if args.rows else ''}; definitions: "
+          "winnow/leaderboard/signal.py)")
+    return 0
+
+
 def cmd_analyze(args) -> int:
     """`winnow analyze agreement --scales A,B`: DataDecide's pairwise decision accuracy and rank
     correlations between two scales, over the submissions run at both (seeds averaged)."""
@@ -452,11 +476,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--write-bundles", action="store_true",
                     help="check: store the evidence bundle of rows lacking one whose run folder is here")
     sp.set_defaults(func=cmd_leaderboard)
-    sp = sub.add_parser("analyze", help="analyses over the leaderboard rows (agreement between scales)")
-    sp.add_argument("what", choices=["agreement"])
-    sp.add_argument("--scales", required=True, help="two scales, comma-separated: A,B")
-    sp.add_argument("--track", default="filtering")
-    sp.set_defaults(func=cmd_analyze)
+    sp = sub.add_parser("analyze", help="analyses over the leaderboard rows (agreement between scales, "
+                        "signal of each metric)")
+    analyze_sub = sp.add_subparsers(dest="what", required=True)
+    ap = analyze_sub.add_parser("agreement", help="decision accuracy and rank correlations between two scales")
+    ap.add_argument("--scales", required=True, help="two scales, comma-separated: A,B")
+    ap.add_argument("--track", default="filtering")
+    ap.set_defaults(func=cmd_analyze)
+    ap = analyze_sub.add_parser("signal", help="per metric and task: spread, seed sd, SNR, seed-to-seed Kendall "
+                                "tau and pairs separated beyond noise, from rows alone")
+    ap.add_argument("--scale", help="a scale with leaderboard rows, e.g. tiny-1x (with --rows: keep only its rows)")
+    ap.add_argument("--version", type=int, help="scale version (default: the newest with rows)")
+    ap.add_argument("--rows", nargs="+", metavar="DIR_OR_GLOB",
+                    help="analyse these row-shaped JSON files (folders, files or globs) instead of the leaderboard")
+    ap.add_argument("--metric", action="append", metavar="M",
+                    help="only metrics matching M (a name such as core_prob_v1, heldout.bits_per_byte, "
+                    "'task.*.bpb'); repeatable")
+    ap.add_argument("--group-by", metavar="FIELD",
+                    help="one table per value of this row field (default: study_config with --rows, none "
+                    "for leaderboard rows; 'none' turns it off)")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    ap.set_defaults(func=cmd_analyze_signal)
     sp = sub.add_parser("tokenizer", help="show what a scale's tokenizer name resolves to, or reproduce "
                         "a committed tokenizer from the pool")
     sp.add_argument("action", choices=["show", "train"])

@@ -1,5 +1,12 @@
 """The leaderboard as one self-contained static page (``winnow leaderboard build --html``).
 
+The page leads with the CPU leaderboard track (the scale whose YAML says ``leaderboard: {lead:
+true}``), newest version first: the primary metric's SNR and seed-to-seed Kendall tau
+(``render.signal_line``, the numbers of ``winnow analyze signal``), then a forest plot (inline
+SVG: every entry of the scale version as its mean with its 95% interval bar, grouped by track and
+ranked as in its table, a dashed line at baselines/random), then the tables. Other scales follow in
+``render.scale_order`` (training budget, smallest first), each CPU scale with its SNR line.
+
 Everything is inline (CSS, a small script, SVG): the page opens from disk with no network. It has
 one sortable table per scale and track (click a header: descending, click again: ascending; each
 cell carries its sort key in ``data-v``), a per-task heatmap per table (cells coloured by the
@@ -22,8 +29,11 @@ from itertools import combinations
 from pathlib import Path
 
 from winnow.io import atomic_open
-from winnow.leaderboard.render import LEGEND, Table, board, primary_text, rank_text
-from winnow.leaderboard.stats import agreement
+from winnow.leaderboard.render import (CONTROL, LEGEND, Table, board, is_lead, scale_config, scale_order,
+                                       signal_line)
+from winnow.leaderboard.render import primary_text, rank_text
+from winnow.leaderboard.rows import is_cpu_scale
+from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, agreement, higher_better
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 
@@ -39,6 +49,9 @@ th[aria-sort=descending]::after{content:" \\25BC"}th[aria-sort=ascending]::after
 .heat td{min-width:42px;font-size:12px}
 .note{color:#555;font-size:12px;max-width:1000px}
 svg{background:#fafafa;border:1px solid #ddd}
+p.signal{font-size:14px;background:#f4f7fb;border-left:4px solid #1f77b4;padding:6px 10px;max-width:1100px}
+h2.lead{border-bottom:2px solid #1f77b4}
+svg.forest text{font:12px system-ui,sans-serif}
 #selftest{font-size:11px;color:#555}
 """
 
@@ -81,6 +94,29 @@ function selftest(){
   });
   out.heatmaps=document.querySelectorAll('table.heat').length;
   out.plots=document.querySelectorAll('svg.plot circle').length;
+  const forests=Array.from(document.querySelectorAll('svg.forest'));
+  const firstBoard=document.querySelector('table.board');
+  out.forests=forests.length;
+  out.forest_entries=document.querySelectorAll('svg.forest g.entry').length;
+  out.forest_scale=forests.length?forests[0].dataset.scale:null;
+  out.forest_first=forests.length>0&&!!firstBoard&&
+    (forests[0].compareDocumentPosition(firstBoard)&Node.DOCUMENT_POSITION_FOLLOWING)>0;
+  out.forest_ordered=true;
+  forests.forEach(f=>{
+    const higher=f.dataset.higher==='1';
+    f.querySelectorAll('g.track').forEach(g=>{
+      const m=Array.from(g.querySelectorAll('g.entry')).map(e=>parseFloat(e.dataset.mean));
+      for(let i=1;i<m.length;i++){ if(higher?m[i-1]<m[i]:m[i-1]>m[i]) out.forest_ordered=false; }
+      g.querySelectorAll('g.entry').forEach(e=>{   // the point lies on its bar
+        const c=e.querySelector('circle'), l=e.querySelector('line.ci');
+        if(l){const x=parseFloat(c.getAttribute('cx'));
+          if(x<parseFloat(l.getAttribute('x1'))-0.5||x>parseFloat(l.getAttribute('x2'))+0.5) out.forest_ordered=false;}
+      });
+    });
+  });
+  out.sections=Array.from(document.querySelectorAll('h2.scale')).map(h=>h.dataset.scale);
+  out.signal=Array.from(document.querySelectorAll('p.signal')).map(p=>p.textContent);
+  if(!out.forest_ordered) out.ok=false;
   if(out.rows===0) out.ok=false;
   document.getElementById('selftest').textContent=JSON.stringify(out);
   document.title=(out.ok?'SELFTEST PASS':'SELFTEST FAIL')+' '+document.title;
@@ -221,19 +257,123 @@ def _agreement(rows: list[dict], track: str) -> str:
             + "".join(lines) + "</tbody></table>")
 
 
+def _ticks(lo: float, hi: float, n: int = 6) -> list[float]:
+    """Round-numbered axis ticks spanning [lo, hi]."""
+    raw = (hi - lo) / max(1, n - 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step) * step
+    return [first + i * step for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
+def _forest(tables: list[Table]) -> str:
+    """One scale version's entries, every track, as points with their 95% interval bars: a track
+    per block, entries in their table's order (rank, then mean), best at the top."""
+    entries = [(t, e) for t in tables for e in t.entries if e.mean is not None]
+    if not entries:
+        return ""
+    t0 = tables[0]
+    higher = higher_better(t0.primary)
+    xs = [v for _, e in entries for v in (e.mean, e.low, e.high) if v is not None]
+    lo, hi = min(xs), max(xs)
+    pad_ = (hi - lo) * 0.05 or 0.01
+    lo, hi = lo - pad_, hi + pad_
+    left, right, row, head = 330, 150, 20, 24
+    w = 1000
+    plot_w = w - left - right
+    px = lambda x: left + (x - lo) / (hi - lo) * plot_w        # noqa: E731
+    height = 44 + sum(head + row * len(t.entries) for t in tables) + 36
+    palette = {t.track: PALETTE[i % len(PALETTE)] for i, t in enumerate(sorted(tables, key=lambda t: t.track))}
+    parts = [f'<svg class="forest" data-scale="{_e(t0.scale)}" data-version="{t0.version}" '
+             f'data-higher="{1 if higher else 0}" width="{w}" height="{height}" viewBox="0 0 {w} {height}" '
+             'xmlns="http://www.w3.org/2000/svg" role="img">',
+             f"<title>{_e(t0.scale)} v{t0.version}: {_e(t0.primary)} of every entry with its 95% interval</title>",
+             f'<text x="8" y="18" font-weight="bold">{_e(t0.primary)} ({"higher" if higher else "lower"} is better; '
+             f"95% intervals: {_e(t0.noise_rule)}, {INTERVAL_RULE}; ranks {TIE_RULE}, within each track)</text>"]
+    ticks = _ticks(lo, hi)
+    top, bottom = 30, height - 30
+    for x in ticks:
+        parts.append(f'<line x1="{px(x):.1f}" y1="{top}" x2="{px(x):.1f}" y2="{bottom}" stroke="#e4e4e4"/>'
+                     f'<text x="{px(x):.1f}" y="{bottom + 16}" text-anchor="middle" font-size="11">{x:.4g}</text>')
+    ctrl = next((e for t in tables for e in t.entries if e.first["submission"] == CONTROL and t.track == "filtering"), None)
+    if ctrl is not None and ctrl.mean is not None:
+        parts.append(f'<line class="control" x1="{px(ctrl.mean):.1f}" y1="{top}" x2="{px(ctrl.mean):.1f}" y2="{bottom}" '
+                     f'stroke="#888" stroke-dasharray="4 3"><title>{_e(CONTROL)}: {ctrl.mean:.4f}</title></line>'
+                     f'<text x="{px(ctrl.mean) + 3:.1f}" y="{top + 10}" font-size="10" fill="#666">{_e(CONTROL)}</text>')
+    y = 44
+    for t in tables:
+        colour = palette[t.track]
+        parts.append(f'<g class="track" data-track="{_e(t.track)}"><text x="8" y="{y + 14}" font-weight="bold" '
+                     f'fill="{colour}">{_e(t.track)} track</text>')
+        y += head
+        for e in t.entries:
+            if e.mean is None:
+                continue
+            cy = y + row / 2
+            name = e.first["submission"]
+            seeds = f"{len(e.rows)} seed{'s' if len(e.rows) > 1 else ''}"
+            parts.append(f'<g class="entry" data-submission="{_e(name)}" data-mean="{e.mean!r}" data-low="{e.low!r}" '
+                         f'data-high="{e.high!r}" data-rank="{e.rank}">'
+                         f"<title>{_e(name)} ({_e(t.track)}): {_e(primary_text(e))}, rank {_e(rank_text(e))}, "
+                         f"{seeds}; noise: {_e(e.noise.source if e.noise else 'not measured')}</title>"
+                         f'<text x="8" y="{cy + 4:.1f}">{_e(rank_text(e))}</text>'
+                         f'<text x="40" y="{cy + 4:.1f}">{_e(name)} <tspan fill="#777">({seeds})</tspan></text>')
+            if e.low is not None and e.high is not None and e.high > e.low:
+                parts.append(f'<line class="ci" x1="{px(e.low):.1f}" y1="{cy:.1f}" x2="{px(e.high):.1f}" y2="{cy:.1f}" '
+                             f'stroke="{colour}" stroke-width="2"/>'
+                             f'<line x1="{px(e.low):.1f}" y1="{cy - 4:.1f}" x2="{px(e.low):.1f}" y2="{cy + 4:.1f}" stroke="{colour}"/>'
+                             f'<line x1="{px(e.high):.1f}" y1="{cy - 4:.1f}" x2="{px(e.high):.1f}" y2="{cy + 4:.1f}" stroke="{colour}"/>')
+            parts.append(f'<circle cx="{px(e.mean):.1f}" cy="{cy:.1f}" r="4.5" fill="{colour}"/>'
+                         f'<text x="{w - right + 10}" y="{cy + 4:.1f}">{_e(primary_text(e))}</text></g>')
+            y += row
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _version_sections(tables: list[Table]) -> list[list[Table]]:
+    """The tables grouped by (scale, version, suite), in ``board``'s order."""
+    out: dict[tuple, list[Table]] = {}
+    for t in tables:
+        out.setdefault(t.model_key, []).append(t)
+    return list(out.values())
+
+
 def page(rows: list[dict]) -> str:
     tables = board(rows)
     by_track: dict[str, list[Table]] = defaultdict(list)
     for t in tables:
         by_track[t.track].append(t)
-    body = ["<h1>winnow leaderboard</h1>", f'<p class="note">{_e(LEGEND)}</p>']
+    order = scale_order(rows)
+    leads = [s for s in order if is_lead(s)]
+    intro = (f"{', '.join(leads)} is the CPU leaderboard track (its scale YAML says <code>leaderboard: {{lead: true}}</code>) "
+             "and comes first, newest version first; the other scales follow, smallest training budget first."
+             if leads else "Scales in order of training budget, smallest first; newest version first.")
+    body = ["<h1>winnow leaderboard</h1>", f'<p class="note">{intro}</p>', f'<p class="note">{_e(LEGEND)}</p>']
     if not tables:
         body.append("<p>No rows yet.</p>")
-    for n, t in enumerate(tables):
-        body.append(f"<h2>{_e(t.scale)} / {_e(t.track)} track</h2>"
-                    f'<p class="note">{_e(t.versions)}; ranked by <b>{_e(t.primary)}</b>; click a header to sort.</p>')
-        body.append(_table(t, f"board-{n}"))
-        body.append(_heatmap(t))
+    n = 0
+    for scale in order:
+        lead = is_lead(scale)
+        body.append(f'<h2 class="scale{" lead" if lead else ""}" data-scale="{_e(scale)}">{_e(scale)}'
+                    f'{" — the CPU leaderboard track" if lead else ""}</h2>')
+        for group in _version_sections([t for t in tables if t.scale == scale]):
+            t0 = group[0]
+            body.append(f"<h3>{_e(scale)} v{t0.version} (suite {_e(t0.model_key[2])} v{t0.model_key[3]})</h3>")
+            if is_cpu_scale(scale_config(scale)):
+                for line in signal_line(rows, scale, t0.version).splitlines():
+                    text = _e(line)
+                    text = text.replace("`winnow analyze", "<code>winnow analyze").replace("`", "</code>")
+                    body.append(f'<p class="signal">{text}</p>')
+            if lead:
+                body.append(_forest(group))
+            for t in group:
+                body.append(f"<h3>{_e(t.scale)} v{t.version} / {_e(t.track)} track</h3>"
+                            f'<p class="note">{_e(t.versions)}; ranked by <b>{_e(t.primary)}</b>; seeds averaged, '
+                            f"{_e(t.noise_rule)}, {INTERVAL_RULE}, {TIE_RULE}; click a header to sort.</p>")
+                body.append(_table(t, f"board-{n}"))
+                body.append(_heatmap(t))
+                n += 1
     for track, ts in sorted(by_track.items()):
         body.append(f"<h2>Score against compute ({_e(track)} track)</h2>")
         body.append(_scatter(ts, track))

@@ -6,6 +6,13 @@ between ``<!-- leaderboard:<scale> -->`` markers of the repository README; ``--h
 ``leaderboard/index.html`` (``winnow.leaderboard.html``); the results blocks of the baselines'
 READMEs come from ``winnow.leaderboard.readmes``. Columns are a registry (``COLUMNS``):
 name -> (header, how to read it from an entry, format), so adding one is one line.
+
+Order: the scale whose YAML says ``leaderboard: {lead: true}`` (the CPU leaderboard track) comes
+first, then the other scales by training budget, smallest first (the order of DESIGN.md's scale
+table); within a scale, newest version first. Each table's seed-noise rule is the scale YAML's
+choice for that version (``noise_rule``). Above each version of a CPU scale, the primary metric's
+SNR and seed-to-seed Kendall tau (``signal_line``), computed by ``winnow.leaderboard.signal.measure``:
+the numbers ``winnow analyze signal`` prints.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from pathlib import Path
 from typing import Callable
 
 from winnow.io import atomic_open
-from winnow.leaderboard.rows import curation_times, load_rows, row_primary, targeted_aggregates
+from winnow.leaderboard import signal as sig
+from winnow.leaderboard.rows import curation_times, is_cpu_scale, load_rows, row_primary, targeted_aggregates
 from winnow.leaderboard.stats import INTERVAL_RULE, NOISE_RULE, NOISE_RULES, TIE_RULE, Entry, entry_noise, group
 from winnow.paths import REPO_ROOT, leaderboard_dir
 
@@ -34,6 +42,47 @@ def scale_config(scale: str) -> dict:
         return group_file("scale", scale)
     except ConfigError:
         return {}
+
+
+def is_lead(scale: str) -> bool:
+    """Whether the scale's YAML marks it as the leaderboard track (``leaderboard: {lead: true}``)."""
+    return bool((scale_config(scale).get("leaderboard") or {}).get("lead"))
+
+
+def budget(rows: list[dict]) -> float:
+    """The most tokens any of the rows trained on (how scales are ordered)."""
+    return max((float((r.get("training") or {}).get("tokens") or 0) for r in rows), default=0.0)
+
+
+def scale_order(rows: list[dict]) -> list[str]:
+    """Scales with rows: the lead scale(s) first, then by training budget, smallest first."""
+    by: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by[r["scale"]].append(r)
+    return sorted(by, key=lambda s: (not is_lead(s), budget(by[s]), s))
+
+
+def signal_line(rows: list[dict], scale: str, version: int) -> str:
+    """The primary metric's SNR and seed-to-seed tau over the rows of ``scale`` at ``version``,
+    from ``signal.measure`` on the same rows ``winnow analyze signal`` reads (one line per suite)."""
+    lines = []
+    groups = sig.groups(sig.select(rows, scale, version, "the rows"))
+    for g in groups:
+        primary = sig.primary_of(g.rows) or ""
+        s = sig.measure(g.rows, f"aggregates.{primary}")
+        how = f"computed by `winnow analyze signal --scale {scale} --version {version}`"
+        head = f"{g.label}: " if len(groups) > 1 else ""
+        if s.snr is None:
+            lines.append(f"{head}primary metric {primary}: SNR not measured yet ({s.entries} "
+                         f"entr{'y' if s.entries == 1 else 'ies'}, {s.multi} with 2+ seeds; it needs two); {how}")
+            continue
+        pairs = ", ".join(f"{k}: {v['tau']:+.2f} over {v['entries']}" for k, v in s.taus.items() if v["tau"] is not None)
+        tau = (f"seed-to-seed Kendall tau {s.tau:+.2f} (mean over seed pairs; {pairs})" if s.tau is not None
+               else "seed-to-seed Kendall tau not measured (no two entries share two seeds)")
+        lines.append(f"{head}primary metric {primary}: SNR {s.snr:.2f} (spread {s.spread:.3g} / seed sd "
+                     f"{s.seed_sd:.3g} over {s.multi} entries with 2+ seeds), {tau}; {s.separated} of {s.pairs} "
+                     f"entry pairs differ beyond seed noise; {how}")
+    return "\n".join(lines)
 
 
 def noise_rule(scale: str, version: int) -> str:
@@ -199,6 +248,16 @@ class Table:
     noise_rule: str = NOISE_RULE
 
     @property
+    def version(self) -> int:
+        return self.entries[0].first["scale_version"]
+
+    @property
+    def model_key(self) -> tuple:
+        """(scale, version, suite, suite version): the tables sharing a model and evaluation."""
+        f = self.entries[0].first
+        return self.scale, f["scale_version"], f["suite"], f["suite_version"]
+
+    @property
     def columns(self) -> list[Column]:
         aggs = [Column(n, h, (lambda e, n=n: e.means.get(n))) for n, h in self.aggregates]
         return aggs + heldout_columns(self.entries) + list(TAIL_COLUMNS.values())
@@ -233,14 +292,16 @@ def with_stderr(row: dict) -> dict:
 
 def board(rows: list[dict]) -> list[Table]:
     """One table per scale, track, scale version and suite: rows made under another version of a
-    scale (or another suite) are not comparable and are never ranked together. Newest first."""
+    scale (or another suite) are not comparable and are never ranked together. Scales in
+    ``scale_order``, newest version first, then suite and track."""
     by: dict[tuple, list[dict]] = defaultdict(list)
     same_model: dict[tuple, list[dict]] = defaultdict(list)   # all tracks: they share model and eval
     for r in map(with_stderr, rows):
         by[(r["scale"], r["track"], r["scale_version"], r["suite"], r["suite_version"])].append(r)
         same_model[(r["scale"], r["scale_version"], r["suite"], r["suite_version"])].append(r)
     tables = []
-    for (scale, track, *vs), rs in sorted(by.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[0][2], kv[0][3:])):
+    order = {s: i for i, s in enumerate(scale_order(rows))}
+    for (scale, track, *vs), rs in sorted(by.items(), key=lambda kv: (order[kv[0][0]], -kv[0][2], kv[0][3:], kv[0][1])):
         primary = row_primary(rs[0])
         aggs = _aggregate_columns(rs, primary)
         rule = noise_rule(scale, vs[0])
@@ -276,9 +337,14 @@ def markdown(t: Table) -> str:
 
 
 def render(rows: list[dict]) -> dict[str, str]:
-    """{scale: markdown} with one section per track."""
+    """{scale: markdown} with one section per track, each version of a CPU scale opened by its
+    ``signal_line``."""
     out: dict[str, list[str]] = defaultdict(list)
+    seen = set()
     for t in board(rows):
+        if t.model_key not in seen and is_cpu_scale(scale_config(t.scale)):
+            seen.add(t.model_key)
+            out[t.scale].append(f"*Signal of {t.scale} v{t.version}:* " + signal_line(rows, t.scale, t.version))
         out[t.scale].append(f"**{t.scale} / {t.track} track** ({t.versions}; ranked by {t.primary}; "
                             f"seeds averaged, {t.noise_rule}, {INTERVAL_RULE}, {TIE_RULE})\n\n{markdown(t)}")
     return {scale: "\n\n".join(parts) for scale, parts in out.items()}
@@ -331,7 +397,7 @@ def build(rows_dir: Path | None = None, html: bool = False) -> list[Path]:
            "Generated by `winnow leaderboard build` from `rows/`; checked by `winnow leaderboard check`.",
            "", HOW, LEGEND, ""]
     for scale, body in sections.items():
-        doc += [f"## {scale}", "", body, ""]
+        doc += [f"## {scale}" + (" (the CPU leaderboard track)" if is_lead(scale) else ""), "", body, ""]
     with atomic_open(out, "wt") as f:
         f.write("\n".join(doc))
     written = [out]
