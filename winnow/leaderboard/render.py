@@ -376,13 +376,20 @@ How a row gets here and how it is checked:
   manifest of the chain, results.json). `winnow leaderboard check` recomputes every number of
   every row from its run folder when it is on the machine (`--runs DIR` adds places to look),
   else from the bundle, whose hashes chain to the manifest ids the row cites; a row with neither
-  is reported, never passed. `winnow analyze agreement --scales A,B` compares two scales.
+  is reported, never passed. `winnow analyze agreement --scales A,B` compares two scales;
+  `winnow analyze signal --scale S` gives every metric's and task's SNR, seed-to-seed Kendall tau
+  and the pairs separated beyond seed noise.
 """
 
 LEGEND = ("Ranks: `=k` marks entries whose 95% intervals overlap (rank = 1 + the number of entries "
-          "whose interval lies wholly above). Intervals: t · the pooled seed sd / √n where some entry of "
-          "the scale version has 2+ seeds, else t over the entry's own seeds, else 1.96 × the "
-          "aggregate's per-task stderr. Flags: plugin code (the run opted in with --allow-code and the "
+          "whose interval lies wholly on the better side: above, or below for a lower-is-better metric). "
+          "Intervals: t · the pooled seed sd / √n where some entry of the scale version has 2+ seeds, else "
+          "t over the entry's own seeds, else 1.96 × the aggregate's per-task stderr; the pool is the "
+          "table's seed-noise rule, chosen per scale version by the scale YAML (`leaderboard.noise`): "
+          "seed_noise_v1 pools all tracks of the scale version, seed_noise_v2 pools within each track (a "
+          "track with under 2 df takes all tracks'). Signal lines: the primary metric's SNR (sd of the "
+          "means of the entries with 2+ seeds / their pooled seed sd) and seed-to-seed Kendall tau, as "
+          "`winnow analyze signal` computes them. Flags: plugin code (the run opted in with --allow-code and the "
           "recipe has plugins), targeted (recipe `targets:`), external data (mixing track), id list. "
           "A table with targeted entries shows their CORE without the targets (core_heldout_prob_v1) "
           "and, beside it, baselines/random's value of that aggregate over the same tasks. "
