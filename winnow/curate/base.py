@@ -22,6 +22,20 @@ it keep their fingerprints and cached curation (``winnow.curate.recipe``). The e
 ``step_name`` and ``ctx`` on each step instance (and ``step_index``, its 1-based place in the
 recipe) before ``setup()``.
 
+Every step also declares what of the run its output depends on, so that curation is computed
+once and shared (``winnow.curate.store``): ``seed_dependent`` (the output changes with the
+curation seed, ``ctx.seed``: random sampling, seeded hashing, classifier or proxy training,
+seeded clustering) and ``budget_dependent`` (it changes with the scale's token budget or its
+tokenizer's bytes per token, ``ctx.train_tokens``/``ctx.bytes_per_token``: selection sized in
+tokens). Both default to True, the safe side: a curated folder is shared by the seeds (scales) of
+a recipe only when *no* step declares the seed (budget), so a step that leaves them at True is
+never wrongly shared, only recomputed. Declare False as class attributes when the output is a
+function of the documents and parameters alone; when it hinges on a parameter, set the instance
+attribute in the constructor (``self.seed_dependent = seed is None`` for a step whose ``seed:``
+parameter, when given, replaces the run seed). A wrong False shares one seed's output with the
+others; ``tests/test_curate_dependence.py`` checks every built-in step's declaration by running
+it with two seeds and two budgets.
+
 Steps see documents holding only ``id, text, url, source, meta``; the engine owns ``id`` (split
 documents become ``<parent id>#<k>``) and ``meta.pool_id``.
 
@@ -224,12 +238,14 @@ class DropSampler:
 class StepContext:
     """What a step may know about the run. Picklable (``engine`` is dropped before pickling).
 
-    seed: the run seed (selection steps key their hashes with it).
+    seed: the curation seed (``winnow.run.curation_seed``; selection steps key their hashes
+        with it). A step that reads it declares ``seed_dependent`` (see the module docstring).
     workers: processes a step or engine may use (None becomes the number of CPU cores).
     work_dir: scratch folder for the current step (the pipeline sets one per GlobalStep).
     train_tokens: the scale's training token budget (``random_sample tokens: budget``).
     bytes_per_token: the scale tokenizer's measured average UTF-8 bytes per token, to
-        estimate tokens without tokenizing.
+        estimate tokens without tokenizing. A step whose output reads either declares
+        ``budget_dependent``.
     rank/world_size: this process's place among distributed curation workers.
     track: the recipe's track (``filtering`` | ``mixing`` | ``order``).
     engine: the engine running the recipe (a GlobalStep may hand it work), or None.
@@ -273,6 +289,8 @@ class Mapper:
 
     version: int | str = 1
     added_params: tuple[str, ...] = ()  # see the module docstring
+    seed_dependent: bool = True    # output changes with ctx.seed (module docstring); safe default
+    budget_dependent: bool = True  # output changes with ctx.train_tokens / ctx.bytes_per_token
     drop_reason: str | None = None  # reason for a bare ``[]``; default: the step's name
     step_name: str = ""  # set by the engine: the registered name
     step_index: int = 0  # set by the engine: 1-based position in the recipe
@@ -321,6 +339,8 @@ class GlobalStep:
 
     version: int | str = 1
     added_params: tuple[str, ...] = ()  # see the module docstring
+    seed_dependent: bool = True    # as Mapper's (module docstring)
+    budget_dependent: bool = True
     resumable: bool = False
     step_name: str = ""
     step_index: int = 0
@@ -342,6 +362,13 @@ class GlobalStep:
 
     def run(self, input_shards: list[Path], out_dir: Path, ctx: StepContext) -> list[Path]:
         raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+
+def step_dependence(step: Any) -> tuple[bool, bool]:
+    """``(seed_dependent, budget_dependent)`` of a step instance (or class): its declarations,
+    True where a duck-typed step does not declare them (never wrongly shared)."""
+    return (bool(getattr(step, "seed_dependent", True)),
+            bool(getattr(step, "budget_dependent", True)))
 
 
 def step_kind(cls: Any) -> str:
@@ -410,7 +437,8 @@ class Engine(Protocol):
 
 @dataclass(frozen=True)
 class StepSpec:
-    """One compiled recipe step: 1-based position, registered name, params, kind, version."""
+    """One compiled recipe step: 1-based position, registered name, params, kind, version, and
+    whether its output depends on the curation seed and on the scale's token budget."""
 
     index: int
     name: str
@@ -418,6 +446,8 @@ class StepSpec:
     kind: str
     version: int | str
     canonical: dict = field(default_factory=dict)  # what the fingerprint hashes (see recipe.py)
+    seed_dependent: bool = True
+    budget_dependent: bool = True
 
     @property
     def label(self) -> str:

@@ -29,6 +29,10 @@ Notable choices:
   ``name`` is not part of it: identical data recipes share a fingerprint. A parameter a step
   lists in ``added_params`` (added later, its default keeping the old output) is left out of
   the canonical step while it holds its default, so earlier recipes keep their fingerprints.
+* Each compiled step records whether its output depends on the curation seed and on the
+  scale's token budget (the step's ``seed_dependent``/``budget_dependent``, read from the
+  instance the validation builds, so a parameter such as ``seed:`` can settle it);
+  ``Recipe.dependence()`` sums them up for the curate stage's key.
 * ``segments()`` compiles the steps into maximal runs of document steps, split at each
   GlobalStep (each GlobalStep is a segment of its own).
 * Duplicate YAML keys are an error (PyYAML would silently keep the last one).
@@ -46,7 +50,8 @@ from typing import Any
 import yaml
 
 from winnow.curate.base import (ParamError, PluginError, SegmentJob, StepContext, StepError,
-                                StepSpec, build_step, load_plugins, resolve_step, step_kind)
+                                StepSpec, build_step, load_plugins, resolve_step, step_dependence,
+                                step_kind)
 from winnow.io import sha256_file
 from winnow.manifest import hash_obj
 from winnow.registry import RegistryError, suggest
@@ -152,6 +157,35 @@ class Recipe:
         from winnow.tokenize.stages import canonical
 
         return canonical(self.stages) if self.stages else None
+
+    @property
+    def seed_dependent(self) -> bool:
+        """Some step's output depends on the curation seed (``StepSpec.seed_dependent``)."""
+        return any(s.seed_dependent for s in self.steps)
+
+    @property
+    def budget_dependent(self) -> bool:
+        """Some step's output depends on the scale's token budget or bytes per token."""
+        return any(s.budget_dependent for s in self.steps)
+
+    def dependence(self) -> dict:
+        """What of a run the curated output depends on, and which steps make it so: decides
+        the curate stage's key and which runs share a curated folder (``winnow.curate.store``)."""
+        return {"seed_dependent": self.seed_dependent, "budget_dependent": self.budget_dependent,
+                "seeded_steps": [s.label for s in self.steps if s.seed_dependent],
+                "budget_steps": [s.label for s in self.steps if s.budget_dependent]}
+
+    def run_inputs(self, seed: int, train_tokens: int | None,
+                   bytes_per_token: float | None) -> dict:
+        """The run's values that the curated output depends on, for keys: the seed only if
+        the recipe is seed-dependent, the budget numbers only if it is budget-dependent (a
+        recipe dependent on both gives every value, under the names keys always used)."""
+        out: dict = {}
+        if self.seed_dependent:
+            out["seed"] = seed
+        if self.budget_dependent:
+            out.update(train_tokens=train_tokens, bytes_per_token=bytes_per_token)
+        return out
 
     def flags(self) -> dict:
         """Facts a leaderboard row records about the submission."""
@@ -384,7 +418,7 @@ def _compile_step(index: int, name: str, params: dict, label: str, folder: Path,
         return None
 
     try:
-        cls(**resolved)  # constructors validate values; they must be cheap
+        instance = cls(**resolved)  # constructors validate values; they must be cheap
     except ParamError as e:
         problems.append(f"{label}: parameter {e.param!r}: {e.message}")
         return None
@@ -413,8 +447,9 @@ def _compile_step(index: int, name: str, params: dict, label: str, folder: Path,
         if _is_file_param(k) and isinstance(v, str) and not _is_url(v):
             canonical_params[k] = {"sha256": _hash_ref(Path(v))}
     canonical = {"step": name, "version": version, "params": dict(sorted(canonical_params.items()))}
+    seeded, budgeted = step_dependence(instance)
     return StepSpec(index=index, name=name, params=resolved, kind=kind, version=version,
-                    canonical=canonical)
+                    canonical=canonical, seed_dependent=seeded, budget_dependent=budgeted)
 
 
 def _target_name(name: str) -> str:

@@ -33,6 +33,16 @@ module is imported the first time a recipe uses it.
 | ``dsir``              | GlobalStep | dsir         | not_resampled, too_short_for_dsir (importance resampling) |
 | ``curriculum_stages`` | GlobalStep | curriculum   | (none; adds meta.stage, meta.difficulty: order track) |
 
+What each step's output depends on besides the documents (its ``seed_dependent`` and
+``budget_dependent``, ``winnow.curate.base``; checked by ``tests/test_curate_dependence.py``):
+the curation seed for ``random_sample``, ``minhash_dedup``, ``bloom_dedup``, ``semdedup``,
+``dsdm_select``, ``fasttext_quality``, ``target_classifier``, ``dsir`` and ``curriculum_stages``
+(``lm_loss``, ``random``), each but ``random_sample`` only while its ``seed:`` parameter is
+null (the run seed); the scale's token budget for ``random_sample`` and ``dsdm_select`` with
+``tokens:`` and the scoring steps with ``tokens:``/``min_tokens:``. Every other step is a
+function of its input and parameters alone, so a recipe made only of them is curated once for
+all seeds and scales (``winnow.curate.store``).
+
 This package must not import anything at module level: it is imported by ``base`` itself.
 """
 

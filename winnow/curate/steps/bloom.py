@@ -257,6 +257,8 @@ class BloomDedup(GlobalStep):
 
     version = 2  # 2: tokens split as UAX #29 where the regex module joins a quote to its word
     resumable = True
+    seed_dependent = True     # the hash functions, and so the false positives, unless `seed:`
+    budget_dependent = False  # the filter is sized from the input, not the scale
 
     def __init__(self, mode: Literal["paragraph", "document", "both"] = "both", ngram: int = 13,
                  min_ngram: int = 13, threshold: float = 0.8, fp_rate: float = 0.01,
@@ -297,6 +299,7 @@ class BloomDedup(GlobalStep):
         self.max_memory = max_memory
         self.annotate = bool(annotate)
         self.seed = seed
+        self.seed_dependent = seed is None  # a fixed `seed:` replaces the run seed
         if expected_ngram_count is not None and max_memory != "auto":
             self.check_memory(expected_ngram_count)  # refuse at validation time when we can
 

@@ -82,6 +82,7 @@ class CitationRemovalModifier(Mapper):
     needed]``. Reason: ``empty_after_citation_removal``."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __call__(self, doc: dict) -> list[dict]:
         text = doc["text"]
@@ -132,6 +133,7 @@ class SubstringFilter(Filter):
     """
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, banlist: str | list[str] | None = None, data_banlist: str | None = None,
                  banlist_file: str | None = None,

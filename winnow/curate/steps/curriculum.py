@@ -68,6 +68,7 @@ class Scorer:
 
     flops_per_token = 0.0
     uses_torch = False  # torch's threads are bounded to the engine's workers while it scores
+    seeded = True       # the difficulty depends on the seed (CurriculumStages.seed_dependent)
 
     def __init__(self, step: "CurriculumStages", seed: int):
         self.step, self.seed = step, seed
@@ -128,6 +129,8 @@ class LmLoss(Scorer):
 class SentenceLength(Scorer):
     """Mean words per sentence."""
 
+    seeded = False
+
     def score(self, docs: list[dict]) -> tuple[np.ndarray, int]:
         return np.array([sentence_length(d["text"]) for d in docs], dtype=np.float64), 0
 
@@ -160,6 +163,8 @@ class CurriculumStages(GlobalStep):
 
     version = 1
     resumable = True
+    seed_dependent = True     # by lm_loss or random, unless `seed:` (__init__)
+    budget_dependent = False  # labels every input document; sizes nothing
 
     def __init__(self, by: str = "lm_loss", count: int = 20, proxy_docs: int = 2000,
                  proxy_steps: int = 150, proxy_batch: int = 16, proxy_lr: float = 3e-3,
@@ -180,6 +185,8 @@ class CurriculumStages(GlobalStep):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ParamError("seed", f"must be an integer or null (the run seed), got {seed!r}")
         self.by, self.count, self.seed = by, count, seed
+        # the run seed matters to a seeded difficulty (lm_loss, random) unless `seed:` is given
+        self.seed_dependent = seed is None and DIFFICULTY[by].seeded
         self.proxy_docs, self.proxy_steps, self.proxy_batch = proxy_docs, proxy_steps, proxy_batch
         self.proxy_lr, self.proxy_d_model = proxy_lr, proxy_d_model
         self.proxy_layers, self.proxy_heads = proxy_layers, proxy_heads

@@ -135,6 +135,7 @@ class Decontaminate(GlobalStep):
     """Measure (and with ``remove: true`` remove) n-gram overlap with the eval suite's items."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # unseeded n-gram hashes of the eval items
     reason = "contaminated"
 
     def __init__(self, suite: str = "extended", tasks: list[str] | None = None, ngram: int = 13,

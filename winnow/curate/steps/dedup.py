@@ -44,6 +44,7 @@ class ExactDedup(GlobalStep):
     """Drop every document whose (optionally normalised) text was seen before. Reason: duplicate."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # unseeded digests, first copy in input order
     reason = "duplicate"
     default_name = "exact_dedup"
 

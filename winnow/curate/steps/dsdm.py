@@ -230,6 +230,8 @@ class DsDmSelect(GlobalStep):
 
     version = 1
     resumable = True
+    seed_dependent = True    # proxy training, projection and target rows, unless `seed:`
+    budget_dependent = True  # with `tokens:` (__init__)
 
     def __init__(self, targets: list[str] = list(DEFAULT_TARGETS),
                  tokens: int | str | None = None, fraction: float | None = None,
@@ -262,6 +264,8 @@ class DsDmSelect(GlobalStep):
         self.seq_len, self.tokenizer, self.proj_dim, self.ridge = seq_len, tokenizer, proj_dim, ridge
         self.scoring = scoring
         self.seed = seed
+        self.seed_dependent = seed is None  # a fixed `seed:` replaces the run seed
+        self.budget_dependent = tokens is not None  # a fraction needs no budget
 
     # ------------------------------------------------------------------ helpers
 

@@ -127,6 +127,8 @@ class Dsir(ScoringStep):
         self.target_file = target_file
         self.num_buckets, self.min_words, self.gumbel = num_buckets, min_words, gumbel
         self.seed = seed
+        self.seed_dependent = seed is None  # a fixed `seed:` replaces the run seed
+        self.budget_dependent = self.selection.budget_dependent
         self._nnz = 0
 
     def fit(self, input_shards: list[Path], ids: list[str], seed: int, out_dir: Path,

@@ -24,6 +24,7 @@ class LengthFilter(Filter):
     """
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, min_chars: int = 0, max_chars: int | None = None):
         _check_bounds("min_chars", min_chars, "max_chars", max_chars)
@@ -46,6 +47,7 @@ class WordCountFilter(Filter):
     """
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, min_words: int = 0, max_words: int | None = None):
         _check_bounds("min_words", min_words, "max_words", max_words)

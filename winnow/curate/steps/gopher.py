@@ -69,6 +69,7 @@ class PageLengthFilter(Filter):
     """
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, length_type: Literal["char", "word", "sentence", "line", "paragraph"],
                  min_length: float = 1, max_length: float | None = None,
@@ -127,6 +128,7 @@ class LineLengthFilter(Filter):
     ``empty``."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, length_type: Literal["max", "avg"] = "max", max_length: float = 1000):
         if length_type not in ("max", "avg"):
@@ -152,6 +154,7 @@ class WordLengthFilter(Filter):
     ``mean_word_length_too_long``, ``no_words``."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, min_length: float = 0, max_length: float | None = None):
         self.min_length = min_length
@@ -182,6 +185,7 @@ class SymbolRatioFilter(Filter):
     ``symbol_to_word_ratio``, ``no_words``."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, max_symbol_to_word_ratio: float = 0.1):
         self.max_symbol_to_word_ratio = _ratio("max_symbol_to_word_ratio",
@@ -201,6 +205,7 @@ class BulletCountFilter(Filter):
     start with ``●``, ``•``, ``*`` or ``-``. Reason: ``bullet_lines``."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, max_bullet_start_ratio: float = 0.9):
         self.max_bullet_start_ratio = _ratio("max_bullet_start_ratio", max_bullet_start_ratio)
@@ -216,6 +221,7 @@ class EllipsisCountFilter(Filter):
     end with ``...``, ``. . .`` or ``…``. Reason: ``ellipsis_lines``."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, max_ellipsis_end_ratio: float = 0.3):
         self.max_ellipsis_end_ratio = _ratio("max_ellipsis_end_ratio", max_ellipsis_end_ratio)
@@ -233,6 +239,7 @@ class AlphabeticWordRatioFilter(Filter):
     # 2: ``str.isalpha`` per character, as DCLM; ``regex``'s ``\p{L}`` follows a newer Unicode
     # than Python's and called ~26k more code points letters (e.g. CJK extension H)
     version = 2
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, max_ratio: float = 0.2):
         self.max_ratio = _ratio("max_ratio", max_ratio)
@@ -251,6 +258,7 @@ class AlphanumericCharRatioFilter(Filter):
     ``empty``."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, max_alnum_ratio: float = 0.25):
         self.max_alnum_ratio = _ratio("max_alnum_ratio", max_alnum_ratio, 0.0, 1.0)
@@ -274,6 +282,7 @@ class StopWordFilter(Filter):
     """
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, count_unique: bool = False, min_stop_word: int = 2):
         if min_stop_word < 0:
@@ -456,6 +465,7 @@ class RepetitionFilter(Filter):
     """
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, granularity: str | int, max_fraction: float,
                  count_characters: bool = True,
@@ -510,6 +520,7 @@ class MassiveWebRepetitionFilters(Filter):
     """
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, skip_paragraph: bool = False):
         self.skip_paragraph = skip_paragraph

@@ -58,6 +58,7 @@ class LanguageId(Mapper):
     """Add ``meta.lang`` (a language code such as ``en``, or null) and ``meta.lang_score``."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # langdetect's seed is the `seed` parameter
 
     def __init__(self, model: Literal["fasttext", "langdetect"] = "fasttext", seed: int = 0):
         if model not in ("fasttext", "langdetect"):
@@ -131,6 +132,7 @@ class LanguageFilter(Filter):
     threshold`` (run ``language_id`` first)."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, keep_languages: list[str], threshold: float = 0.0):
         if not isinstance(keep_languages, list) or not keep_languages or not all(

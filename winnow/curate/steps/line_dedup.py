@@ -61,6 +61,7 @@ class LineDedup(GlobalStep):
     Reason for pages left empty: ``empty_after_line_dedup``."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # unseeded digests, first copy in input order
     resumable = True
 
     def __init__(self, normalize: bool = True, keep_blank: bool = True,

@@ -213,6 +213,8 @@ class MinHashDedup(GlobalStep):
 
     version = 1
     resumable = True
+    seed_dependent = True     # the hash functions, and so the LSH candidates, unless `seed:`
+    budget_dependent = False
 
     def __init__(self, ngram: int = DEFAULT_NGRAM, bands: int | None = None,
                  rows: int | None = None, num_perm: int | None = None,
@@ -245,6 +247,7 @@ class MinHashDedup(GlobalStep):
         self.ngram, self.bands, self.rows, self.num_perm = ngram, bands, rows, num_perm
         self.threshold = threshold
         self.seed = seed
+        self.seed_dependent = seed is None  # a fixed `seed:` replaces the run seed
 
     # ------------------------------------------------------------------ helpers
 

@@ -22,6 +22,7 @@ class LineCleanup(Mapper):
     """
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
     drop_reason = "empty_after_cleanup"
 
     def __init__(self, min_line_chars: int = 0, max_blank_lines: int = 1):

@@ -20,6 +20,7 @@ class WithinPageDedup(Mapper):
     """Keep the first copy of each line (``granularity: line``) or paragraph of a page."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, granularity: Literal["line", "paragraph"] = "line", normalize: bool = True):
         if granularity not in ("line", "paragraph"):

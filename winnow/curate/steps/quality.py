@@ -130,6 +130,8 @@ class Selection:
             raise ParamError("multiplier", "scales `tokens` / `min_tokens` only; give one of them")
         self.keep_fraction, self.top_k, self.threshold = keep_fraction, top_k, threshold
         self.tokens, self.multiplier, self.min_tokens = tokens, multiplier, min_tokens
+        # sized in tokens: by the scale's budget and its tokenizer's bytes per token
+        self.budget_dependent = tokens is not None or min_tokens is not None
         self.external_mode = external_mode
 
     def _budget(self, value, ctx: StepContext, name: str) -> float:
@@ -201,6 +203,10 @@ class ScoringStep(GlobalStep):
     selection: Selection
     seed: int | None = None
     ineligible_reason = "ineligible"
+    # the seed draws negatives, trains, adds noise and breaks score ties; subclasses' __init__
+    # settle both by their `seed:` (a fixed one replaces the run seed) and selection parameters
+    seed_dependent = True
+    budget_dependent = True
 
     def fit(self, input_shards: list[Path], ids: list[str], seed: int, out_dir: Path,
             ctx: StepContext) -> dict:
@@ -418,6 +424,8 @@ class FastTextQuality(ScoringStep):
         self.dim, self.epoch, self.lr, self.word_ngrams = dim, epoch, float(lr), word_ngrams
         self.min_count, self.bucket, self.seed = min_count, bucket, seed
         self.chunk_words = chunk_words
+        self.seed_dependent = seed is None  # a fixed `seed:` replaces the run seed
+        self.budget_dependent = self.selection.budget_dependent
         self._model = None
         self._words = 0
 
@@ -607,6 +615,8 @@ class TargetClassifier(ScoringStep):
         self.positives_file, self.negatives = positives_file, negatives
         self.pareto_alpha = pareto_alpha
         self.num_buckets, self.l2, self.max_iter, self.seed = num_buckets, float(l2), max_iter, seed
+        self.seed_dependent = seed is None  # a fixed `seed:` replaces the run seed
+        self.budget_dependent = self.selection.budget_dependent
         self._nnz = 0
 
     def features(self, texts: list[str]):

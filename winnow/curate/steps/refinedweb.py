@@ -43,6 +43,7 @@ class LineModifier(Mapper):
     """Base of the line modifiers: keep the lines ``keep_line`` accepts (empty lines always)."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
     strip = True  # strip the joined page (as DCLM does for this rule)
     empty_reason = "empty_after_line_modifier"
 
@@ -140,6 +141,7 @@ class SubstringLineModifier(Mapper):
     """
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, banlist: str | list[str], case_sensitive: bool = False,
                  location: Literal["any", "prefix", "suffix"] = "any",
@@ -196,6 +198,7 @@ class NewlineRemovalModifier(Mapper):
     """Collapse every run of more than ``max_consecutive`` newlines to ``max_consecutive``."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, max_consecutive: int = 2):
         if max_consecutive < 1:
@@ -221,6 +224,7 @@ class WordCounterEnricher(Mapper):
     ``ignore_punctuation``) in ``meta[key]``, for ``word_removal_ratio_filter``."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, key: str = "word_count", overwrite: bool = False,
                  ignore_punctuation: bool = True,
@@ -251,6 +255,7 @@ class WordRemovalRatioFilter(Filter):
     """
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, prev_word_count_key: str, new_word_count_key: str | None = None,
                  max_removed_ratio: float = 0.05, ignore_punctuation: bool = True,

@@ -94,6 +94,8 @@ class RandomSample(GlobalStep):
     optionally keeping every document of the ``keep_sources`` sources."""
 
     version = 1
+    seed_dependent = True    # the ranking is keyed by the seed
+    budget_dependent = True  # with `tokens:` (__init__)
     added_params = ("keep_sources",)
 
     def __init__(self, tokens: int | str | None = None, fraction: float | None = None,
@@ -108,6 +110,7 @@ class RandomSample(GlobalStep):
         self.tokens = tokens
         self.fraction = fraction
         self.multiplier = multiplier
+        self.budget_dependent = tokens is not None  # a fraction needs no budget
         self.keep_sources = list(keep_sources) if keep_sources is not None else None
         self.step_name = "random_sample"
 
@@ -191,6 +194,7 @@ class SelectIds(GlobalStep):
     """Keep exactly the documents whose id is listed in ``ids_file``. Reason: not_listed."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # the ids file decides
 
     def __init__(self, ids_file: str):
         read_ids(ids_file)  # validates at recipe load: exists, sorted, unique, not empty

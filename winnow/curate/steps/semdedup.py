@@ -233,6 +233,8 @@ class SemDeDup(GlobalStep):
 
     version = 1
     resumable = True
+    seed_dependent = True     # k-means++ seeding, and so the clusters, unless `seed:`
+    budget_dependent = False
 
     def __init__(self, keep_fraction: float | None = None, threshold: float | None = None,
                  n_clusters: int = 100, kmeans_iters: int = 50, max_tokens: int = 256,
@@ -261,6 +263,7 @@ class SemDeDup(GlobalStep):
         self.n_clusters, self.kmeans_iters = n_clusters, kmeans_iters
         self.max_tokens, self.chunk_docs = max_tokens, chunk_docs
         self.device, self.seed = device, seed
+        self.seed_dependent = seed is None  # a fixed `seed:` replaces the run seed
         self._encoder: MiniLMEncoder | None = None
 
     # ------------------------------------------------------------------ helpers

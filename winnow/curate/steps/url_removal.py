@@ -71,6 +71,7 @@ class UrlRemovalModifier(Mapper):
     IPv4 addresses. Reason: ``empty_after_url_removal``."""
 
     version = f"1+tldextract-{_TLDEXTRACT_VERSION}"
+    seed_dependent = budget_dependent = False  # a function of the document alone
     drop_reason = "empty_after_url_removal"
 
     def __init__(self):

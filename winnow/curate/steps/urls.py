@@ -35,6 +35,7 @@ class UrlSubstringFilter(Filter):
     """Drop pages whose URL host is banned, or whose URL holds banned words (see module)."""
 
     version = 1
+    seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, banlist: str | list[str] | None = None, data_banlist: str | None = None,
                  banlist_file: str | None = None, ignore_chars: list[str] | None = None,
