@@ -2,12 +2,14 @@
 
 Every artifact file is written under a temporary name and renamed into place, so a killed
 process never leaves a half-written file under its final name (DEVELOPERS.md, definition of
-done 4). Hashing streams in 1 MiB blocks.
+done 4). Hashing streams in 1 MiB blocks. ``file_lock`` serialises writers of one folder across
+processes (``flock``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -74,6 +76,27 @@ def atomic_open(path: str | os.PathLike, mode: str = "wt") -> Iterator[IO]:
             yield f
         finally:
             f.close()
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, on_wait=None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the block. The kernel
+    releases it when the process dies, so a killed holder never blocks the next one. If another
+    process (or another open of the file) holds it, ``on_wait()`` is called once, then this one
+    waits."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def write_json(path: str | os.PathLike, obj, indent: int | None = 2) -> None:

@@ -5,6 +5,9 @@ content ids + its config + its version); if the stage folder's manifest has that
 skipped, otherwise it (re)runs, resuming from whatever its own markers or checkpoints left, and
 writes its manifest last. A run folder is ``$WINNOW_HOME/runs/<submission>__<scale>__<key8>/``
 with ``run.json`` (the resolved config), ``curated/``, ``tokenized/``, ``train/``, ``eval/<suite>/``.
+``curated/`` is a link into the curated store (``winnow.curate.store``): a curation is computed
+once and shared by every run whose curate key is the same (all seeds of a seed-independent
+recipe, all scales of a budget-independent one on the same pool shards).
 
 Under ``torchrun`` (WORLD_SIZE > 1; the run folder on a filesystem every node shares) global
 rank 0 alone writes ``run.json``, builds the data stages (pool, curate, tokenize) and evaluates;
@@ -150,42 +153,95 @@ def pool_inputs(run: Run) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------------- curate
-def curate_key(run: Run, pool_id: str) -> str:
-    """The curate stage's input key, given the pool's content id."""
+def curation_seed(run: Run) -> int:
+    """The seed curation sees (``StepContext.seed``; in the curate key of a seed-dependent
+    recipe): the run seed. Every seed curation gets is taken from here."""
+    return run.seed
+
+
+def curate_inputs(run: Run, pool_id: str) -> dict:
+    """Everything the curated output may depend on, under the names the curate key has always
+    used (their hash is the key of a per-run curated folder from before the curated store)."""
     from winnow.tokenize.bpe import spec
 
-    return hash_obj({"pool": pool_id, "shards": [s.name for s in pool_inputs(run)],
-                     "fingerprint": run.submission.fingerprint, "seed": run.seed,
-                     "train_tokens": derive(run)["tokens"],
-                     "bytes_per_token": spec(run.scale["tokenizer"]["name"]).bytes_per_token,
-                     "v": STAGE_VERSIONS["curate"]})
+    return {"pool": pool_id, "shards": [s.name for s in pool_inputs(run)],
+            "fingerprint": run.submission.fingerprint, "seed": curation_seed(run),
+            "train_tokens": derive(run)["tokens"],
+            "bytes_per_token": spec(run.scale["tokenizer"]["name"]).bytes_per_token,
+            "v": STAGE_VERSIONS["curate"]}
+
+
+def curate_key(run: Run, pool_id: str) -> str:
+    """The curate stage's input key, given the pool's content id; it names the run's folder in
+    the curated store (``winnow.curate.store``). The seed is in it only if the recipe is
+    seed-dependent, the budget only if budget-dependent (``Recipe.run_inputs``), so the runs a
+    recipe's output does not tell apart share one curation (a recipe dependent on both keeps
+    the key it always had)."""
+    parts = curate_inputs(run, pool_id)
+    depends = run.submission.recipe.run_inputs(parts.pop("seed"), parts.pop("train_tokens"),
+                                               parts.pop("bytes_per_token"))
+    return hash_obj({**parts, **depends})
+
+
+def curated_manifest(run: Run, pool_id: str) -> Manifest | None:
+    """The run's curated manifest if it is up to date, else None: ``curated/`` links to the
+    finished store folder of the current key, or is a per-run folder from before the store,
+    finished under the key of its time (kept as it is, so existing rows keep their evidence)."""
+    from winnow.curate.store import own_folder
+
+    link = run.dir / "curated"
+    if own_folder(link):
+        return completed(link, hash_obj(curate_inputs(run, pool_id)))
+    return completed(link, curate_key(run, pool_id))
 
 
 def stage_curate(run: Run) -> Manifest:
+    """Link the run's ``curated/`` to the store folder of its key, curating it there unless
+    another run did (then the log says whose it is and why it is shared)."""
+    from winnow.curate.store import attach, claim, sharing
+    from winnow.pool.build import pool_dir
+
+    pool_m = _need(pool_dir(run.cfg["pool"]["name"], run.cfg["pool"]["version"]), "pool")
+    if (m := curated_manifest(run, pool_m.content_id)) is not None:
+        return _skip("curate", m)
+    key = curate_key(run, pool_m.content_id)
+    with claim(key) as folder:
+        attach(run.dir / "curated", folder)
+        if (m := completed(folder, key)) is not None:
+            if m.config.get("made_by") == run.dir.name:
+                return _skip("curate", m)
+            log.info("curate: reusing curated output %s made by run %s (%s), content id %s",
+                     key[:8], m.config.get("made_by", "?"), sharing(m.config), m.short)
+            return m
+        return curate_into(run, pool_m, key, folder)
+
+
+def curate_into(run: Run, pool_m: Manifest, key: str, out: Path) -> Manifest:
+    """Curate the run's recipe over its pool shards into ``out`` (resuming what is there) and
+    write the manifest last."""
     from winnow.curate.base import StepContext
     from winnow.curate.engine import ENGINES
     from winnow.curate.pipeline import curate, format_stats
-    from winnow.pool.build import pool_dir
     from winnow.tokenize.bpe import spec
 
-    pool_m = _need(pool_dir(run.cfg["pool"]["name"], run.cfg["pool"]["version"]), "pool")
     shards = pool_inputs(run)
-    out = run.dir / "curated"
-    tok = spec(run.scale["tokenizer"]["name"])
-    train_tokens = derive(run)["tokens"]
-    key = curate_key(run, pool_m.content_id)
-    if (m := completed(out, key)) is not None:
-        return _skip("curate", m)
+    recipe = run.submission.recipe
     engine_cfg = run.cfg["engine"]
     engine = ENGINES.get(engine_cfg["name"])(**{k: v for k, v in engine_cfg.items() if k != "name"})
-    ctx = StepContext(seed=run.seed, workers=engine_cfg.get("workers"), work_dir=out / "_work",
-                      train_tokens=train_tokens, bytes_per_token=tok.bytes_per_token)
-    log.info("curate: %s over %d pool shards", run.submission.name, len(shards))
-    stats = curate(run.submission.recipe, shards, out, ctx, engine)
+    ctx = StepContext(seed=curation_seed(run), workers=engine_cfg.get("workers"), work_dir=out / "_work",
+                      train_tokens=derive(run)["tokens"],
+                      bytes_per_token=spec(run.scale["tokenizer"]["name"]).bytes_per_token)
+    log.info("curate: %s over %d pool shards into %s", run.submission.name, len(shards), out)
+    stats = curate(recipe, shards, out, ctx, engine)
     print(format_stats(stats))
+    depends = recipe.dependence()
     return write_manifest(out, "curated", key, parents={"pool": pool_m.content_id},
                           config={"submission": run.submission.name,
-                                  "fingerprint": run.submission.fingerprint, "seed": run.seed},
+                                  "fingerprint": run.submission.fingerprint,
+                                  "seed": curation_seed(run) if depends["seed_dependent"] else None,
+                                  **depends,
+                                  "shared": not (depends["seed_dependent"] and depends["budget_dependent"]),
+                                  "made_by": run.dir.name},
                           stats=stats,
                           # stats.json holds timings: it lives in the manifest's stats, not its hashes
                           files=[p.relative_to(out).as_posix() for p in sorted((out / "shards").glob("*"))])
@@ -421,7 +477,7 @@ def data_ready(run: Run) -> dict[str, Manifest] | None:
     pool_m = read_manifest(pool_dir(run.cfg["pool"]["name"], run.cfg["pool"]["version"]))
     if pool_m is None:
         return None
-    cur = completed(run.dir / "curated", curate_key(run, pool_m.content_id))
+    cur = curated_manifest(run, pool_m.content_id)
     if cur is None:
         return None
     tok = completed(run.dir / "tokenized", tokenize_key(run, cur.content_id))

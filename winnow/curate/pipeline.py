@@ -18,9 +18,13 @@ Notable choices:
   set) and the last pass re-checks every output document; it also yields the per-source table
   (``in`` from the first pass, ``out`` from the last) at the cost of one extra read/write pass.
 * Each segment's key chains the previous key, the canonical steps (with versions and the sha256
-  of referenced files), the plugins' sha256, the seed and the token-estimation numbers; the
-  first key also covers the input shards (path, size, mtime). A rerun resumes finished shards
-  and GlobalSteps whose key is unchanged, and editing step ``k`` reuses segments before it.
+  of referenced files), the plugins' sha256, and the run values the recipe depends on
+  (``Recipe.run_inputs``: the seed only if some step is seed-dependent, the token-estimation
+  numbers only if some step is budget-dependent); the first key also covers the input shards
+  (path, size, mtime). A rerun resumes finished shards and GlobalSteps whose key is unchanged,
+  and editing step ``k`` reuses segments before it. So a run of another seed (or scale) resumes
+  the partial work of a seed-independent (budget-independent) recipe, as the shared curated
+  folder needs (``winnow.curate.store``).
 * A step that leaves no document stops the run with ``EmptyCorpusError`` naming it, rather than
   passing an empty corpus to tokenization.
 * Final shards are hard links to the last segment's files (a copy where links are impossible);
@@ -193,7 +197,9 @@ def curate(recipe: Recipe | str | Path, input_shards: list[Path], out_dir: Path,
 
         {"schema": 1,
          "recipe": {"name", "track", "fingerprint"},
-         "engine": {"name", "workers"}, "seed": int,
+         "engine": {"name", "workers"},
+         "seed": int | null,  # null: no step depends on it (Recipe.dependence)
+         "dependence": {"seed_dependent", "budget_dependent", "seeded_steps", "budget_steps"},
          "steps": [{"index", "step", "kind", "version", "in", "out", "dropped": {reason: n},
                     "seconds", "cpu_seconds", ["info": {...}]}, ...],  # recipe order, 1-based index
          "totals": {"docs_in", "docs_out", "bytes_in", "bytes_out", "keep_rate",
@@ -232,6 +238,7 @@ def curate(recipe: Recipe | str | Path, input_shards: list[Path], out_dir: Path,
     work.mkdir(parents=True, exist_ok=True)
     plugins = [sha256_file(p) for p in recipe.plugins]
     key = hash_obj({"format": PIPELINE_FORMAT, "inputs": _inputs_key(shards)})
+    run_inputs = recipe.run_inputs(ctx.seed, ctx.train_tokens, ctx.bytes_per_token)
 
     rows: dict[int, dict] = {}
     segments_info: list[dict] = []
@@ -243,8 +250,7 @@ def curate(recipe: Recipe | str | Path, input_shards: list[Path], out_dir: Path,
     flow: int | None = None  # documents after the latest step (None: a step did not count)
     for seg in plan_segments(recipe):
         key = hash_obj({"prev": key, "kind": seg.kind, "steps": [s.canonical for s in seg.steps],
-                        "plugins": plugins, "seed": ctx.seed, "train_tokens": ctx.train_tokens,
-                        "bytes_per_token": ctx.bytes_per_token})
+                        "plugins": plugins, **run_inputs})
         seg_dir = work / seg.dirname
         _prepare(seg_dir, key)
         t0 = time.perf_counter()
@@ -318,7 +324,8 @@ def curate(recipe: Recipe | str | Path, input_shards: list[Path], out_dir: Path,
                    "fingerprint": recipe.fingerprint()},
         "engine": {"name": getattr(engine, "name", type(engine).__name__),
                    "workers": getattr(engine, "workers", None)},
-        "seed": ctx.seed,
+        "seed": ctx.seed if recipe.seed_dependent else None,
+        "dependence": recipe.dependence(),
         "steps": [rows[i] for i in sorted(rows)],
         "totals": totals,
         "sources": sources,
