@@ -18,8 +18,9 @@ than ``max_ngram_items`` distinct items are template text (prompt boilerplate) a
 Memory: the eval side is a sorted array of 64-bit n-gram hashes with a 32-bit item number each
 (12 bytes an eval n-gram, a few hundred MB at most for all 53 tasks), never the texts; the
 corpus is streamed shard by shard. Hashes: each word is hashed with blake2b (8 bytes) and an
-n-gram's hash is a polynomial of its word hashes modulo 2^64 (plus its length), so the result
-is the same in every process and on every machine.
+n-gram's hash is a polynomial of its word hashes modulo 2^64 (plus its length;
+``winnow.ngrams``, shared with the eval stage's contamination measure), so the result is the
+same in every process and on every machine.
 
 A document is contaminated by an item when it contains at least one of the item's n-grams.
 ``counters.info`` (so ``stats.json``) gets, per task, ``<task>/items`` (items checked),
@@ -47,11 +48,11 @@ import numpy as np
 
 from winnow.curate.base import DropSampler, GlobalStep, ParamError, StepContext
 from winnow.docs import read_docs, write_docs
+from winnow.ngrams import ngram_hashes
 
 log = logging.getLogger(__name__)
 
 _WORD = re.compile(r"\w+")
-_P = np.uint64(0x100000001B3)  # FNV-64 prime: odd, so the polynomial mixes every word
 _VOCAB_CAP = 2_000_000  # word-hash cache entries before it is cleared (hashes are pure)
 EXAMPLES = 5
 
@@ -83,13 +84,7 @@ class _Hasher:
     @staticmethod
     def ngrams(wh: np.ndarray, n: int) -> np.ndarray:
         """Hashes of every n-gram of the word-hash array (empty if it is shorter than n)."""
-        m = len(wh) - n + 1
-        if m <= 0:
-            return np.empty(0, dtype=np.uint64)
-        h = np.zeros(m, dtype=np.uint64)
-        for k in range(n):
-            h = h * _P + wh[k:k + m]
-        return h * _P + np.uint64(n)
+        return ngram_hashes(wh, n)
 
 
 def item_text(row: dict, kind: str) -> str:
