@@ -199,7 +199,14 @@ def test_debug_suite_end_to_end_is_deterministic(tiny, tmp_path):
             assert all(x["pred"] in range(len(x["options"])) and "gold" in x for x in lines)
 
     results = json.loads(a)
-    assert set(results) == {"schema", "suite", "tasks", "missing", "aggregates", "aggregates_stderr", "aggregates_missing", "heldout"}
+    assert set(results) == {"schema", "suite", "tasks", "missing", "aggregates", "aggregates_stderr", "aggregates_missing",
+                            "heldout", "contamination"}
+    contam = results["contamination"]  # the training tokens were given: measured on the scored items
+    assert contam["rule"] == "ngram13_tokens_v1" and contam["ngram"] == 13 and contam["train_tokens"] == train.size
+    assert set(contam["counts"]) == set(contam["tasks"]) == set(results["tasks"])
+    assert all(c["n"] == 20 for c in contam["counts"].values())
+    detail = json.loads((tmp_path / "a" / "contamination.json").read_text())
+    assert set(detail["doc_ids"]) == set(results["tasks"]) and detail["counts"] == contam["counts"]
     assert results["missing"] == {}
     assert results["suite"]["name"] == "debug" and "stats" not in results
     kinds = {v["kind"] for v in results["tasks"].values()}
@@ -214,7 +221,7 @@ def test_debug_suite_end_to_end_is_deterministic(tiny, tmp_path):
     assert held["model"]["tokens"] == held["unigram"]["tokens"] > 0
     assert held["model"]["bytes"] == held["unigram"]["bytes"] > 0
     assert held["unigram"]["bits_per_byte"] > 0 and held["model"]["bits_per_byte"] > 0
-    assert set(first["stats"]["seconds"]) >= {"load", "total", "heldout", *results["tasks"]}
+    assert set(first["stats"]["seconds"]) >= {"load", "total", "heldout", "contamination", *results["tasks"]}
 
 
 def test_one_call_for_the_suite_equals_one_call_per_task(tiny):

@@ -39,7 +39,9 @@ log = logging.getLogger("winnow")
 # categories, core_prob_v1), their stderrs and missing-task reports in results.json.
 # eval 3: the output head runs on continuation positions only and batches hold 32 requests
 # (same log-likelihoods up to fp32 rounding of other matrix shapes).
-STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 3}
+# eval 4: contamination of the trained tokens with the scored items (winnow.eval.contamination,
+# rule ngram13_tokens_v1) in results.json and contamination.json.
+STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 4}
 STAGES = ("pool", "curate", "tokenize", "train", "eval")
 # What the run seed drives, each overridable alone by ``seeds.<source>`` (conf/run.yaml) so the
 # noise study can vary one source at a time.

@@ -9,6 +9,8 @@ Modules, one concern each (imported lazily: lm-eval and torch are slow to import
 - `aggregates`: DCLM's task table (eval/dclm_tasks.json) and its aggregates (Core, Extended,
   MMLU, category means, core_prob_v1), and the reproduction check of DCLM's published numbers;
 - `heldout`: held-out bits per byte of the model and of a unigram reference on the same tokens;
+- `contamination`: the trained tokens' 13-token overlap with the scored items (gold and
+  context), written by the eval stage into results.json and carried by every leaderboard row;
 - `runner`: `evaluate(...)` runs a suite (conf/suite/*.yaml) and writes results.json + samples.
 
 Task definitions live outside the package in eval/tasks/ (lm-eval YAML, `dclm_<task>`);

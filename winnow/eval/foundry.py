@@ -99,6 +99,13 @@ def fewshot_plan(categories: Sequence[str], num_fewshot: int, seed: int = FEWSHO
 PREAMBLE_SPLITS: dict[str, int] = {}
 
 
+def split_preamble(context: str) -> tuple[str, ...]:
+    """(few-shot block, test context) of a context the few-shot sampler built; (context,) when
+    it built none (0-shot, or a context it never saw). llm-foundry tokenises the parts apart."""
+    k = PREAMBLE_SPLITS.get(context)
+    return (context[:k], context[k:]) if k else (context,)
+
+
 def demo_text(doc: Mapping[str, Any]) -> str:
     """One demonstration as lm-eval writes it from the prepared fields (target delimiter "")."""
     if "_options" in doc:  # schema: the gold option, then delimiter + continuation

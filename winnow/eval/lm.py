@@ -37,7 +37,7 @@ from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tokenizers import Tokenizer
 from tqdm import tqdm
 
-from winnow.eval.foundry import PREAMBLE_SPLITS
+from winnow.eval.foundry import split_preamble
 
 
 EOS_CANDIDATES = ("<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>", "<|eos|>")
@@ -142,8 +142,7 @@ class WinnowLM(LM):
     def _context_parts(context: str) -> tuple[str, ...]:
         """llm-foundry tokenises the few-shot block and the test context separately: split a
         context where winnow's few-shot sampler recorded the block's end (one part otherwise)."""
-        k = PREAMBLE_SPLITS.get(context)
-        return (context[:k], context[k:]) if k else (context,)
+        return split_preamble(context)
 
     def _encode_many(self, texts: Iterable[str]) -> None:
         todo = sorted({t for t in texts if t not in self._enc_cache})

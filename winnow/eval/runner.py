@@ -12,13 +12,17 @@ task YAMLs (eval/tasks; lm-eval's ~27 s built-in index is skipped), and for each
 3. scores items by llm-foundry's rules from the logged samples and the adapter's records.
 
 Then held-out bits per byte (model and unigram reference) when held-out texts / training tokens
-are given. Outputs, written atomically, results.json last:
+are given, and, given the training tokens, the contamination of those tokens with the very
+items just scored (`winnow.eval.contamination`: 13-token overlap of each item's gold and
+context). Outputs, written atomically, results.json last:
 
 - out_dir/samples/<task>.jsonl: one line per item (doc_id, gold, pred, per-option logprob /
   tokens / bytes / greedy, acc, prob);
+- out_dir/contamination.json (with training tokens only): the contamination section plus the
+  row numbers of the items with overlap, per task;
 - out_dir/results.json: only deterministic content (suite, per-task raw values, aggregates,
-  held-out), so two runs on the same model give identical bytes. Timings are returned under
-  "stats" and never written there.
+  held-out, contamination when measured), so two runs on the same model give identical bytes.
+  Timings are returned under "stats" and never written there.
 """
 
 from __future__ import annotations
@@ -278,6 +282,7 @@ def evaluate(
     is missing are skipped and listed under "missing" with the reason; aggregates that need
     them are reported as missing (see winnow.eval.scoring.aggregate).
     """
+    from winnow.eval import contamination as contam
     from winnow.eval.heldout import heldout_bpb, unigram_bpb
     from winnow.eval.lm import WinnowLM, as_tokenizer
     from winnow.eval.model_io import load_for_eval
@@ -327,6 +332,15 @@ def evaluate(
         extra = "" if values["prob"] is None else f" prob {values['prob']:+.4f} bpb {values['bpb']:.4f}"
         _say(progress, f"{name}: acc {values['acc']:.4f} ± {values['acc_stderr']:.4f}{extra}")
 
+    contamination = None
+    if train_tokens is not None:
+        t0 = time.perf_counter()
+        items = {name: contam.task_items(run["samples"], spec(name).kind, contam.tokenizer_batch(tokenizer))
+                 for name, run in runs.items()}
+        contamination = contam.measure_suite(items, Path(train_tokens), out_dir)
+        stats["seconds"]["contamination"] = time.perf_counter() - t0
+        _say(progress, "contamination: " + contam.format_summary(contamination))
+
     heldout = None
     if heldout_texts is not None or train_tokens is not None:
         t0 = time.perf_counter()
@@ -361,6 +375,8 @@ def evaluate(
         "aggregates_missing": missing_tasks(per_task),
         "heldout": heldout,
     }
+    if contamination is not None:  # absent, not null, where no training tokens were given
+        results["contamination"] = contamination
     write_json(out_dir / RESULTS_FILE, results)
     stats["seconds"]["total"] = time.perf_counter() - t_start
     stats["model"] = loaded.source
