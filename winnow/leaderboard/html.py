@@ -12,7 +12,9 @@ one sortable table per scale and track (click a header: descending, click again:
 cell carries its sort key in ``data-v``), a per-task heatmap per table (cells coloured by the
 task's value relative to the other entries), score against training FLOPs (one SVG scatter per
 track, log-x, 95% intervals as bars, one colour per scale) and cross-scale agreement (decision
-accuracy, Spearman, Kendall for every pair of scales sharing submissions).
+accuracy, Spearman, Kendall for every pair of scales sharing submissions). An entry flagged for
+contamination (a task's gold share over the threshold, ``winnow.eval.contamination``) has its
+table row shaded red, in bold.
 
 Opened with ``#selftest`` the page tests itself: it clicks headers, checks the DOM order of the
 rows and writes a JSON verdict into ``<pre id="selftest">`` (read by the browser test with
@@ -31,7 +33,7 @@ from pathlib import Path
 from winnow.io import atomic_open
 from winnow.leaderboard.render import (CONTROL, LEGEND, Table, board, is_lead, scale_config, scale_order,
                                        signal_line)
-from winnow.leaderboard.render import primary_text, rank_text
+from winnow.leaderboard.render import entry_flagged, primary_text, rank_text
 from winnow.leaderboard.rows import is_cpu_scale
 from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, agreement, higher_better
 
@@ -53,6 +55,7 @@ p.signal{font-size:14px;background:#f4f7fb;border-left:4px solid #1f77b4;padding
 h2.lead{border-bottom:2px solid #1f77b4}
 svg.forest text{font:12px system-ui,sans-serif}
 #selftest{font-size:11px;color:#555}
+tr.flagged td{background:#fde0dc;color:#a40000;font-weight:bold}
 """
 
 SCRIPT = r"""
@@ -149,7 +152,7 @@ def _table(t: Table, tid: str) -> str:
             v = c.get(e)
             key = _num(v) if c.numeric and isinstance(v, (int, float)) else ("" if v is None else str(v))
             cells.append(f'<td class="{"" if c.numeric else "s"}" data-v="{_e(key)}">{_e(c.fmt(v))}</td>')
-        body.append("<tr>" + "".join(cells) + "</tr>")
+        body.append(('<tr class="flagged">' if entry_flagged(e) else "<tr>") + "".join(cells) + "</tr>")
     return (f'<table class="board" id="{tid}"><thead><tr>{"".join(head)}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table>')
 

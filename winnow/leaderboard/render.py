@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from winnow.eval.contamination import THRESHOLD, format_summary
 from winnow.io import atomic_open
 from winnow.leaderboard import signal as sig
 from winnow.leaderboard.rows import curation_times, is_cpu_scale, load_rows, row_primary, targeted_aggregates
@@ -135,9 +136,26 @@ def _first_present(rows: list[dict], names: tuple[str, ...]) -> str | None:
 
 
 def contamination_text(c: dict | None) -> str:
+    """A row's contamination: the shares of evaluated items whose gold / context the trained
+    tokens hold (FLAGGED first when over the threshold); rows made before every run measured it
+    show the ``decontaminate`` step's document count, or "not measured"."""
     if not c or not c.get("measured"):
         return "not measured"
-    return f"{c.get('contaminated_docs', 0)} docs" + (f", {c['removed']} removed" if c.get("removed") else "")
+    if "rule" not in c:   # eval stage < 4: the decontaminate step's own numbers only
+        return f"{c.get('contaminated_docs', 0)} docs" + (f", {c['removed']} removed" if c.get("removed") else "")
+    return format_summary(c)
+
+
+def entry_contamination(e: Entry) -> dict | None:
+    """The contamination an entry shows: its most contaminated seed's (highest task gold share)."""
+    def key(r: dict) -> tuple:
+        c = r.get("contamination") or {}
+        return (bool(c.get("measured")), "rule" in c, c.get("max_task_gold") or 0.0)
+    return max(e.rows, key=key).get("contamination")
+
+
+def entry_flagged(e: Entry) -> bool:
+    return any((r.get("contamination") or {}).get("flagged") for r in e.rows)
 
 
 def flags_text(row: dict) -> str:
@@ -230,7 +248,7 @@ TAIL_COLUMNS = {
     "train_flops": Column("train_flops", "train FLOPs", _row_mean("training", "flops"), _sci),
     "cpu_seconds": Column("cpu_seconds", "curation CPU s", lambda e: curation_seconds(e.rows), seconds_text),
     "curation_flops": Column("curation_flops", "curation FLOPs", _row_mean("curation_cost", "flops"), _sci),
-    "contamination": Column("contamination", "contamination", lambda e: contamination_text(e.first.get("contamination")),
+    "contamination": Column("contamination", "contamination", lambda e: contamination_text(entry_contamination(e)),
                             str, numeric=False),
     "seeds": Column("seeds", "seeds", lambda e: len(e.rows), str),
     "flags": Column("flags", "flags", lambda e: flags_text(e.first), str, numeric=False),
@@ -393,7 +411,11 @@ LEGEND = ("Ranks: `=k` marks entries whose 95% intervals overlap (rank = 1 + the
           "recipe has plugins), targeted (recipe `targets:`), external data (mixing track), id list. "
           "A table with targeted entries shows their CORE without the targets (core_heldout_prob_v1) "
           "and, beside it, baselines/random's value of that aggregate over the same tasks. "
-          "Curation seconds marked (wall) are wall-clock time (rows that did not measure CPU time).")
+          "Curation seconds marked (wall) are wall-clock time (rows that did not measure CPU time). "
+          "Contamination (rule ngram13_tokens_v1, eval/README.md): the shares of the evaluated items whose "
+          "gold continuation, and whose context, share a 13-token n-gram with the trained tokens (the "
+          "entry's most contaminated seed); FLAGGED when some task's gold share exceeds the threshold "
+          f"({THRESHOLD:.0%}). Context overlap is reported, not flagged: the pool holds encyclopedic and book text.")
 
 
 def build(rows_dir: Path | None = None, html: bool = False) -> list[Path]:

@@ -16,6 +16,15 @@ Schema 3 changes only ``curation_cost``: ``cpu_seconds`` is now the steps' measu
 wall-clock time. Schema 1-2 rows recorded the wall-clock sum under the name ``cpu_seconds``; they
 are checked as derived then, and shown as wall time (``curation_times``).
 
+``contamination`` follows the evidence, not the schema number: runs evaluated by eval stage 4
+or later carry results.json's ``contamination`` section (``winnow.eval.contamination``: the
+trained tokens' 13-token overlap with the scored items), so their rows hold ``{"measured": true,
+"rule", "ngram", "threshold", "tasks": {task: {"n", "too_short", "gold", "context"}},
+"gold_share", "context_share", "max_task_gold", "flagged"}``, the shares recomputed from the
+per-task counts, plus the ``decontaminate`` step's own numbers under ``decontaminate`` when the
+recipe ran it. Rows of earlier runs keep what they recorded: the step's numbers, or
+``{"measured": false}``; both still check.
+
 ``submit`` refuses, each with the reason: unofficial runs (run.json, and the scale/suite configs
 the manifests record compared with the committed YAML and its version), broken hash chains, a
 token budget trained that is not the scale's derived budget, and filtering-track runs whose
@@ -33,6 +42,7 @@ import fcntl
 import json
 from pathlib import Path
 
+from winnow.eval.contamination import row_summary
 from winnow.io import read_json, sha256_bytes, write_json
 from winnow.manifest import code_version, hash_obj
 from winnow.paths import leaderboard_dir
@@ -101,7 +111,19 @@ def heldout_summary(results: dict) -> dict:
             "tokens": (h.get("model") or {}).get("tokens")}
 
 
-def contamination_summary(curate_stats: dict) -> dict:
+def contamination_summary(curate_stats: dict, results: dict | None = None) -> dict:
+    """The trained tokens' overlap with the scored items (results.json's ``contamination``),
+    with the ``decontaminate`` step's numbers under ``decontaminate`` when the recipe ran it.
+    Runs evaluated before eval stage 4 have no such section: the step's numbers alone then, or
+    ``{"measured": False}``, as their rows recorded."""
+    step = decontaminate_summary(curate_stats)
+    section = (results or {}).get("contamination")
+    if section:
+        return {**row_summary(section), **({"decontaminate": step} if step else {})}
+    return step or {"measured": False}
+
+
+def decontaminate_summary(curate_stats: dict) -> dict | None:
     """From the ``decontaminate`` step's counters in the curated stats, when the recipe ran it."""
     for s in curate_stats.get("steps", []):
         if s.get("step") == "decontaminate":
@@ -111,7 +133,7 @@ def contamination_summary(curate_stats: dict) -> dict:
             return {"measured": True, "contaminated_docs": info.get("contaminated_docs"),
                     "eval_items": info.get("eval_items"), "removed": s.get("dropped", {}).get("contaminated", 0),
                     "tasks_with_contaminated_items": tasks}
-    return {"measured": False}
+    return None
 
 
 def curation_cost(curate_stats: dict, schema: int = ROW_SCHEMA) -> dict:
@@ -176,7 +198,7 @@ def row_numbers(evidence: dict, schema: int = ROW_SCHEMA) -> dict:
                      "curated_docs": tok["curated_docs"], "docs_used": tok["docs_used"],
                      "flops": train.get("total_flops"), "budget_tokens": train.get("tokens")},
         "curation_cost": curation_cost(cur, schema),
-        "contamination": contamination_summary(cur),
+        "contamination": contamination_summary(cur, res),
         "flags": {"plugin_code": bool(run.get("allow_code") and run.get("plugins")),
                   "allow_code": bool(run.get("allow_code")),
                   "ids_list": bool((ms["curated"]["stats"].get("steps") or [{}])[0].get("step") == "select_ids"
