@@ -186,3 +186,14 @@ def test_run_entry_runs_every_seed_the_scale_needs(debug_run, capsys):
     assert "entry: seeds 0, 1" in out
     folders = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("run folder: ")]
     assert len(folders) == 2 and [read_json(os.path.join(f, "run.json"))["seed"] for f in folders] == [0, 1]
+
+
+def test_a_scale_can_fix_the_curation_seed(debug_run):
+    """A scale's `seeds: {curate: k}` makes every run seed curate with k (an entry's seeds then
+    train one dataset) while init and data order follow the run seed; a study override wins."""
+    from winnow.run import curation_seed, prepare
+
+    run = prepare(DEBUG + ["+scale.seeds.curate=0", "seed=1"])
+    assert curation_seed(run) == 0 and run.seed_for("init") == run.seed_for("fill") == 1
+    assert curation_seed(prepare(DEBUG + ["+scale.seeds.curate=0", "seed=1", "seeds.curate=4"])) == 4
+    assert curation_seed(prepare(DEBUG + ["seed=1"])) == 1

@@ -77,12 +77,14 @@ class Run:
 
     def seed_for(self, source: str) -> int | None:
         """The seed of one noise source (``SEED_SOURCES``): ``seeds.<source>`` when the noise
-        study sets it, else the run seed (``order``: None, rows stay in packed order)."""
+        study sets it, else the scale's fixed seed for it (``seeds:`` in the scale YAML: a scale
+        may hold the curation fixed, so that an entry's seeds train one dataset), else the run
+        seed (``order``: None, rows stay in packed order)."""
         if source not in SEED_SOURCES:
             raise KeyError(f"unknown seed source {source!r}; known: {', '.join(SEED_SOURCES)}")
-        own = (self.cfg.get("seeds") or {}).get(source)
-        if own is not None:
-            return int(own)
+        for fixed in ((self.cfg.get("seeds") or {}).get(source), (self.scale.get("seeds") or {}).get(source)):
+            if fixed is not None:
+                return int(fixed)
         return None if source == "order" else self.seed
 
     @property
@@ -157,8 +159,8 @@ def pool_inputs(run: Run) -> list[Path]:
 # --------------------------------------------------------------------------------------- curate
 def curation_seed(run: Run) -> int:
     """The seed curation sees (``StepContext.seed``; in the curate key of a seed-dependent
-    recipe): the run seed. Every seed curation gets is taken from here."""
-    return run.seed
+    recipe): ``Run.seed_for("curate")``. Every seed curation gets is taken from here."""
+    return run.seed_for("curate")
 
 
 def curate_inputs(run: Run, pool_id: str) -> dict:
