@@ -329,3 +329,31 @@ def test_scoring_heldout_aggregate_for_rows():
     assert out["heldout_excluded"] == ["dclm_squad"]
     assert out["core_heldout_prob_v1"] == pytest.approx(0.1)
     assert out["core_heldout_prob_v1"] < aggregate(per_task)["core_prob_v1"]
+
+
+def test_gold_bpb_aggregates_are_the_mean_and_the_byte_pooled_bpb_of_the_gold_text_tasks():
+    from winnow.eval.aggregates import GOLD_TEXT_EXCLUDED, gold_bpb_aggregates, gold_text_tasks
+
+    text = gold_text_tasks()
+    assert len(text) == 16 and "boolq" not in text and "squad" in text and "coqa" in text
+    assert not set(GOLD_TEXT_EXCLUDED) & set(text)
+    bpb = {"squad": 2.0, "lambada_openai": 4.0, "boolq": 9.0}   # boolq's gold is yes/no: left out
+    nbytes = {"squad": 300.0, "lambada_openai": 100.0, "boolq": 50.0}
+    got = gold_bpb_aggregates(bpb, nbytes)
+    assert got["core_gold_bpb_v1"] == pytest.approx(3.0)
+    assert got["core_gold_bpb_pooled_v1"] == pytest.approx((2.0 * 300 + 4.0 * 100) / 400)
+    assert gold_bpb_aggregates({"boolq": 1.0}, {"boolq": 3.0}) == {"core_gold_bpb_v1": None,
+                                                                   "core_gold_bpb_pooled_v1": None}
+
+
+def test_targeted_rows_of_schema_4_carry_the_gold_bpb_without_their_targets():
+    from winnow.leaderboard.rows import targeted_aggregates
+
+    tasks = {"dclm_squad": {"acc": 0.0, "prob": 0.01, "bpb": 2.0, "gold_bytes": 300},
+             "dclm_lambada_openai": {"acc": 0.0, "prob": 0.02, "bpb": 4.0, "gold_bytes": 100},
+             "dclm_arc_easy": {"acc": 0.3, "prob": 0.03, "bpb": 3.0, "gold_bytes": 100}}
+    held = targeted_aggregates(tasks, ["squad"], schema=4)
+    assert held["core_heldout_gold_bpb_v1"] == pytest.approx(3.5)           # lambada and arc_easy
+    assert held["core_heldout_gold_bpb_pooled_v1"] == pytest.approx(3.5)
+    assert "core_heldout_gold_bpb_v1" not in targeted_aggregates(tasks, ["squad"], schema=3)
+    assert targeted_aggregates(tasks, [], schema=4) == {}

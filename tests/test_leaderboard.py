@@ -67,7 +67,7 @@ def test_valid_run_is_accepted_with_a_schema3_row_and_bundle(submitted, debug_ru
     from winnow.manifest import read_manifest
 
     row = read_json(submitted)
-    assert row["schema"] == ROW_SCHEMA == 3
+    assert row["schema"] == ROW_SCHEMA == 4
     cost = row["curation_cost"]   # measured CPU time of the recipe's steps, and their wall time
     assert cost["steps"] >= 1 and cost["cpu_seconds"] > 0 and cost["wall_seconds"] > 0
     assert row["manifests"]["eval"] == read_manifest(debug_run.dir / "eval" / "debug").content_id

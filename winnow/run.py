@@ -41,7 +41,8 @@ log = logging.getLogger("winnow")
 # (same log-likelihoods up to fp32 rounding of other matrix shapes).
 # eval 4: contamination of the trained tokens with the scored items (winnow.eval.contamination,
 # rule ngram13_tokens_v1) in results.json and contamination.json.
-STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 4}
+# eval 5: results carry the gold-bpb aggregates (core_gold_bpb_v1, core_gold_bpb_pooled_v1).
+STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 5}
 STAGES = ("pool", "curate", "tokenize", "train", "eval")
 # What the run seed drives, each overridable alone by ``seeds.<source>`` (conf/run.yaml) so the
 # noise study can vary one source at a time.

@@ -26,6 +26,16 @@ Aggregate names carry the baseline version (``core_v1`` uses v1 baselines, ``cor
 the mean over the CORE tasks present of a per-task continuous centered value (``prob`` of
 ``winnow.eval.scoring``), the ranking metric meant for CPU scales where accuracies sit at chance.
 
+``core_gold_bpb_v1`` and ``core_gold_bpb_pooled_v1`` are winnow's too: the bits per byte of the
+gold continuations (``bpb`` of ``winnow.eval.scoring``), over the CORE tasks whose gold
+continuations are text (``gold_text_tasks``: CORE without the six whose gold is a choice letter,
+a yes/no, a number or closing brackets, ``GOLD_TEXT_EXCLUDED``, whose gold continuations average
+2-4 bytes), as the mean of the per-task values and byte-pooled (all gold bits over all gold
+bytes). Lower is better. They are the continuous likelihood of the tasks' gold text that
+DataDecide and "Signal and Noise" found predictive at small scale (studies/noise/README.md).
+Like ``core_prob_v1`` they are taken over the tasks present (suites with fewer tasks compare
+only within themselves).
+
 Targeted submissions (a recipe with ``targets:``, e.g. DsDm-style selection toward LAMBADA and
 SQuAD) are also ranked over CORE *minus* their target tasks: ``heldout_aggregates(acc, prob,
 targets)`` gives ``core_heldout_v1``/``core_heldout_v2`` (strict, centered accuracy with v1/v2
@@ -320,6 +330,36 @@ def flat_values(aggs: Mapping[str, Mapping], names: Sequence[str] = FLAT_AGGREGA
 
 HELDOUT_AGGREGATES = ("core_heldout_prob_v1", "core_heldout_v1", "core_heldout_v2",
                       "core_heldout_v1_partial", "core_heldout_v2_partial")
+# CORE tasks whose gold continuation is a choice letter (commonsense_qa, language_identification,
+# lsat_ar), a yes/no (boolq), a number (operators) or closing brackets (dyck): 2-4 bytes of gold
+# per item, whose bpb measures the answer format more than the text (tiny-1x v2 rows: per-task
+# SNR 0.8-1.6 against 2.4-3.6 for the gold-text tasks; studies/noise/README.md).
+GOLD_TEXT_EXCLUDED = ("agi_eval_lsat_ar", "bigbench_dyck_languages", "bigbench_language_identification",
+                      "bigbench_operators", "boolq", "commonsense_qa")
+GOLD_BPB_AGGREGATES = ("core_gold_bpb_v1", "core_gold_bpb_pooled_v1")
+HELDOUT_GOLD_BPB_AGGREGATES = ("core_heldout_gold_bpb_v1", "core_heldout_gold_bpb_pooled_v1")
+
+
+def gold_text_tasks(table: TaskTable | None = None) -> list[str]:
+    """The CORE tasks whose gold continuations are text (CORE minus ``GOLD_TEXT_EXCLUDED``)."""
+    table = table or load_task_table()
+    return [t for t in table.core if t not in GOLD_TEXT_EXCLUDED]
+
+
+def gold_bpb_aggregates(bpb: Mapping[str, float], gold_bytes: Mapping[str, float],
+                        tasks: Sequence[str] | None = None) -> dict[str, float | None]:
+    """``core_gold_bpb_v1`` (mean of the per-task gold bpb) and ``core_gold_bpb_pooled_v1`` (gold
+    bits over gold bytes) over the tasks of ``tasks`` (default ``gold_text_tasks()``) present in
+    ``bpb``; None when none is. ``bpb`` and ``gold_bytes`` map DCLM task names to the per-task
+    values; tasks are taken in sorted order and summed with fsum."""
+    tasks = sorted(set(gold_text_tasks() if tasks is None else tasks))
+    present = [t for t in tasks if t in bpb and bpb[t] is not None and math.isfinite(float(bpb[t]))]
+    if not present:
+        return dict.fromkeys(GOLD_BPB_AGGREGATES)
+    nbytes = math.fsum(float(gold_bytes[t]) for t in present)
+    return {"core_gold_bpb_v1": math.fsum(float(bpb[t]) for t in present) / len(present),
+            "core_gold_bpb_pooled_v1": (math.fsum(float(bpb[t]) * float(gold_bytes[t]) for t in present) / nbytes
+                                        if nbytes else None)}
 TARGET_PREFIX = "dclm_"
 
 

@@ -33,7 +33,9 @@ Aggregates are named and versioned and are a pure function of the per-task value
   of the task (eval/dclm_tasks.json);
 - DCLM's own aggregates from `winnow.eval.aggregates` (`FLAT_AGGREGATES`: core_prob_v1,
   core_v1/v2, extended_v1/v2, their `_partial` forms, mmlu, category means), None where a task
-  they need was not evaluated.
+  they need was not evaluated;
+- core_gold_bpb_v1 / core_gold_bpb_pooled_v1: gold-continuation bits per byte over the gold-text
+  CORE tasks present (`winnow.eval.aggregates.gold_bpb_aggregates`), lower is better.
 
 Targeted submissions (recipe ``targets:``) add `heldout_aggregate(per_task, targets)`:
 ``core_heldout_prob_v1``, ``core_heldout_v1``/``_v2`` (and ``_partial``) over CORE minus the
@@ -50,8 +52,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from winnow.eval.aggregates import (FLAT_AGGREGATES, HELDOUT_AGGREGATES, dclm_aggregates,
-                                    flat_values, heldout_aggregates, load_task_table)
+from winnow.eval.aggregates import (FLAT_AGGREGATES, GOLD_BPB_AGGREGATES, HELDOUT_AGGREGATES,
+                                    HELDOUT_GOLD_BPB_AGGREGATES, dclm_aggregates, flat_values,
+                                    gold_bpb_aggregates, gold_text_tasks, heldout_aggregates,
+                                    heldout_tasks, load_task_table)
 
 MULTIPLE_CHOICE = "multiple_choice"
 SCHEMA = "schema"
@@ -59,7 +63,7 @@ LANGUAGE_MODELING = "language_modeling"
 GENERATION = "generation"
 KINDS = (MULTIPLE_CHOICE, SCHEMA, LANGUAGE_MODELING, GENERATION)
 
-AGGREGATES = ("prob_mean_v1", "acc_centered_mean_v1", *FLAT_AGGREGATES)
+AGGREGATES = ("prob_mean_v1", "acc_centered_mean_v1", *FLAT_AGGREGATES, *GOLD_BPB_AGGREGATES)
 TASK_PREFIX = "dclm_"
 
 
@@ -269,6 +273,13 @@ def _continuous(per_task: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
             if per_task[t].get("prob") is not None and math.isfinite(float(per_task[t]["prob"]))}
 
 
+def _gold(per_task: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """({task: gold bpb}, {task: gold bytes}) of the tasks that have them (DCLM names)."""
+    have = [t for t in sorted(per_task) if per_task[t].get("bpb") is not None and per_task[t].get("gold_bytes")]
+    return ({dclm_name(t): float(per_task[t]["bpb"]) for t in have},
+            {dclm_name(t): float(per_task[t]["gold_bytes"]) for t in have})
+
+
 def _combined_se(ses: Mapping[str, float], tasks: Sequence[str], strict: bool) -> float | None:
     present = [t for t in sorted(tasks) if t in ses]
     if not present or (strict and len(present) != len(set(tasks))):
@@ -331,7 +342,16 @@ def aggregate(per_task: Mapping[str, Mapping[str, Any]], baselines: Mapping[str,
         "prob_mean_v1": float(np.mean(list(prob.values()))) if prob else None,
         "acc_centered_mean_v1": float(np.mean(centered)),
         **flat_values(dclm_aggregates(acc, prob)),
+        **gold_bpb_aggregates(*_gold(per_task)),
     }
+
+
+def heldout_gold_bpb(per_task: Mapping[str, Mapping[str, Any]], targets: Sequence[str]) -> dict:
+    """``core_heldout_gold_bpb_v1`` / ``_pooled_v1``: the gold-bpb aggregates over the gold-text
+    CORE tasks a targeted submission did not target (row schema 4 on)."""
+    kept, _ = heldout_tasks([dclm_name(t) for t in targets])
+    vals = gold_bpb_aggregates(*_gold(per_task), [t for t in gold_text_tasks() if t in set(kept)])
+    return dict(zip(HELDOUT_GOLD_BPB_AGGREGATES, (vals[n] for n in GOLD_BPB_AGGREGATES)))
 
 
 def heldout_aggregate(per_task: Mapping[str, Mapping[str, Any]], targets: Sequence[str]) -> dict:

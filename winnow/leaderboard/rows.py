@@ -31,6 +31,10 @@ token budget trained that is not the scale's derived budget, and filtering-track
 documents add text to their pool parents (``winnow.leaderboard.descent``). Rows are written under
 a lock with atomic renames, so concurrent submits never corrupt or lose a row.
 
+Schema 4 adds, for targeted submissions, ``core_heldout_gold_bpb_v1`` and
+``core_heldout_gold_bpb_pooled_v1`` (the gold-bpb aggregates without the targets); untargeted
+rows differ from schema 3 only in what their results carry.
+
 Every number of a row is produced by ``row_numbers(evidence)``; ``winnow leaderboard check`` calls
 it again on the run folder or the bundle and compares.
 """
@@ -47,8 +51,8 @@ from winnow.io import read_json, sha256_bytes, write_json
 from winnow.manifest import code_version, hash_obj
 from winnow.paths import leaderboard_dir
 
-ROW_SCHEMA = 3
-READABLE_SCHEMAS = (1, 2, 3)
+ROW_SCHEMA = 4
+READABLE_SCHEMAS = (1, 2, 3, 4)
 # Primary metric when a scale's YAML has no ``leaderboard.primary``: CORE where models are big
 # enough for accuracy to move (GPU scales), the continuous CORE aggregate at CPU scales.
 GPU_PRIMARY = "core_v2"
@@ -160,15 +164,18 @@ def curation_times(row: dict) -> dict[str, float | None]:
     return {"cpu": cost.get("cpu_seconds"), "wall": cost.get("wall_seconds")}
 
 
-def targeted_aggregates(tasks: dict, targets: list[str]) -> dict:
+def targeted_aggregates(tasks: dict, targets: list[str], schema: int = ROW_SCHEMA) -> dict:
     """For a targeted submission (recipe ``targets:``), CORE without its target tasks
-    (``core_heldout_*``, winnow.eval.scoring.heldout_aggregate); nothing otherwise."""
+    (``core_heldout_*``, winnow.eval.scoring.heldout_aggregate; from schema 4 also the gold-bpb
+    ones, heldout_gold_bpb); nothing otherwise."""
     if not targets:
         return {}
-    from winnow.eval.scoring import heldout_aggregate
+    from winnow.eval.scoring import heldout_aggregate, heldout_gold_bpb
 
     held = heldout_aggregate(tasks, targets)
     held.pop("heldout_excluded", None)
+    if schema >= 4:
+        held.update(heldout_gold_bpb(tasks, targets))
     return held
 
 
@@ -189,7 +196,7 @@ def row_numbers(evidence: dict, schema: int = ROW_SCHEMA) -> dict:
         "results_sha256": sha256_bytes(evidence["results_json"].encode("utf-8")),
         "primary_metric": primary_metric(run["config"]["scale"]),
         "tasks": res["tasks"],
-        "aggregates": {**res["aggregates"], **targeted_aggregates(res["tasks"], targets)},
+        "aggregates": {**res["aggregates"], **targeted_aggregates(res["tasks"], targets, schema)},
         "aggregates_stderr": res.get("aggregates_stderr") or {},
         "heldout": heldout_summary(res),
         "training": {"tokens": tok["tokens"] - tok["n_sequences"],  # predicted tokens
