@@ -120,3 +120,17 @@ def test_board_applies_the_tables_rule_and_records_it(monkeypatch):
     assert f_a.noise.source == "filtering track" and f_a.noise.df == 3
     md = render.render(_rows())["tiny-1x"]
     assert "seed_noise_v2" in md
+
+
+def test_a_primary_metric_brings_its_own_held_out_analogue_and_task_measure():
+    """Targeted entries are read on the primary's own CORE-without-targets aggregate, and the
+    heatmaps show the primary's per-task value: bpb for a gold-bpb primary, not prob."""
+    from winnow.leaderboard.render import heldout_name, heldout_values, task_measure
+
+    assert heldout_name("core_prob_v1") == "core_heldout_prob_v1" and task_measure("core_prob_v1") == "prob"
+    assert heldout_name("core_gold_bpb_v1") == "core_heldout_gold_bpb_v1" and task_measure("core_gold_bpb_v1") == "bpb"
+    assert task_measure("core_v2") == "acc"
+    row = {"tasks": {"dclm_squad": {"acc": 0.0, "prob": 0.01, "bpb": 2.0, "gold_bytes": 300},
+                     "dclm_lambada_openai": {"acc": 0.0, "prob": 0.02, "bpb": 4.0, "gold_bytes": 100}}}
+    assert heldout_values([row], ["squad"], "core_gold_bpb_v1") == [4.0]
+    assert heldout_values([row], ["squad"], "core_prob_v1") == [pytest.approx(0.02)]

@@ -31,9 +31,8 @@ from itertools import combinations
 from pathlib import Path
 
 from winnow.io import atomic_open
-from winnow.leaderboard.render import (CONTROL, LEGEND, Table, board, is_lead, scale_config, scale_order,
-                                       signal_line)
-from winnow.leaderboard.render import entry_flagged, primary_text, rank_text
+from winnow.leaderboard.render import (CONTROL, LEGEND, Table, board, entry_flagged, is_lead, primary_text, rank_text,
+                                       scale_config, scale_order, signal_line, task_measure)
 from winnow.leaderboard.rows import is_cpu_scale
 from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, agreement, higher_better
 
@@ -157,10 +156,6 @@ def _table(t: Table, tid: str) -> str:
             f'<tbody>{"".join(body)}</tbody></table>')
 
 
-def _task_metric(primary: str) -> str:
-    return "prob" if "prob" in primary else "acc"
-
-
 def _heat_colour(z: float) -> str:
     z = max(-2.0, min(2.0, z)) / 2.0
     if z >= 0:
@@ -169,7 +164,7 @@ def _heat_colour(z: float) -> str:
 
 
 def _heatmap(t: Table) -> str:
-    metric = _task_metric(t.primary)
+    metric = task_measure(t.primary)
     tasks = sorted({k for e in t.entries for r in e.rows for k in (r.get("tasks") or {})})
     vals: dict[tuple[int, str], float] = {}
     for i, e in enumerate(t.entries):
@@ -190,7 +185,8 @@ def _heatmap(t: Table) -> str:
                 continue
             m = sum(col) / len(col)
             sd = math.sqrt(sum((x - m) ** 2 for x in col) / len(col)) or 1.0
-            cells.append(f'<td style="background:{_heat_colour((v - m) / sd)}" title="{_e(task)}: {v:.4f}">{v:.3f}</td>')
+            z = (v - m) / sd if higher_better(metric) else (m - v) / sd  # green is better either way
+            cells.append(f'<td style="background:{_heat_colour(z)}" title="{_e(task)}: {v:.4f}">{v:.3f}</td>')
         rows.append(f'<tr><td class="s">{_e(e.first["submission"])}</td>{"".join(cells)}</tr>')
     return (f'<h3>Per-task {metric} ({t.scale} / {t.track})</h3><table class="heat"><thead><tr><th class="s">submission</th>'
             f'{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')

@@ -18,9 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from winnow.io import atomic_open
-from winnow.leaderboard.render import (HELDOUT, Table, _fmt, _sci, board, control_entry, curation_seconds,
-                                       heldout_values, noise_rule, primary_text, rank_text, replace_marked,
-                                       seconds_text, targets_of, with_stderr)
+from winnow.leaderboard.render import (DEFAULT_FAMILY, Table, _fmt, _sci, board, control_entry, curation_seconds,
+                                       heldout_name, heldout_values, noise_rule, primary_text, rank_text,
+                                       replace_marked, seconds_text, targets_of, task_measure, with_stderr)
 from winnow.leaderboard.rows import row_primary
 from winnow.leaderboard.stats import (NOISE_RULE, TIE_RULE, Entry, Noise, beyond_noise, differ, entry_noise, group,
                                       higher_better, pooled_sd, sd, value)
@@ -50,8 +50,10 @@ def _mean_sd(vals: list) -> str:
 def entry_section(t: Table, e: Entry) -> str:
     """One table's rows of one submission: a line per seed, then the seed mean ± sd."""
     core = _core_column(t)
-    heldout = HELDOUT if any(value(r, HELDOUT) is not None for r in e.rows) else None
-    metrics = [(t.primary, f"**{t.primary}**")] + ([(heldout, "CORE without targets (prob)")] if heldout else [])
+    name = heldout_name(t.primary)
+    heldout = name if any(value(r, name) is not None for r in e.rows) else None
+    metrics = [(t.primary, f"**{t.primary}**")]
+    metrics += [(heldout, f"CORE without targets ({task_measure(t.primary)})")] if heldout else []
     metrics += [core] if core else []
     metrics += [(BPB, "held-out bpb"), ("heldout.unigram_bits_per_byte", "unigram bpb")]
     head = ["seed", *(h for _, h in metrics), "curation CPU s", "curation FLOPs", "row"]
@@ -70,8 +72,8 @@ def entry_section(t: Table, e: Entry) -> str:
     ctrl = control_entry(t.entries)
     targets = targets_of(e)
     if heldout and targets and ctrl is not None and ctrl is not e:
-        vals = heldout_values(ctrl.rows, targets)
-        lines += ["", f"baselines/random on the same tasks (CORE without {', '.join(targets)}; {HELDOUT} "
+        vals = heldout_values(ctrl.rows, targets, t.primary)
+        lines += ["", f"baselines/random on the same tasks (CORE without {', '.join(targets)}; {heldout} "
                   f"from its rows' task scores): {_mean_sd(vals)} over seeds {','.join(map(str, ctrl.seeds))}."]
     return "\n".join(lines)
 
@@ -136,7 +138,7 @@ def summary_table(title: str, primary: str, entries: list[Entry], rule: str = NO
     def noise_text(name: str, n: Noise | None) -> str:
         return f"{name} {n.sd:.4f} ({n.df} df)" if n is not None and n.sd is not None else f"{name}: not measured"
 
-    lines += targeted_lines(entries, ctrl, rule)
+    lines += targeted_lines(entries, ctrl, rule, primary)
     better = f"Higher {primary} is better" if higher_better(primary) else f"Lower {primary} is better"
     if all(n.sd is None for n in noise_p.values()):
         lines += ["", "Seed noise: not measured yet (no baseline here has 2+ seeds); no difference is marked."]
@@ -157,7 +159,8 @@ def summary_table(title: str, primary: str, entries: list[Entry], rule: str = NO
     return "\n".join(lines)
 
 
-def targeted_lines(entries: list[Entry], ctrl: Entry | None, rule: str = NOISE_RULE) -> list[str]:
+def targeted_lines(entries: list[Entry], ctrl: Entry | None, rule: str = NOISE_RULE,
+                   primary: str = DEFAULT_FAMILY) -> list[str]:
     """For each targeted entry, its CORE without its targets against random's value of the same
     aggregate over the same tasks, marked ``*`` beyond the seed noise of that aggregate (pooled over
     the baselines with 2+ seeds, each scored on the same tasks; under seed_noise_v2 those of the
@@ -167,17 +170,17 @@ def targeted_lines(entries: list[Entry], ctrl: Entry | None, rule: str = NOISE_R
         targets = targets_of(e)
         if not targets or ctrl is None:
             continue
-        mine, theirs = heldout_values(e.rows, targets), heldout_values(ctrl.rows, targets)
+        mine, theirs = heldout_values(e.rows, targets, primary), heldout_values(ctrl.rows, targets, primary)
         if not mine or not theirs:
             continue
         pool = [x for x in entries if rule == NOISE_RULE or x.first["track"] == e.first["track"]]
-        s, df = pooled_sd([heldout_values(x.rows, targets) for x in pool])
+        s, df = pooled_sd([heldout_values(x.rows, targets, primary) for x in pool])
         a, b = sum(mine) / len(mine), sum(theirs) / len(theirs)
         mark = " *" if s is not None and beyond_noise(a, len(mine), b, len(theirs), s, df) else ""
         noise = (f"seed noise of this aggregate: pooled sd {s:.4f}, {df} df" if s is not None
                  else "its seed noise is not measured yet")
         out.append(f"- {e.first['submission'].split('/', 1)[1]} (targeted at {', '.join(targets)}): "
-                   f"{HELDOUT} {_mean_sd(mine)} against random's {_mean_sd(theirs)} on the same tasks, "
+                   f"{heldout_name(primary)} {_mean_sd(mine)} against random's {_mean_sd(theirs)} on the same tasks, "
                    f"Δ {a - b:+.4f}{mark} ({noise})")
     return ["", "Targeted entries on CORE without their targets:", *out] if out else []
 

@@ -32,7 +32,27 @@ from winnow.paths import REPO_ROOT, leaderboard_dir
 
 CATEGORY_PREFIX = "category_"
 CONTROL = "baselines/random"        # the uniform sample every entry is read against
-HELDOUT = "core_heldout_prob_v1"    # CORE without a targeted entry's targets (core_prob_v1's analogue)
+# A primary metric's family: the aggregate over CORE without a targeted entry's targets (the
+# primary's analogue, winnow.eval.aggregates) and the per-task value the heatmaps show. A new
+# primary metric adds one line.
+PRIMARY_FAMILIES = {
+    "core_prob_v1": ("core_heldout_prob_v1", "prob"),
+    "core_gold_bpb_v1": ("core_heldout_gold_bpb_v1", "bpb"),
+    "core_gold_bpb_pooled_v1": ("core_heldout_gold_bpb_pooled_v1", "bpb"),
+}
+DEFAULT_FAMILY = "core_prob_v1"
+
+
+def heldout_name(primary: str) -> str:
+    """The CORE-without-targets analogue of ``primary`` (core_prob_v1's for other metrics)."""
+    return PRIMARY_FAMILIES.get(primary, PRIMARY_FAMILIES[DEFAULT_FAMILY])[0]
+
+
+def task_measure(primary: str) -> str:
+    """The per-task value shown beside ``primary``: its family's, else prob or acc by name."""
+    if primary in PRIMARY_FAMILIES:
+        return PRIMARY_FAMILIES[primary][1]
+    return "prob" if "prob" in primary else "acc"
 
 
 def scale_config(scale: str) -> dict:
@@ -213,10 +233,12 @@ def targets_of(e: Entry) -> list[str]:
     return list(e.first.get("targets") or []) if (e.first.get("flags") or {}).get("targeted") else []
 
 
-def heldout_values(rows: list[dict], targets: list[str]) -> list[float]:
-    """Each row's ``HELDOUT`` over CORE minus ``targets``, recomputed from its task scores, so an
-    untargeted entry (the control) is scored on exactly the tasks a targeted entry is ranked on."""
-    vals = [targeted_aggregates(r["tasks"], targets).get(HELDOUT) for r in rows if targets and r.get("tasks")]
+def heldout_values(rows: list[dict], targets: list[str], primary: str = DEFAULT_FAMILY) -> list[float]:
+    """Each row's ``heldout_name(primary)`` over CORE minus ``targets``, recomputed from its task
+    scores, so an untargeted entry (the control) is scored on exactly the tasks a targeted entry is
+    ranked on."""
+    name = heldout_name(primary)
+    vals = [targeted_aggregates(r["tasks"], targets).get(name) for r in rows if targets and r.get("tasks")]
     return [float(v) for v in vals if isinstance(v, (int, float))]
 
 
@@ -224,7 +246,7 @@ def control_entry(entries: list[Entry]) -> Entry | None:
     return next((e for e in entries if e.first["submission"] == CONTROL and e.first["track"] == "filtering"), None)
 
 
-def heldout_columns(entries: list[Entry]) -> list[Column]:
+def heldout_columns(entries: list[Entry], primary: str = DEFAULT_FAMILY) -> list[Column]:
     """For a table with targeted entries: their CORE without targets, and the control's (random's)
     value of the same aggregate over the same tasks, so a targeted row is never read against the
     untargeted primary metric alone. Empty when no entry is targeted."""
@@ -232,9 +254,10 @@ def heldout_columns(entries: list[Entry]) -> list[Column]:
         return []
     ctrl = control_entry(entries)
     return [
-        Column("core_heldout", "CORE w/o targets (prob)", lambda e: _mean_or_none(heldout_values(e.rows, targets_of(e)))),
+        Column("core_heldout", f"CORE w/o targets ({task_measure(primary)})",
+               lambda e: _mean_or_none(heldout_values(e.rows, targets_of(e), primary))),
         Column("control_heldout", "random, same tasks",
-               lambda e: _mean_or_none(heldout_values(ctrl.rows, targets_of(e))) if ctrl else None),
+               lambda e: _mean_or_none(heldout_values(ctrl.rows, targets_of(e), primary)) if ctrl else None),
     ]
 
 
@@ -278,7 +301,7 @@ class Table:
     @property
     def columns(self) -> list[Column]:
         aggs = [Column(n, h, (lambda e, n=n: e.means.get(n))) for n, h in self.aggregates]
-        return aggs + heldout_columns(self.entries) + list(TAIL_COLUMNS.values())
+        return aggs + heldout_columns(self.entries, self.primary) + list(TAIL_COLUMNS.values())
 
 
 def _aggregate_columns(rows: list[dict], primary: str) -> list[tuple[str, str]]:
