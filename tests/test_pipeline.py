@@ -197,3 +197,15 @@ def test_a_scale_can_fix_the_curation_seed(debug_run):
     assert curation_seed(run) == 0 and run.seed_for("init") == run.seed_for("fill") == 1
     assert curation_seed(prepare(DEBUG + ["+scale.seeds.curate=0", "seed=1", "seeds.curate=4"])) == 4
     assert curation_seed(prepare(DEBUG + ["seed=1"])) == 1
+
+
+def test_a_scale_can_hold_the_documents_fixed_and_let_the_run_seed_order_the_rows(debug_run):
+    """seeds: {fill: 0, order: run}: every run seed trains the same documents, packed the same
+    way, in a row order of its own; a seed that is neither a number nor 'run' is refused."""
+    from winnow.run import StageError, prepare
+
+    run = prepare(DEBUG + ["+scale.seeds.fill=0", "+scale.seeds.order=run", "seed=5"])
+    assert run.seed_for("fill") == 0 and run.seed_for("order") == 5 and run.seed_for("init") == 5
+    assert run.seed_for("curate") == 5
+    with pytest.raises(StageError, match="seeds.order must be a whole number or 'run'"):
+        prepare(DEBUG + ["+scale.seeds.order=sometimes"]).seed_for("order")

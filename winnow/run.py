@@ -78,14 +78,20 @@ class Run:
 
     def seed_for(self, source: str) -> int | None:
         """The seed of one noise source (``SEED_SOURCES``): ``seeds.<source>`` when the noise
-        study sets it, else the scale's fixed seed for it (``seeds:`` in the scale YAML: a scale
-        may hold the curation fixed, so that an entry's seeds train one dataset), else the run
-        seed (``order``: None, rows stay in packed order)."""
+        study sets it, else the scale's (``seeds:`` in the scale YAML: a number holds that source
+        fixed for every run seed, e.g. the curation, so an entry's seeds train one dataset;
+        ``run`` makes it follow the run seed), else the run seed; ``order`` defaults to None
+        (rows stay in packed order)."""
         if source not in SEED_SOURCES:
             raise KeyError(f"unknown seed source {source!r}; known: {', '.join(SEED_SOURCES)}")
         for fixed in ((self.cfg.get("seeds") or {}).get(source), (self.scale.get("seeds") or {}).get(source)):
+            if fixed == "run":
+                return self.seed
             if fixed is not None:
-                return int(fixed)
+                try:
+                    return int(fixed)
+                except (TypeError, ValueError):
+                    raise StageError(f"seeds.{source} must be a whole number or 'run', got {fixed!r}") from None
         return None if source == "order" else self.seed
 
     @property
