@@ -123,8 +123,11 @@ def test_targeted_rows_also_carry_core_without_their_targets():
     assert targeted_aggregates(tasks, []) == {}
     got = targeted_aggregates(tasks, ["dclm_lambada_openai"])
     want = heldout_aggregate(tasks, ["dclm_lambada_openai"])
-    assert got and all(got[k] == want[k] for k in got) and "heldout_excluded" not in got
-    assert any(k.startswith("core_heldout") for k in got)
+    want.pop("heldout_excluded")
+    assert got and all(got[k] == want[k] for k in want) and "heldout_excluded" not in got
+    # schema 4: the gold-bpb analogues too (None here: these tasks carry no gold bpb)
+    assert set(got) - set(want) == {"core_heldout_gold_bpb_v1", "core_heldout_gold_bpb_pooled_v1"}
+    assert got["core_heldout_gold_bpb_v1"] is None
 
 
 def test_curation_seconds_show_cpu_time_and_mark_wall_time():
