@@ -213,3 +213,20 @@ def test_the_page_and_the_readme_print_what_analyze_signal_computes():
     import html as h
 
     assert h.escape(line, quote=True).replace("`", "") in page(rows).replace("<code>", "").replace("</code>", "")
+
+
+def test_a_protocol_still_short_of_seeds_does_not_hide_the_others(tmp_path, capsys):
+    """In a study, a protocol whose runs have not all landed is reported as not measurable yet,
+    while the finished protocols print their figures; with no measurable group it is an error."""
+    from winnow.cli import main
+
+    done = rows_of(VALUES, scale="quickstart")
+    for r in done:
+        r["study_config"] = "done"
+    started = [dict(r, study_config="started", run_id=r["run_id"] + "-s") for r in done if r["seed"] == 0][:1]
+    _write(tmp_path, done, "rows/done")
+    _write(tmp_path, started, "rows/started")
+    assert main(["analyze", "signal", "--rows", str(tmp_path / "rows"), "--metric", "core_prob_v1"]) == 0
+    out = capsys.readouterr().out
+    assert "study_config done: 8 rows" in out and "study_config started: no metric that two entries" in out
+    assert main(["analyze", "signal", "--rows", str(tmp_path / "rows/started"), "--metric", "core_prob_v1"]) == 2

@@ -603,4 +603,18 @@ def run(scale: str | None, version: int | None = None, sources: list[str] | None
         if bad:
             raise SignalError("leaderboard rows that are not usable:\n  " + "\n  ".join(bad[:10]))
     rows = select(rows, scale, version, where)
-    return [analyze(g, patterns) for g in groups(rows, group_by)]
+    parts = groups(rows, group_by)
+    if len(parts) == 1:
+        return [analyze(parts[0], patterns)]
+    # several groups (a study's protocols): one still short of seeds is reported as such, and
+    # does not hide the others
+    reports, short = [], []
+    for g in parts:
+        try:
+            reports.append(analyze(g, patterns))
+        except SignalError as e:
+            short.append(str(e))
+            reports.append(Report(group=g, primary=primary_of(g.rows), signals=[], entries=[]))
+    if not any(r.signals for r in reports):
+        raise SignalError("\n".join(short))
+    return reports
