@@ -14,7 +14,7 @@ permutation per pass, and the manifest records how many passes (fractional) trai
 more tokens than it holds. Each stage starts a fresh token stream (the document being packed
 when a stage's rows are full is cut there), so every row holds tokens of one stage only; the
 training loader reads rows in file order, so training consumes the stages in order. Without
-stages the packing is exactly the unstaged one (``PACK_VERSION`` and the bytes of
+stages the packing is exactly the unstaged one (the pack version in ``ORDERS`` and the bytes of
 ``tokens.npy``/``order.json`` unchanged).
 
 **Document order.** ``order="index"`` (pack version 1) shuffles document *positions*:
@@ -46,8 +46,7 @@ from tqdm import tqdm
 from winnow.docs import read_docs
 from winnow.io import atomic_path, write_json
 
-PACK_VERSION = 1
-ORDERS = {"index": 1, "id_hash": 2}  # document order -> the pack version that writes it
+ORDERS = {"index": 1, "id_hash": 2}  # document order -> the pack version that writes it (order.json)
 ROW_ORDER_SALT = 0x726F7773  # "rows"
 BATCH_DOCS = 512
 
