@@ -242,3 +242,18 @@ def test_recipe_stages_must_match_the_labelling_step(tmp_path):
         recipe("{step: curriculum_stages, count: 4}", "{count: 5}")
     with pytest.raises(RecipeError, match=r"gives meta.stage label\(s\) \[3\] that no stage uses"):
         recipe("{step: curriculum_stages, count: 4}", "{count: 3, cumulative: true}")
+
+
+def test_a_row_order_seed_permutes_rows_within_each_stage_only(tmp_path):
+    """The noise study's row-order seed on the order track: the rows of each stage are permuted
+    among themselves, so training still consumes the stages in the submission's order."""
+    shards = _shards(tmp_path, _docs({0: 20, 1: 20}))
+    stages = _parse({"count": 2, "shares": "equal"})
+    plain, rows = _pack(tmp_path, shards, stages, "plain", n=20)
+    stats = pack(shards=shards, tokenizer_path=bpe.tokenizer_file("bpe1k-v1"), seq_len=16,
+                 n_sequences=20, seed=3, out_dir=tmp_path / "perm", progress=False, stages=stages, order_seed=4)
+    perm = np.load(tmp_path / "perm" / "tokens.npy")
+    assert stats["row_order_seed"] == 4 and not (perm == rows).all()
+    for s in plain["stages"]:
+        a, b = s["first_row"], s["first_row"] + s["sequences"]
+        assert sorted(map(bytes, perm[a:b])) == sorted(map(bytes, rows[a:b]))  # same rows, same stage

@@ -154,13 +154,11 @@ def pack(*, shards: list[Path], tokenizer_path: Path, seq_len: int, n_sequences:
 
     ``stages``: the recipe's ``winnow.tokenize.stages.Stage`` list (order track), or None.
     ``seed`` chooses the documents and their packing (document order ``order``, see the module
-    docstring); ``order_seed``, when given, permutes the packed rows (never on the order track,
-    whose row order is the submission's).
+    docstring); ``order_seed``, when given, permutes the packed rows; on the order track only
+    within each stage, so the stages keep the submission's order.
     """
     if order not in ORDERS:
         raise ValueError(f"unknown document order {order!r}; known: {', '.join(ORDERS)}")
-    if order_seed is not None and stages:
-        raise ValueError("order_seed would undo the order track's stage order; it is for unstaged runs")
     from tokenizers import Tokenizer
 
     from winnow.tokenize import stages as stg
@@ -204,7 +202,10 @@ def pack(*, shards: list[Path], tokenizer_path: Path, seq_len: int, n_sequences:
     bar.close()
     rows_out = out.reshape(n_sequences, row)
     if order_seed is not None:  # salted so it never equals a document permutation of the same seed
-        rows_out = rows_out[np.random.default_rng([int(order_seed), ROW_ORDER_SALT]).permutation(n_sequences)]
+        rng = np.random.default_rng([int(order_seed), ROW_ORDER_SALT])
+        spans = [(s["first_row"], s["sequences"]) for s in staged] if staged else [(0, n_sequences)]
+        perm = np.concatenate([first + rng.permutation(n) for first, n in spans])
+        rows_out = rows_out[perm]
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "tokens.npy") as tmp:
         with open(tmp, "wb") as f:
