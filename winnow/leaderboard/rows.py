@@ -42,12 +42,11 @@ it again on the run folder or the bundle and compares.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 from pathlib import Path
 
 from winnow.eval.contamination import row_summary
-from winnow.io import read_json, sha256_bytes, write_json
+from winnow.io import file_lock, read_json, sha256_bytes, write_json
 from winnow.manifest import code_version, hash_obj
 from winnow.paths import leaderboard_dir
 
@@ -320,14 +319,8 @@ def row_path(row: dict) -> Path:
 @contextlib.contextmanager
 def board_lock():
     """An exclusive lock over the rows folder (flock: released if the process dies)."""
-    root = rows_root()
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".submit.lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with file_lock(rows_root() / ".submit.lock"):
+        yield
 
 
 def write_row(row: dict, evidence: dict) -> Path:
