@@ -168,10 +168,10 @@ class WinnowFilters:
     def run(self, docs: list[dict]) -> tuple[float, set[str], Counter]:
         from winnow.curate.base import Counters, DropSampler
         from winnow.curate.engine import normalize_input
-        from winnow.curate.steps import _text
+        from winnow.curate.common import text as textlib
 
         r = self.runner
-        _text.clear_cache()
+        textlib.clear_cache()
         counters = [Counters() for _ in r.steps]
         sampler = DropSampler(0)
         kept: list[dict] = []

@@ -40,7 +40,7 @@ from winnow.curate.steps import minhash as minhash_mod
 from winnow.curate.steps.bloom import BloomDedup, MemoryLimitError, bloom_size, false_positive_rate
 from winnow.curate.steps.dedup import UrlDedup
 from winnow.curate.steps.minhash import MinHashDedup, s_curve, s_curve_threshold
-from winnow.curate.steps.partial import PartialDir
+from winnow.curate.common.partial import PartialDir
 from winnow.curate.base import ParamError
 from winnow.docs import read_docs, write_docs
 
@@ -540,7 +540,8 @@ KILL_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     from winnow.curate import StepContext, curate, load_recipe
     from winnow.curate.engine import LocalEngine
-    from winnow.curate.steps import bloom, minhash, partial
+    from winnow.curate.common import partial
+    from winnow.curate.steps import bloom, minhash
 
     recipe, pool, out, kill_at = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
     calls = {"marks": 0, "signatures": [], "bloom_shards": []}

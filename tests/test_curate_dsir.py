@@ -30,7 +30,7 @@ def _dsir(tmp_path, **kw):
 
 
 def test_ngram_hasher_counts_unigrams_and_bigrams():
-    from winnow.curate.steps.dsir import NgramHasher
+    from winnow.curate.common.hashing import NgramHasher
 
     h = NgramHasher(1000)
     assert h.tokens("Don't panic, OK?") == ["don", "'", "t", "panic", ",", "ok", "?"]  # WordPunct
@@ -43,7 +43,7 @@ def test_ngram_hasher_counts_unigrams_and_bigrams():
 
 
 def test_dsir_log_weight_is_the_bag_of_ngrams_log_ratio(tmp_path):
-    from winnow.curate.steps.dsir import NgramHasher
+    from winnow.curate.common.hashing import NgramHasher
 
     pool = make_pool(n=40)
     step = _dsir(tmp_path, keep_fraction=1.0, num_buckets=500)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from winnow.curate.base import Drop, ParamError, StepError
-from winnow.curate.steps import _text
+from winnow.curate.common import text as textlib
 from winnow.curate.steps.c4 import (CitationRemovalModifier, PunctuationLineModifier,
                                     SubstringFilter, WordLengthModifier)
 from winnow.curate.steps.gopher import (AlphabeticWordRatioFilter, AlphanumericCharRatioFilter,
@@ -427,14 +427,14 @@ def test_modifiers_never_add_text():
 
 def test_analysis_cache_is_by_identity():
     t1 = "alpha beta gamma " * 3
-    a = _text.analysis(t1)
-    assert _text.analysis(t1) is a
+    a = textlib.analysis(t1)
+    assert textlib.analysis(t1) is a
     t2 = "".join(list(t1))  # equal text, another object: its own entry
-    assert t2 == t1 and _text.analysis(t2) is not a
-    assert a.split == t1.split() and a.ft_words == _text.fasttext_words(t1)
-    for k in range(_text.CACHE_SIZE + 5):
-        _text.analysis(f"text {k}")
-    assert len(_text._CACHE) <= _text.CACHE_SIZE
+    assert t2 == t1 and textlib.analysis(t2) is not a
+    assert a.split == t1.split() and a.ft_words == textlib.fasttext_words(t1)
+    for k in range(textlib.CACHE_SIZE + 5):
+        textlib.analysis(f"text {k}")
+    assert len(textlib._CACHE) <= textlib.CACHE_SIZE
 
 
 # ------------------------------------------------------------------ recipes

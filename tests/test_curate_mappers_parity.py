@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from winnow.curate.steps import _text
+from winnow.curate.common import text as textlib
 from winnow.curate.steps.c4 import PunctuationLineModifier
 from winnow.curate.steps.gopher import (AlphabeticWordRatioFilter, BulletCountFilter,
                                         EllipsisCountFilter, MassiveWebRepetitionFilters,
@@ -73,8 +73,8 @@ def test_fasttext_tokens_match_fasttext():
     fasttext = pytest.importorskip("fasttext")
     tokenize = getattr(fasttext, "tokenize", None) or fasttext.FastText.tokenize
     for text in TRICKY + _rand_texts(50):
-        assert _text.fasttext_tokens(text) == tokenize(text), repr(text)
-        assert _text.words(text, "fasttext", ignore_punctuation=True) == \
+        assert textlib.fasttext_tokens(text) == tokenize(text), repr(text)
+        assert textlib.words(text, "fasttext", ignore_punctuation=True) == \
             [w for w in tokenize(text) if w[0].isalnum()]
 
 
@@ -82,7 +82,7 @@ def test_uax29_words_match_uniseg():
     uniseg = pytest.importorskip("uniseg.wordbreak")
     for text in TRICKY + _rand_texts(30):
         expected = [w for w in uniseg.words(text) if w[0].isalnum()]
-        assert _text.uax29_words(text) == expected, repr(text)
+        assert textlib.uax29_words(text) == expected, repr(text)
 
 
 # ------------------------------------------------------------------ DCLM transcriptions
@@ -112,7 +112,7 @@ def ref_repetition(text: str) -> str | None:
                 short = "line" if g == "line" else "para"
                 return f"dup_{short}_char_frac" if chars else f"dup_{short}_frac"
         else:
-            words = _text.uax29_words(text)
+            words = textlib.uax29_words(text)
             total = sum(len(w) for w in words)
             grams = [tuple(words[i:i + g]) for i in range(len(words) - g + 1)]
             if not grams:
@@ -165,7 +165,7 @@ def test_quality_filters_match_dclm():
     for text in _rand_texts(400, seed=11) + TRICKY:
         ws = text.split()
         lines = [p for s in text.split("\n") if (p := s.strip())]
-        ft = _text.words(text, "fasttext", ignore_punctuation=True)
+        ft = textlib.words(text, "fasttext", ignore_punctuation=True)
         exp = {
             "page": not (len(ft) < 50 or len(ft) > 100000) and len(ft) >= 1,
             "wordlen": bool(ws) and 3 <= sum(map(len, ws)) / len(ws) <= 10,

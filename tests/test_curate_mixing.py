@@ -20,7 +20,8 @@ from winnow.curate import StepContext, curate, load_recipe
 from winnow.curate.base import ParamError
 from winnow.curate.engine import LocalEngine
 from winnow.curate.recipe import RecipeError
-from winnow.curate.steps.selection import RandomSample, rank_key
+from winnow.curate.common.keys import rank_key
+from winnow.curate.steps.selection import RandomSample
 from winnow.docs import read_docs, write_docs
 
 

@@ -253,7 +253,7 @@ def test_a_resumed_step_reports_the_cpu_time_of_its_earlier_attempts_too(tmp_pat
 
 
 def test_carried_time_counts_only_earlier_attempts_units_still_done(tmp_path):
-    from winnow.curate.steps import partial
+    from winnow.curate.common import partial
 
     part = partial.PartialDir(tmp_path, {"step": "x"})
     part.mark("a")

@@ -197,7 +197,7 @@ def test_real_debian_tutorials_corpus_fetches_and_verifies(tmp_path):
 # --------------------------------------------------------------------------- selection
 
 def test_selection_modes_keep_what_they_say():
-    from winnow.curate.steps.quality import Selection
+    from winnow.curate.common.scoring import Selection
 
     ids = [f"d{i}" for i in range(5)]
     pri = np.array([0.9, 0.1, 0.5, 0.5, 0.7])
@@ -223,7 +223,7 @@ def test_selection_modes_keep_what_they_say():
 
 
 def test_selection_parameters_are_checked():
-    from winnow.curate.steps.quality import Selection
+    from winnow.curate.common.scoring import Selection
 
     with pytest.raises(ParamError, match="exactly one of keep_fraction, top_k, threshold and tokens"):
         Selection()
@@ -328,7 +328,7 @@ def test_target_classifier_top_k_keeps_reference_like_documents(tmp_path):
 
 
 def test_pareto_draw_has_numpys_pareto_distribution():
-    from winnow.curate.steps.quality import pareto_draw
+    from winnow.curate.common.keys import pareto_draw
 
     u = (np.arange(200_000) + 0.5) / 200_000
     ours = np.quantile(pareto_draw(u, 9.0), [0.1, 0.5, 0.9, 0.99])
@@ -337,7 +337,7 @@ def test_pareto_draw_has_numpys_pareto_distribution():
 
 
 def test_target_classifier_pareto_noise_is_keyed_by_id(tmp_path):
-    from winnow.curate.steps.quality import doc_uniform, pareto_draw
+    from winnow.curate.common.keys import doc_uniform, pareto_draw
 
     pool = make_pool()
     results = []

@@ -334,7 +334,7 @@ class GlobalStep:
     ``resumable = True`` tells the pipeline to keep ``out_dir`` as it is when it retries the step
     after a crash (otherwise it empties the folder first); the step then resumes its own partial
     work and must write the same outputs as an uninterrupted run (see
-    ``winnow.curate.steps.partial``).
+    ``winnow.curate.common.partial``).
     """
 
     version: int | str = 1

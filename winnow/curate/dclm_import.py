@@ -43,6 +43,11 @@ from typing import Any
 
 import yaml
 
+from winnow.curate.base import STEPS
+from winnow.curate.common.banlists import BANLISTS_DIR
+from winnow.curate.recipe import validate_recipe
+from winnow.paths import DataRootError, data_root
+
 IMPORTER_VERSION = 2
 
 
@@ -163,8 +168,6 @@ _LACK_WHY = {
 
 
 def _signature(step: str) -> dict[str, inspect.Parameter]:
-    from winnow.curate.base import STEPS
-
     cls = STEPS.get(step)
     return {n: p for n, p in inspect.signature(cls).parameters.items()
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
@@ -172,9 +175,6 @@ def _signature(step: str) -> dict[str, inspect.Parameter]:
 
 def _data_banlist(fname: str) -> str | None:
     """The data-root banlist name for DCLM's ``banlist_from_fname``, or None if absent."""
-    from winnow.curate.steps._text import BANLISTS_DIR
-    from winnow.paths import DataRootError, data_root
-
     stem = Path(fname).name
     stem = stem[:-4] if stem.endswith(".txt") else stem
     try:
@@ -432,8 +432,6 @@ def import_dclm(config: str | Path | list, name: str | None = None,
 def check_result(res: ImportResult) -> list[str]:
     """Validate the imported recipe as ``winnow validate`` would; the problems, if any."""
     import tempfile
-
-    from winnow.curate.recipe import validate_recipe
 
     if not res.steps:
         return ["no DCLM step could be converted"]

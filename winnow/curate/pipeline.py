@@ -47,6 +47,8 @@ from typing import Any
 
 from winnow.curate.base import (ENGINES, Counters, SourceTable, StepContext, StepError, StepSpec,
                                 cpu_clock, resolve_step)
+from winnow.curate.common import partial
+from winnow.curate.external import external_shards
 from winnow.curate.recipe import Recipe, RecipeError, Segment, load_recipe
 from winnow.io import atomic_path, read_json, sha256_file, write_json
 from winnow.manifest import hash_obj
@@ -135,8 +137,6 @@ def _run_global(recipe: Recipe, spec: StepSpec, inputs: list[Path], seg_dir: Pat
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
     step_ctx = dataclasses.replace(ctx, work_dir=seg_dir / "tmp")
     step_ctx.work_dir.mkdir(parents=True, exist_ok=True)
-    from winnow.curate.steps import partial  # imports numpy: not at module level (`winnow ls steps`)
-
     before = partial.ledger(seg_dir)      # units earlier attempts finished (resumable steps)
     t0, c0 = time.perf_counter(), cpu_clock()
     try:
@@ -220,8 +220,6 @@ def curate(recipe: Recipe | str | Path, input_shards: list[Path], out_dir: Path,
     if not shards:
         raise EmptyCorpusError("curate() got no input shards")
     if recipe.external:  # mixing track: external documents join the pool's before the first step
-        from winnow.curate.external import external_shards
-
         shards += external_shards(recipe.external, Path(out_dir) / "_work" / "external")
     missing = [str(p) for p in shards if not p.is_file()]
     if missing:

@@ -18,6 +18,9 @@ crash reports what all of its finished units cost (the curation cost a leaderboa
 not only what the last attempt did. Work on a unit that was never marked is redone and counted
 once, by the attempt that finishes it. Worker processes' CPU time counts when they are joined
 (``cpu_clock``), so a step killed while its worker pool runs loses that pool's share.
+
+NumPy is imported inside ``save_array`` / ``load_array`` only: the pipeline reads the ledger
+through this module, and ``import winnow.curate`` (hence ``winnow ls steps``) stays free of it.
 """
 
 from __future__ import annotations
@@ -28,8 +31,7 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
-
+from winnow.curate.base import Counters, ParamError, StepError, cpu_clock
 from winnow.io import atomic_path, read_json, write_json
 
 
@@ -50,8 +52,6 @@ def open_partial(step: str, version: int, settings: dict, input_shards: list, ou
     shards = [Path(p) for p in input_shards]
     names = [p.name for p in shards]
     if len(set(names)) != len(names):
-        from winnow.curate.base import StepError
-
         raise StepError(f"{step}: input shards must have distinct file names (the outputs keep them)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -109,8 +109,6 @@ class PartialDir:
 
 
 def _clocks() -> tuple[float, float]:
-    from winnow.curate.base import cpu_clock  # base imports the steps package: import late
-
     return cpu_clock(), time.perf_counter()
 
 
@@ -151,8 +149,6 @@ def carried(before: dict[Path, dict | None]) -> tuple[float | None, float]:
 def merge_shard_stats(part: "PartialDir", names: list[str], keys=(), *, dropped: bool = True):
     """(Counters, {key: sum}) over the per-shard ``out/<name>.json`` a resumable step wrote:
     documents in and out, drop reasons (when ``dropped``) and the numbers under ``keys``."""
-    from winnow.curate.base import Counters  # base imports the steps package: import late
-
     c = Counters()
     sums = {k: 0 for k in keys}
     for name in names:
@@ -167,14 +163,18 @@ def merge_shard_stats(part: "PartialDir", names: list[str], keys=(), *, dropped:
     return c, sums
 
 
-def save_array(path: Path, array: np.ndarray) -> None:
+def save_array(path: Path, array: "np.ndarray") -> None:
     """``np.save`` through a temporary name (never a half-written array under ``path``)."""
+    import numpy as np  # here, not at module level: see the module docstring
+
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, array, allow_pickle=False)
 
 
-def load_array(path: Path, mmap: bool = False) -> np.ndarray:
+def load_array(path: Path, mmap: bool = False) -> "np.ndarray":
+    import numpy as np  # here, not at module level: see the module docstring
+
     return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
@@ -202,8 +202,6 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g"
 
 def parse_bytes(value: int | float | str, param: str) -> int:
     """``4GiB``, ``512 MB``, ``2g`` or a plain number of bytes -> bytes; ValueError names param."""
-    from winnow.curate.base import ParamError
-
     if isinstance(value, bool):
         raise ParamError(param, f"must be a number of bytes or a size such as '4GiB', "
                                 f"got {value!r}")

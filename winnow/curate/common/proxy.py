@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from winnow.curate.base import ParamError, StepError
-from winnow.curate.steps.selection import rank_key
+from winnow.curate.common.keys import rank_key
 from winnow.docs import read_docs
+from winnow.tokenize import bpe
 
 CHARS_PER_TOKEN_CAP = 16
 SCORE_BATCH = 32
@@ -59,8 +60,6 @@ def check_proxy_params(**values) -> None:
 
 def load_tokenizer(name: str):
     """A committed tokenizer by name, without padding or truncation."""
-    from winnow.tokenize import bpe
-
     tok = bpe.load(name)
     tok.no_padding()
     tok.no_truncation()

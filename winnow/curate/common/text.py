@@ -1,5 +1,6 @@
-"""Text helpers shared by the DCLM-style mappers: splitting with DCLM's semantics, a per-process
-analysis cache, banlists from the data root, and fast alternation regexes.
+"""Text helpers shared by the steps: splitting with DCLM's semantics, a per-process analysis
+cache, fast alternation regexes, and the whitespace/case normalisation of the dedup steps
+(``normalize_text``). Banlists are in ``winnow.curate.common.banlists``.
 
 Splitting (DCLM ``baselines/mappers/core_utils.py``):
 
@@ -30,12 +31,9 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from functools import lru_cache
-from pathlib import Path
 from typing import Iterable
 
 import regex
-
-from winnow.curate.base import ParamError
 
 # --------------------------------------------------------------------------- splitting
 
@@ -274,31 +272,9 @@ def alternation(items: list[str], escape: bool) -> str:
     return "(?:" + "|".join(items) + ")"
 
 
-# --------------------------------------------------------------------------- banlists
+# --------------------------------------------------------------------------- normalisation
 
-BANLISTS_DIR = "banlists"
-
-
-def banlist_path(name: str, param: str = "data_banlist") -> Path:
-    """``<data root>/banlists/<name>`` (``.txt`` added when missing); ParamError if absent."""
-    from winnow.paths import DataRootError, data_root
-
-    if not name or "/" in name or "\\" in name or name.startswith("."):
-        raise ParamError(param, f"must be the name of a file under <data root>/{BANLISTS_DIR}/ "
-                         f"(no folders), got {name!r}")
-    try:
-        root = data_root() / BANLISTS_DIR
-    except DataRootError as e:
-        raise ParamError(param, f"needs the data root: {e}") from None
-    for candidate in (root / name, root / f"{name}.txt"):
-        if candidate.is_file():
-            return candidate
-    have = sorted(p.stem for p in root.glob("*.txt")) if root.is_dir() else []
-    raise ParamError(param, f"no banlist {name!r} in {root} (available: "
-                     f"{', '.join(have) or 'none'})")
-
-
-def read_banlist(path: str | Path) -> list[str]:
-    """One entry per line (``str.splitlines``, as DCLM reads them); blank lines skipped."""
-    text = Path(path).read_text(encoding="utf-8")
-    return [line for line in text.splitlines() if line]
+def normalize_text(text: str) -> str:
+    """Lower-cased, whitespace runs collapsed to one space (``exact_dedup normalize: true``,
+    ``line_dedup``)."""
+    return " ".join(text.lower().split())

@@ -74,9 +74,9 @@ from typing import Literal
 import numpy as np
 
 from winnow.curate.base import DropSampler, GlobalStep, ParamError, StepContext, StepError
-from winnow.curate.steps._hash import MASK64 as _MASK64, fmix64
-from winnow.curate.steps import _text
-from winnow.curate.steps.partial import (open_partial, PartialDir, human_bytes, load_array, merge_shard_stats,
+from winnow.curate.common.hashing import MASK64 as _MASK64, fmix64
+from winnow.curate.common import text as textlib
+from winnow.curate.common.partial import (open_partial, PartialDir, human_bytes, load_array, merge_shard_stats,
                                          load_json, parse_bytes, physical_memory, save_array,
                                          save_json)
 from winnow.docs import read_docs, write_docs
@@ -227,9 +227,9 @@ class Tokens:
     @staticmethod
     def split(text: str) -> list[str]:
         """BFF's ``tokenize``: UAX #29 word-bound segments that are not all whitespace (the
-        shared ``_text.uax29_tokens``, which corrects where the ``regex`` module joins an
+        shared ``textlib.uax29_tokens``, which corrects where the ``regex`` module joins an
         opening quote to its word, as in ``'inside``)."""
-        return [t for t in _text.uax29_tokens(text) if not t.isspace()]
+        return [t for t in textlib.uax29_tokens(text) if not t.isspace()]
 
     def _miss(self, tok: str) -> int:
         h = self._cache[tok] = self._xxh(tok.encode("utf-8"), self._seed)

@@ -25,8 +25,9 @@ import re
 from typing import Literal
 
 from winnow.curate.base import Filter, Mapper, ParamError
-from winnow.curate.steps import _text
-from winnow.curate.steps.refinedweb import LineModifier, _banlist_arg
+from winnow.curate.common import text as textlib
+from winnow.curate.common.banlists import check_banlist_source, load_banlist
+from winnow.curate.common.lines import LineModifier
 
 _TERMINAL = re.compile(r'[.!?"\u2026]\s*$')
 _ELLIPSIS = re.compile(r"(?:\.\.\.|\u2026)\s*$")
@@ -63,8 +64,8 @@ class WordLengthModifier(LineModifier):
                  ignore_punctuation: bool = False, ignore_whitespace: bool = True):
         if max_length < 0:
             raise ParamError("max_length", f"must be >= 0, got {max_length}")
-        if model not in _text.WORD_MODELS:
-            raise ParamError("model", f"must be one of {', '.join(_text.WORD_MODELS)}")
+        if model not in textlib.WORD_MODELS:
+            raise ParamError("model", f"must be one of {', '.join(textlib.WORD_MODELS)}")
         self.max_length = max_length
         self.model = model
         self.ignore_punctuation = ignore_punctuation
@@ -73,7 +74,7 @@ class WordLengthModifier(LineModifier):
     def keep_line(self, line: str) -> bool:
         if len(line) <= self.max_length:
             return True  # no word can be longer than its line
-        return all(len(w) <= self.max_length for w in _text.words(
+        return all(len(w) <= self.max_length for w in textlib.words(
             line, self.model, self.ignore_punctuation, self.ignore_whitespace))
 
 
@@ -94,33 +95,6 @@ class CitationRemovalModifier(Mapper):
         elif text == "":
             return self.drop("empty_after_citation_removal")
         return [doc]
-
-
-def check_banlist_source(banlist, data_banlist: str | None, banlist_file: str | None) -> None:
-    """ParamError unless exactly one of the three banlist parameters is given and usable."""
-    given = [n for n, v in (("banlist", banlist), ("data_banlist", data_banlist),
-                            ("banlist_file", banlist_file)) if v is not None]
-    if len(given) != 1:
-        raise ParamError("banlist", "give exactly one of banlist (inline), data_banlist (a name "
-                         "under <data root>/banlists/) and banlist_file (a file beside the "
-                         f"recipe); got {', '.join(given) or 'none'}")
-    if banlist is not None:
-        _banlist_arg("banlist", banlist)
-    if data_banlist is not None:
-        _text.banlist_path(data_banlist)
-
-
-def load_banlist(banlist, data_banlist: str | None, banlist_file: str | None) -> list[str]:
-    """The entries named by exactly one of the three banlist parameters."""
-    check_banlist_source(banlist, data_banlist, banlist_file)
-    if banlist is not None:
-        return _banlist_arg("banlist", banlist)
-    path = _text.banlist_path(data_banlist) if data_banlist is not None else banlist_file
-    items = _text.read_banlist(path)
-    if not items:
-        raise ParamError("data_banlist" if data_banlist is not None else "banlist_file",
-                         f"{path} holds no entries")
-    return items
 
 
 class SubstringFilter(Filter):
@@ -158,7 +132,7 @@ class SubstringFilter(Filter):
         items = load_banlist(self.banlist, self.data_banlist, self.banlist_file)
         if not self.case_sensitive:
             items = [b.lower() for b in items]
-        pattern = _text.alternation(items, escape=False)
+        pattern = textlib.alternation(items, escape=False)
         if self.exact_word:
             pattern = rf"\b{pattern}\b"
         if self.location == "prefix":

@@ -12,7 +12,7 @@ Difficulty (``by``, a registry: ``DIFFICULTY``; higher = harder):
 
 * ``lm_loss`` — TinyHelen's ITER. LM-LOSS difficulty, one iteration: the mean per-token
   cross-entropy of a tiny *reference LM* on the document's first ``seq_len`` tokens. The
-  reference LM is the ``dsdm_select`` proxy (``winnow.curate.steps.proxy``): trained from the
+  reference LM is the ``dsdm_select`` proxy (``winnow.curate.common.proxy``): trained from the
   seed for ``proxy_steps`` AdamW steps on the ``proxy_docs`` input documents of lowest keyed
   hash (a seeded random sample of the input). The sampled documents are also scored (the model
   has seen them once or so; see the baseline's README).
@@ -29,7 +29,7 @@ count as hardest — and document ``r`` of ``n`` in that order gets ``stage = r 
 (a stage would be empty). Each output document also carries ``meta.difficulty`` (a float, or
 null when it could not be scored). Outputs keep the input shards' names and document order.
 
-Resumable (``winnow.curate.steps.partial``): ``proxy.pt`` (``lm_loss``) and per-shard
+Resumable (``winnow.curate.common.partial``): ``proxy.pt`` (``lm_loss``) and per-shard
 difficulties. Counters' ``info``: ``flops`` (``lm_loss``: proxy training plus scoring
 forwards, ``flops_train`` + ``flops_score``; 0 otherwise), ``proxy_params``,
 ``proxy_final_loss``, ``proxy_cpu_seconds``, ``score_seconds``, ``stages``, difficulty min,
@@ -46,10 +46,12 @@ from typing import Callable
 import numpy as np
 
 from winnow.curate.base import Counters, GlobalStep, ParamError, StepContext, StepError
-from winnow.curate.steps import proxy as px
-from winnow.curate.steps.partial import load_array, load_json, open_partial, save_array, save_json
-from winnow.curate.steps.selection import rank_key
+from winnow.curate.common import proxy as px
+from winnow.curate.common.keys import rank_key
+from winnow.curate.common.partial import load_array, load_json, open_partial, save_array, save_json
 from winnow.docs import read_docs, write_docs
+from winnow.io import atomic_path
+from winnow.registry import suggest
 from winnow.tokenize.stages import META_KEY
 
 RANDOM_SALT = "curriculum_stages:"
@@ -91,7 +93,6 @@ class LmLoss(Scorer):
 
     def prepare(self, shards: list[Path], part) -> None:
         import torch
-        from winnow.io import atomic_path
         from winnow.train.model import flops_per_token
 
         s = self.step
@@ -171,8 +172,6 @@ class CurriculumStages(GlobalStep):
                  proxy_d_model: int = 64, proxy_layers: int = 2, proxy_heads: int = 2,
                  seq_len: int = 128, tokenizer: str = "bpe1k-v1", seed: int | None = None):
         if by not in DIFFICULTY:
-            from winnow.registry import suggest
-
             raise ParamError("by", f"unknown difficulty {by!r}: "
                                    f"{suggest(str(by), list(DIFFICULTY))} "
                                    f"(known: {', '.join(DIFFICULTY)})")

@@ -23,11 +23,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from winnow.curate.base import DropSampler, GlobalStep, StepContext
+from winnow.curate.common.text import normalize_text
 from winnow.docs import read_docs, write_docs
-
-
-def normalize_text(text: str) -> str:
-    return " ".join(text.lower().split())
 
 
 def normalize_url(url: str) -> str:

@@ -6,7 +6,7 @@ arXiv 2401.12926): DsDm estimates, for every candidate document, how much traini
 lowers a proxy model's loss on *target tasks* (datamodels, estimated with TRAK), and keeps the
 documents that help most. Here:
 
-1. **Proxy LM** (``winnow.curate.steps.proxy``, shared with ``curriculum_stages``).
+1. **Proxy LM** (``winnow.curate.common.proxy``, shared with ``curriculum_stages``).
    winnow's ``OpenLMForCausalLM`` with a fixed tiny shape (``proxy_d_model``,
    ``proxy_layers``, ``proxy_heads``, ``seq_len``) over the committed ``bpe1k-v1`` tokenizer
    (any committed tokenizer name may be given), trained from seed for ``proxy_steps`` AdamW steps
@@ -52,7 +52,7 @@ checks that every name in a step's ``targets`` parameter is declared there), and
 also ranked by ``core_heldout_*`` aggregates (``winnow.eval.aggregates.heldout_aggregates``),
 CORE without the targeted tasks.
 
-Resumable (``winnow.curate.steps.partial``): ``proxy.pt``, ``target.npy``, per-shard features
+Resumable (``winnow.curate.common.partial``): ``proxy.pt``, ``target.npy``, per-shard features
 ``feat/<shard>.npy``, then the outputs. Counters' ``info``: ``flops`` (proxy training
 6N-style ``flops_per_token`` x tokens trained, plus feature extraction: forward + head-gradient
 + projection for candidates and target examples), ``flops_train``, ``flops_features``,
@@ -72,11 +72,16 @@ from pathlib import Path
 import numpy as np
 
 from winnow.curate.base import Counters, DropSampler, GlobalStep, ParamError, StepContext, StepError
-from winnow.curate.steps import proxy as px
-from winnow.curate.steps.partial import load_array, load_json, open_partial, save_array, save_json
-from winnow.curate.steps.proxy import CHARS_PER_TOKEN_CAP
-from winnow.curate.steps.selection import check_budget, rank_key
+from winnow.curate.common import proxy as px
+from winnow.curate.common.keys import rank_key
+from winnow.curate.common.params import check_budget
+from winnow.curate.common.partial import load_array, load_json, open_partial, save_array, save_json
+from winnow.curate.common.proxy import CHARS_PER_TOKEN_CAP
 from winnow.docs import read_docs, write_docs
+from winnow.eval.taskgen import BY_NAME
+from winnow.io import atomic_path
+from winnow.paths import data_root
+from winnow.registry import suggest
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +100,6 @@ def canonical_task(name: str) -> str:
 
 def check_targets(targets, param: str = "targets") -> list[str]:
     """Canonical DCLM task names of ``targets``; ParamError naming unknown ones (did you mean)."""
-    from winnow.eval.taskgen import BY_NAME
-    from winnow.registry import suggest
-
     if isinstance(targets, str) or not isinstance(targets, (list, tuple)) or not targets:
         raise ParamError(param, f"must be a non-empty list of DCLM task names, got {targets!r}")
     out = []
@@ -130,9 +132,6 @@ def example_text(row: dict, task: str) -> tuple[str, str]:
 
 def load_target_examples(task: str, n: int, seed: int) -> list[tuple[str, str]]:
     """``n`` rows of ``task``'s eval file chosen by keyed hash of (seed, task, row number)."""
-    from winnow.eval.taskgen import BY_NAME
-    from winnow.paths import data_root
-
     spec = BY_NAME[task]
     path = data_root() / "eval" / spec.file
     if not path.is_file():
@@ -321,8 +320,6 @@ class DsDmSelect(GlobalStep):
     def _proxy(self, shards: list[Path], part, seed: int, tok):
         """Train (or load) the proxy LM; returns the model in eval mode."""
         import torch
-        from winnow.io import atomic_path
-
         config = self.proxy_config(tok.get_vocab_size())
         path = part.root / "proxy.pt"
         if part.done("proxy") and path.exists():

@@ -17,7 +17,7 @@ Method, as in the paper and its reference package (``data-selection`` 1.0.3 on P
 4. resampling without replacement by the Gumbel top-k trick: keep the documents with the largest
    ``log_weight + Gumbel noise``; ``gumbel: false`` keeps the top-k by weight (the package's
    ``top_k=True``). How many: ``keep_fraction``, ``top_k``, ``tokens`` (+ ``multiplier``) and
-   ``min_tokens`` as in ``winnow.curate.steps.quality`` (``Selection``);
+   ``min_tokens`` as in ``winnow.curate.common.scoring`` (``Selection``);
 5. documents with fewer than ``min_words`` words (the package's ``min_example_length``, 100, with
    its word count ``(features + 1) // 2``) are never chosen (``too_short_for_dsir``).
 
@@ -38,68 +38,19 @@ multiply-adds of the weight dot products.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from winnow.curate.base import ParamError, StepContext
-from winnow.curate.steps._hash import fmix64
-from winnow.curate.steps.quality import (ScoringStep, Selection, _check_positive_int,
-                                         _check_source, doc_uniform, gumbel_draw,
-                                         DEFAULT_REFERENCE)
+from winnow.curate.common.hashing import NgramHasher
+from winnow.curate.common.keys import doc_uniform, gumbel_draw
+from winnow.curate.common.params import check_positive_int, check_seed, check_source
+from winnow.curate.common.scoring import DEFAULT_REFERENCE, ScoringStep, Selection
+from winnow.curate.reference import load_texts
 from winnow.docs import read_docs
 
-_TOKEN = re.compile(r"\w+|[^\w\s]+")  # nltk.tokenize.WordPunctTokenizer's pattern
-_POLY = np.uint64(0x9E3779B97F4A7C15)
-CACHE_LIMIT = 1_000_000
 SMOOTHING = 1e-8
-
-
-class NgramHasher:
-    """Text -> bucket ids of its lower-cased word-punct unigrams and bigrams (``ngrams`` = 2)."""
-
-    def __init__(self, num_buckets: int, ngrams: int = 2, seed: int = 0):
-        from xxhash import xxh3_64_intdigest
-
-        self.num_buckets = int(num_buckets)
-        self.ngrams = ngrams
-        self.seed = seed
-        self._xxh = xxh3_64_intdigest
-        self._cache: dict[str, int] = {}
-
-    def tokens(self, text: str) -> list[str]:
-        return _TOKEN.findall(text.lower())
-
-    def hashes(self, words: list[str]) -> np.ndarray:
-        cache = self._cache
-        if len(cache) > CACHE_LIMIT:
-            cache.clear()
-        out = []
-        for w in words:
-            h = cache.get(w)
-            if h is None:
-                h = cache[w] = self._xxh(w.encode("utf-8"), self.seed)
-            out.append(h)
-        return np.array(out, dtype=np.uint64)
-
-    def buckets(self, text: str) -> np.ndarray:
-        """Bucket id (int64) of every unigram, then every bigram, ... of ``text``."""
-        h = self.hashes(self.tokens(text))
-        parts = [h]
-        for n in range(2, self.ngrams + 1):
-            m = len(h) - n + 1
-            if m <= 0:
-                break
-            acc = h[:m].copy()
-            for j in range(1, n):
-                acc = acc * _POLY + h[j:j + m]
-            parts.append(fmix64(acc ^ np.uint64(n)))
-        allh = np.concatenate(parts) if len(parts) > 1 else h
-        return (allh % np.uint64(self.num_buckets)).astype(np.int64)
-
-    def counts(self, text: str) -> np.ndarray:
-        return np.bincount(self.buckets(text), minlength=self.num_buckets)
 
 
 class Dsir(ScoringStep):
@@ -116,13 +67,12 @@ class Dsir(ScoringStep):
                  tokens: int | str | None = None, multiplier: float = 1.0,
                  min_tokens: int | str | None = None, seed: int | None = None):
         self.selection = Selection(keep_fraction, top_k, None, tokens, multiplier, min_tokens)
-        _check_source(target, target_file, "target")
-        _check_positive_int("num_buckets", num_buckets, 2)
-        _check_positive_int("min_words", min_words, 0)
+        check_source(target, target_file, "target")
+        check_positive_int("num_buckets", num_buckets, 2)
+        check_positive_int("min_words", min_words, 0)
         if not isinstance(gumbel, bool):
             raise ParamError("gumbel", f"must be true or false, got {gumbel!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ParamError("seed", f"must be an integer or null (the run seed), got {seed!r}")
+        check_seed(seed)
         self.target = target if (target or target_file) else DEFAULT_REFERENCE
         self.target_file = target_file
         self.num_buckets, self.min_words, self.gumbel = num_buckets, min_words, gumbel
@@ -133,8 +83,6 @@ class Dsir(ScoringStep):
 
     def fit(self, input_shards: list[Path], ids: list[str], seed: int, out_dir: Path,
             ctx: StepContext) -> dict:
-        from winnow.curate.reference import load_texts
-
         self._hasher = NgramHasher(self.num_buckets)
         texts, target_sha = load_texts(self.target, self.target_file, self.step_name)
         target = np.zeros(self.num_buckets, dtype=np.int64)

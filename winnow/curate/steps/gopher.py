@@ -2,11 +2,11 @@
 
 Each filter mirrors a function of DCLM's ``baselines/mappers/filters/content_filters.py`` of the
 same name, with the same parameters, defaults and comparisons (strict ``>`` against a maximum,
-``<`` against a minimum), and decides from ``text`` only. Splits follow DCLM (see ``_text``):
+``<`` against a minimum), and decides from ``text`` only. Splits follow DCLM (see ``winnow.curate.common.text``):
 ``text.split()`` for the word-length, symbol, alphabetic and stop-word rules, fastText tokens
 for ``page_length_filter`` words, UAX #29 words for the repetition n-grams, stripped non-empty
 lines / paragraphs for the line rules. A page's splits are computed once and shared by the
-filters of a segment (``_text.analysis``).
+filters of a segment (``textlib.analysis``).
 
 | step                             | DCLM default                   | drop reasons                 |
 | -------------------------------- | ------------------------------ | ---------------------------- |
@@ -21,6 +21,10 @@ filters of a segment (``_text.analysis``).
 | ``stop_word_filter``             | >= 2 stop words                | few_stop_words               |
 | ``repetition_filter``            | one granularity, one maximum   | see ``massive_web_repetition_filters`` |
 | ``massive_web_repetition_filters`` | Gopher's 13 thresholds       | dup_line_frac, dup_para_frac, dup_line_char_frac, dup_para_char_frac, top_<n>gram_char_frac (n=2..4), dup_<n>gram_char_frac (n=5..10), empty |
+
+One module of ~550 lines on purpose: the eleven filters are one family (DCLM's Gopher section of
+``content_filters.py``) sharing one page analysis, and reading them side by side is how their
+comparisons are checked against DCLM's.
 """
 
 from __future__ import annotations
@@ -33,25 +37,17 @@ from typing import Literal
 import numpy as np
 
 from winnow.curate.base import Filter, ParamError
-from winnow.curate.steps import _text
+from winnow.curate.common import text as textlib
+from winnow.curate.common.params import check_ratio
 
 LENGTH_TYPES = ("char", "word", "sentence", "line", "paragraph")
 
 
-def _ratio(name: str, value: float, lo: float = 0.0, hi: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ParamError(name, f"must be a number, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        span = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ParamError(name, f"must be {span}, got {value}")
-    return float(value)
-
-
 def _bounds(lo_name: str, lo: float, hi_name: str, hi: float | None) -> float:
-    _ratio(lo_name, lo)
+    check_ratio(lo_name, lo)
     if hi is None:
         return math.inf
-    _ratio(hi_name, hi)
+    check_ratio(hi_name, hi)
     if hi < lo:
         raise ParamError(hi_name, f"must be >= {lo_name} ({lo}), got {hi}")
     return hi
@@ -78,8 +74,8 @@ class PageLengthFilter(Filter):
         if length_type not in LENGTH_TYPES:
             raise ParamError("length_type", f"must be one of {', '.join(LENGTH_TYPES)}, "
                              f"got {length_type!r}")
-        if model not in _text.WORD_MODELS:
-            raise ParamError("model", f"must be one of {', '.join(_text.WORD_MODELS)}, "
+        if model not in textlib.WORD_MODELS:
+            raise ParamError("model", f"must be one of {', '.join(textlib.WORD_MODELS)}, "
                              f"got {model!r}")
         self.length_type = length_type
         self.min_length = min_length
@@ -92,7 +88,7 @@ class PageLengthFilter(Filter):
 
     def setup(self) -> None:
         if self.length_type == "sentence":
-            _text.load_sentence_splitter()  # importing NLTK takes ~2 s: once per worker
+            textlib.load_sentence_splitter()  # importing NLTK takes ~2 s: once per worker
 
     def length(self, text: str) -> int:
         t = self.length_type
@@ -100,18 +96,18 @@ class PageLengthFilter(Filter):
             return len(text)
         if t == "word":
             if self.ignore_punctuation and self.ignore_whitespace:
-                a = _text.analysis(text)
+                a = textlib.analysis(text)
                 return len(a.ft_words if self.model == "fasttext" else
                            a.uax_words if self.model == "uniseg" else
                            [w for w in a.split if w[0].isalnum()])
-            return len(_text.words(text, self.model, self.ignore_punctuation,
+            return len(textlib.words(text, self.model, self.ignore_punctuation,
                                    self.ignore_whitespace))
         if t == "sentence":  # stop counting once both bounds are decided
-            return _text.count_sentences(text, None if self.max_length < math.inf
+            return textlib.count_sentences(text, None if self.max_length < math.inf
                                          else self.min_length)
         if t == "line":
-            return len(_text.analysis(text).lines)
-        return len(_text.analysis(text).paragraphs)
+            return len(textlib.analysis(text).lines)
+        return len(textlib.analysis(text).paragraphs)
 
     def keep(self, doc: dict) -> bool | str:
         n = self.length(doc["text"])
@@ -134,7 +130,7 @@ class LineLengthFilter(Filter):
         if length_type not in ("max", "avg"):
             raise ParamError("length_type", f"must be 'max' or 'avg', got {length_type!r}")
         self.length_type = length_type
-        self.max_length = _ratio("max_length", max_length)
+        self.max_length = check_ratio("max_length", max_length)
 
     def keep(self, doc: dict) -> bool | str:
         text = doc["text"]
@@ -161,7 +157,7 @@ class WordLengthFilter(Filter):
         self.max_length = _bounds("min_length", min_length, "max_length", max_length)
 
     def keep(self, doc: dict) -> bool | str:
-        ws = _text.analysis(doc["text"]).split
+        ws = textlib.analysis(doc["text"]).split
         if not ws:
             return "no_words"
         mean = sum(map(len, ws)) / len(ws)
@@ -188,12 +184,12 @@ class SymbolRatioFilter(Filter):
     seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, max_symbol_to_word_ratio: float = 0.1):
-        self.max_symbol_to_word_ratio = _ratio("max_symbol_to_word_ratio",
+        self.max_symbol_to_word_ratio = check_ratio("max_symbol_to_word_ratio",
                                                max_symbol_to_word_ratio)
 
     def keep(self, doc: dict) -> bool | str:
         text = doc["text"]
-        n_words = len(_text.analysis(text).split)
+        n_words = len(textlib.analysis(text).split)
         if n_words == 0:
             return "no_words"
         n_sym = sum(text.count(s) for s in SYMBOLS)
@@ -208,10 +204,10 @@ class BulletCountFilter(Filter):
     seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, max_bullet_start_ratio: float = 0.9):
-        self.max_bullet_start_ratio = _ratio("max_bullet_start_ratio", max_bullet_start_ratio)
+        self.max_bullet_start_ratio = check_ratio("max_bullet_start_ratio", max_bullet_start_ratio)
 
     def keep(self, doc: dict) -> bool | str:
-        ls = _text.analysis(doc["text"]).lines
+        ls = textlib.analysis(doc["text"]).lines
         n = sum(1 for line in ls if line.startswith(BULLETS))
         return "bullet_lines" if n > self.max_bullet_start_ratio * len(ls) else True
 
@@ -224,10 +220,10 @@ class EllipsisCountFilter(Filter):
     seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, max_ellipsis_end_ratio: float = 0.3):
-        self.max_ellipsis_end_ratio = _ratio("max_ellipsis_end_ratio", max_ellipsis_end_ratio)
+        self.max_ellipsis_end_ratio = check_ratio("max_ellipsis_end_ratio", max_ellipsis_end_ratio)
 
     def keep(self, doc: dict) -> bool | str:
-        ls = _text.analysis(doc["text"]).lines
+        ls = textlib.analysis(doc["text"]).lines
         n = sum(1 for line in ls if line.endswith(ELLIPSES))
         return "ellipsis_lines" if n > self.max_ellipsis_end_ratio * len(ls) else True
 
@@ -242,10 +238,10 @@ class AlphabeticWordRatioFilter(Filter):
     seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, max_ratio: float = 0.2):
-        self.max_ratio = _ratio("max_ratio", max_ratio)
+        self.max_ratio = check_ratio("max_ratio", max_ratio)
 
     def keep(self, doc: dict) -> bool | str:
-        ws = _text.analysis(doc["text"]).split
+        ws = textlib.analysis(doc["text"]).split
         if not ws:
             return "no_words"
         non_alpha = sum(1 for w in ws if not w[0].isalpha() and not any(map(str.isalpha, w)))
@@ -261,7 +257,7 @@ class AlphanumericCharRatioFilter(Filter):
     seed_dependent = budget_dependent = False  # a function of the document alone
 
     def __init__(self, max_alnum_ratio: float = 0.25):
-        self.max_alnum_ratio = _ratio("max_alnum_ratio", max_alnum_ratio, 0.0, 1.0)
+        self.max_alnum_ratio = check_ratio("max_alnum_ratio", max_alnum_ratio, 0.0, 1.0)
 
     def keep(self, doc: dict) -> bool | str:
         text = doc["text"]
@@ -296,7 +292,7 @@ class StopWordFilter(Filter):
             return True
         if self.count_unique:
             seen: set[str] = set()
-            for w in _text.analysis(doc["text"]).split:
+            for w in textlib.analysis(doc["text"]).split:
                 lw = w.lower()
                 if lw in STOP_WORDS:
                     seen.add(lw)
@@ -304,7 +300,7 @@ class StopWordFilter(Filter):
                         return True
         else:
             n = 0
-            for w in _text.analysis(doc["text"]).split:
+            for w in textlib.analysis(doc["text"]).split:
                 if w.lower() in STOP_WORDS:
                     n += 1
                     if n >= need:
@@ -342,7 +338,7 @@ class _Repetition:
 
     def __init__(self, text: str, ignore_case: bool = False):
         self.text = text.lower() if ignore_case else text
-        self.a = _text.analysis(self.text)
+        self.a = textlib.analysis(self.text)
         self._seg: dict[str, tuple] = {}
         self._words = None
         self._np = None
@@ -480,7 +476,7 @@ class RepetitionFilter(Filter):
             raise ParamError("ngram_char_ratio", f"must be 'most_common' or 'all', "
                              f"got {ngram_char_ratio!r}")
         self.granularity = granularity
-        self.max_fraction = _ratio("max_fraction", max_fraction)
+        self.max_fraction = check_ratio("max_fraction", max_fraction)
         self.count_characters = count_characters
         self.mode = None if isinstance(granularity, str) else _ngram_mode(granularity,
                                                                           ngram_char_ratio)

@@ -26,7 +26,7 @@ as the digest array outgrows it. A 64-bit digest makes a false match (a unique l
 for n distinct lines: under 0.03 for a billion lines.
 
 Resumable: after each shard its output, drop sample, counters and the digest array so far are
-written under ``<out_dir>/_partial`` (``winnow.curate.steps.partial``); a retried run continues
+written under ``<out_dir>/_partial`` (``winnow.curate.common.partial``); a retried run continues
 at the first unfinished shard and writes the same outputs.
 
 Counters: ``info.lines``, ``info.lines_removed``, ``info.docs_modified``, ``info.bytes_in``,
@@ -41,8 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from winnow.curate.base import DropSampler, GlobalStep, StepContext, StepError
-from winnow.curate.steps.dedup import normalize_text
-from winnow.curate.steps.partial import (open_partial, PartialDir, human_bytes, load_array, merge_shard_stats,
+from winnow.curate.common.text import normalize_text
+from winnow.curate.common.partial import (open_partial, PartialDir, human_bytes, load_array, merge_shard_stats,
                                          load_json, parse_bytes, save_array, save_json)
 from winnow.docs import read_docs, write_docs
 

@@ -32,7 +32,7 @@ buckets are hand-written (numpy sorts, one band at a time from memory-mapped sig
 rather than ``MinHashLSH``'s in-memory index: union-find needs only each bucket's first
 document, and the buckets are rebuilt from saved signatures after a crash.
 
-Stages, each resumable (``winnow.curate.steps.partial``; files under ``<out_dir>/_partial/``):
+Stages, each resumable (``winnow.curate.common.partial``; files under ``<out_dir>/_partial/``):
 
 1. ``sig/<shard>.npy``: the signatures of each shard (shards in parallel over ``ctx.workers``
    processes, spawn start method, like the local engine);
@@ -63,8 +63,8 @@ from pathlib import Path
 import numpy as np
 
 from winnow.curate.base import DropSampler, GlobalStep, ParamError, StepContext, StepError
-from winnow.curate.steps._hash import MASK64 as _MASK64, fmix64
-from winnow.curate.steps.partial import (open_partial, PartialDir, load_array, load_json, merge_shard_stats,
+from winnow.curate.common.hashing import MASK64 as _MASK64, fmix64
+from winnow.curate.common.partial import (open_partial, PartialDir, load_array, load_json, merge_shard_stats,
                                          save_array, save_json)
 from winnow.docs import read_docs, write_docs
 

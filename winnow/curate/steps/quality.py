@@ -1,6 +1,7 @@
 """Model-based quality selection: train a classifier, score every document, keep the best.
 
-Two GlobalSteps share one scoring-and-selection frame (``ScoringStep`` + ``Selection``):
+Two GlobalSteps on the shared scoring-and-selection frame (``ScoringStep`` + ``Selection`` of
+``winnow.curate.common.scoring``, which also documents the selection modes):
 
 ``fasttext_quality`` (DCLM-Baseline's filter, Li et al. 2024). A fastText supervised classifier
 of ``__label__hq`` (positives: a reference corpus, see ``winnow.curate.reference``, or a local
@@ -19,7 +20,7 @@ then in the recipe fingerprint. Defaults are DCLM's ``train_fasttext_classifier.
 200,000 (fastText's default 2M buckets x dim 100 is an 800 MB model: too big for CPU tracks).
 
 ``target_classifier`` (GPT-3 (Brown et al. 2020, appendix A) / PaLM style). Logistic regression
-on hashed unigram + bigram features (``NgramHasher`` of ``winnow.curate.steps.dsir``: 2**18
+on hashed unigram + bigram features (``NgramHasher`` of ``winnow.curate.common.hashing``: 2**18
 buckets, sublinear tf, rows L2-normalised) with L2 regularisation, fitted with Newton-CG (scipy),
 positives from the reference corpus and pool documents as negatives. Either deterministic
 selection (the modes below) or GPT-3's noisy one, ``pareto_alpha: 9``: keep a document when
@@ -27,19 +28,10 @@ selection (the modes below) or GPT-3's noisy one, ``pareto_alpha: 9``: keep a do
 inverse CDF ``(1 - u) ** (-1 / alpha) - 1`` of a uniform ``u`` keyed by (seed, document id):
 the same decision for any shard layout or worker count.
 
-Selection (``Selection``; exactly one of the first four):
-
-* ``keep_fraction: f``: the ``round(f * n)`` best-scored documents (DCLM-Baseline: 0.1);
-* ``top_k: k``: the ``k`` best;
-* ``threshold: t``: every document scoring ``>= t`` (DCLM's ``quality_filter`` semantics);
-* ``tokens: N | budget`` (x ``multiplier``): the best documents until their estimated tokens
-  (UTF-8 bytes / ``ctx.bytes_per_token``) reach N (``budget``: the scale's train_tokens);
-* ``min_tokens: N | budget`` (x ``multiplier``, optional with any mode): when what the mode keeps
-  holds fewer estimated tokens than that, keep going down the ranking until it does. On a small
-  pool this keeps a "top 10%" recipe from starving the scale's token budget.
-
-Ties are broken by ``blake2b(id, key=seed)`` (``random_sample``'s rank key), so the kept set
-does not depend on input order. Kept documents get ``meta.<score_key>`` (``quality_score`` /
+Selection: exactly one of ``keep_fraction``, ``top_k``, ``threshold`` and ``tokens`` (+
+``multiplier``), optionally ``min_tokens`` (``winnow.curate.common.scoring``). Ties are broken
+by ``blake2b(id, key=seed)`` (``random_sample``'s rank key), so the kept set does not depend
+on input order. Kept documents get ``meta.<score_key>`` (``quality_score`` /
 ``target_score``); dropped ones are counted under ``low_quality_score`` / ``low_target_score``.
 
 Counters ``info``: ``flops`` (an estimate of the model's training + scoring arithmetic, see
@@ -51,262 +43,28 @@ token estimates. ``Counters.seconds`` is filled by the engine (wall seconds of t
 
 from __future__ import annotations
 
-import hashlib
+import json
 import logging
-import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from winnow.curate.base import DropSampler, GlobalStep, ParamError, StepContext, StepError
-from winnow.curate.steps.selection import rank_key
-from winnow.docs import read_docs, write_docs
-from winnow.io import sha256_file, write_json
+from winnow.curate.base import ParamError, StepError
+from winnow.curate.common.hashing import NgramHasher
+from winnow.curate.common.keys import doc_uniform, pareto_draw, rank_key
+from winnow.curate.common.params import check_positive_int, check_seed, check_source
+from winnow.curate.common.partial import save_array
+from winnow.curate.common.scoring import (DEFAULT_REFERENCE, ScoringStep, Selection,
+                                          draw_negatives, model_record, negative_order)
+from winnow.curate.reference import load_texts, texts_sha256
+from winnow.docs import read_docs
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REFERENCE = "debian_tutorials_v1"
 
-
-# --------------------------------------------------------------------------- keyed randomness
-
-def doc_uniform(seed: int, doc_id: str, salt: str) -> float:
-    """A uniform number in (0, 1) keyed by (seed, salt, document id): layout independent."""
-    key = int(seed).to_bytes(16, "little", signed=True)
-    d = hashlib.blake2b(f"{salt}\0{doc_id}".encode("utf-8"), key=key, digest_size=8).digest()
-    return (int.from_bytes(d, "big") + 0.5) / 2.0 ** 64
-
-
-def pareto_draw(u: np.ndarray, alpha: float) -> np.ndarray:
-    """``np.random.pareto(alpha)`` (Lomax) by inverse CDF of uniforms ``u``."""
-    return (1.0 - u) ** (-1.0 / alpha) - 1.0
-
-
-def gumbel_draw(u: np.ndarray) -> np.ndarray:
-    """Standard Gumbel noise by inverse CDF of uniforms ``u``."""
-    return -np.log(-np.log(u))
-
-
-# --------------------------------------------------------------------------- selection
-
-def _check_tokens(name: str, value) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not (value == "budget" or (isinstance(value, int) and value > 0)):
-        raise ParamError(name, f"must be a positive integer or 'budget' (the scale's training "
-                               f"tokens), got {value!r}")
-
-
-class Selection:
-    """Which scored documents to keep: a mode over a priority (higher = kept first)."""
-
-    MODES = ("keep_fraction", "top_k", "threshold", "tokens")
-
-    def __init__(self, keep_fraction: float | None = None, top_k: int | None = None,
-                 threshold: float | None = None, tokens: int | str | None = None,
-                 multiplier: float = 1.0, min_tokens: int | str | None = None,
-                 external_mode: str | None = None):
-        given = [m for m, v in zip(self.MODES, (keep_fraction, top_k, threshold, tokens))
-                 if v is not None]
-        if external_mode is not None:
-            if given:
-                raise ParamError(given[0], f"{external_mode} decides which documents to keep; "
-                                           f"remove {', '.join(given)}")
-        elif len(given) != 1:
-            what = "none" if not given else ", ".join(given)
-            raise ParamError("keep_fraction", "give exactly one of keep_fraction, top_k, threshold "
-                                              f"and tokens (got {what})")
-        if keep_fraction is not None and (isinstance(keep_fraction, bool)
-                                          or not 0 < keep_fraction <= 1):
-            raise ParamError("keep_fraction", f"must be in (0, 1], got {keep_fraction!r}")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
-                                  or top_k < 1):
-            raise ParamError("top_k", f"must be an integer >= 1, got {top_k!r}")
-        _check_tokens("tokens", tokens)
-        _check_tokens("min_tokens", min_tokens)
-        if isinstance(multiplier, bool) or not multiplier > 0:
-            raise ParamError("multiplier", f"must be > 0, got {multiplier!r}")
-        if multiplier != 1.0 and tokens is None and min_tokens is None:
-            raise ParamError("multiplier", "scales `tokens` / `min_tokens` only; give one of them")
-        self.keep_fraction, self.top_k, self.threshold = keep_fraction, top_k, threshold
-        self.tokens, self.multiplier, self.min_tokens = tokens, multiplier, min_tokens
-        # sized in tokens: by the scale's budget and its tokenizer's bytes per token
-        self.budget_dependent = tokens is not None or min_tokens is not None
-        self.external_mode = external_mode
-
-    def _budget(self, value, ctx: StepContext, name: str) -> float:
-        if value == "budget":
-            if not ctx.train_tokens:
-                raise StepError(f"{name}: budget needs the scale's train_tokens "
-                                "(StepContext.train_tokens), which the caller did not set")
-            return ctx.train_tokens * self.multiplier
-        return float(value) * self.multiplier
-
-    def choose(self, priority: np.ndarray, ids: list[str], nbytes: np.ndarray, seed: int,
-               ctx: StepContext, eligible: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
-        """Keep mask over documents (input order) and numbers for the counters."""
-        n = len(ids)
-        priority = np.asarray(priority, dtype=np.float64)
-        if eligible is None:
-            eligible = np.ones(n, dtype=bool)
-        tiebreak = np.array([rank_key(seed, i) for i in ids], dtype=np.uint64)
-        # ineligible last, then by priority (desc), then by the keyed hash
-        order = np.lexsort((tiebreak, -np.where(eligible, priority, -np.inf), ~eligible))
-        n_elig = int(eligible.sum())
-        need_tokens = self.tokens is not None or self.min_tokens is not None
-        cum = None
-        if need_tokens:
-            ctx.estimate_tokens(0)  # fails early, naming bytes_per_token
-            cum = np.cumsum(nbytes[order].astype(np.float64) / ctx.bytes_per_token)
-        info: dict = {}
-        if self.external_mode is not None:
-            n_keep = int((priority[eligible] > 0).sum())
-        elif self.keep_fraction is not None:
-            n_keep = min(n_elig, math.floor(self.keep_fraction * n_elig + 0.5))
-        elif self.top_k is not None:
-            n_keep = min(n_elig, self.top_k)
-        elif self.threshold is not None:
-            n_keep = int((priority[eligible] >= self.threshold).sum())
-        else:
-            budget = self._budget(self.tokens, ctx, "tokens")
-            n_keep = min(n_elig, int(np.searchsorted(cum, budget, side="right")))
-            info["budget_tokens"] = budget
-        if self.min_tokens is not None:
-            floor_tokens = self._budget(self.min_tokens, ctx, "min_tokens")
-            n_min = min(n_elig, int(np.searchsorted(cum, floor_tokens, side="left")) + 1)
-            info["min_tokens"] = floor_tokens
-            info["extended_for_min_tokens"] = max(0, n_min - n_keep)
-            n_keep = max(n_keep, n_min)
-        keep = np.zeros(n, dtype=bool)
-        keep[order[:n_keep]] = True
-        info["kept_fraction"] = n_keep / n if n else 0.0
-        if n_keep:
-            info["score_cutoff"] = float(priority[order[n_keep - 1]])
-        if cum is not None and n:
-            info["est_tokens_in"] = float(np.sum(nbytes) / ctx.bytes_per_token)
-            info["est_tokens_kept"] = float(cum[n_keep - 1]) if n_keep else 0.0
-        return keep, info
-
-
-# --------------------------------------------------------------------------- the frame
-
-class ScoringStep(GlobalStep):
-    """Score every document (``fit`` then ``score_shard``), select, write with the score in meta.
-
-    Subclasses set ``score_key``, ``reason``, ``selection`` and ``seed`` and implement ``fit``
-    (may read the input again; returns info numbers) and ``score_shard`` (scores of one shard's
-    documents, in order). ``priority`` turns scores into the selection's ranking.
-    """
-
-    score_key = "score"
-    reason = "low_score"
-    selection: Selection
-    seed: int | None = None
-    ineligible_reason = "ineligible"
-    # the seed draws negatives, trains, adds noise and breaks score ties; subclasses' __init__
-    # settle both by their `seed:` (a fixed one replaces the run seed) and selection parameters
-    seed_dependent = True
-    budget_dependent = True
-
-    def fit(self, input_shards: list[Path], ids: list[str], seed: int, out_dir: Path,
-            ctx: StepContext) -> dict:
-        raise NotImplementedError
-
-    def score_shard(self, shard: Path) -> tuple[np.ndarray, np.ndarray | None]:
-        """(scores, eligible mask or None) of the shard's documents, in order."""
-        raise NotImplementedError
-
-    def priority(self, scores: np.ndarray, ids: list[str], seed: int) -> np.ndarray:
-        return scores
-
-    def run(self, input_shards: list[Path], out_dir: Path, ctx: StepContext) -> list[Path]:
-        shards = [Path(p) for p in input_shards]
-        names = [p.name for p in shards]
-        if len(set(names)) != len(names):
-            raise StepError(f"{self.step_name}: input shards must have distinct file names")
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        seed = int(self.seed if self.seed is not None else ctx.seed)
-        ids: list[str] = []
-        nbytes: list[int] = []
-        nwords: list[int] = []
-        for shard in shards:
-            for doc in read_docs(shard):
-                ids.append(doc["id"])
-                nbytes.append(len(doc["text"].encode("utf-8")))
-                nwords.append(len(doc["text"].split()))
-        self._nwords = np.asarray(nwords, dtype=np.int64)
-        if len(set(ids)) != len(ids):
-            raise StepError(f"{self.step_name}: document ids are not unique in the input; the "
-                            "selection is keyed by id")
-        info = self.fit(shards, ids, seed, out_dir, ctx)
-        parts, elig_parts = [], []
-        for shard in shards:
-            s, e = self.score_shard(shard)
-            parts.append(np.asarray(s, dtype=np.float64))
-            elig_parts.append(np.ones(len(s), dtype=bool) if e is None else np.asarray(e, bool))
-        scores = np.concatenate(parts) if parts else np.empty(0)
-        eligible = np.concatenate(elig_parts) if elig_parts else np.empty(0, dtype=bool)
-        if len(scores) != len(ids):
-            raise StepError(f"{self.step_name}: scored {len(scores)} documents, read {len(ids)}")
-        priority = self.priority(scores, ids, seed)
-        keep, sel_info = self.selection.choose(priority, ids, np.asarray(nbytes), seed, ctx,
-                                               eligible)
-        info.update(sel_info)
-        c = self.counters
-        for k, v in info.items():
-            c.info[k] = v
-        outputs = []
-        pos = 0
-        for shard in shards:
-            sampler = DropSampler()
-
-            def docs(shard=shard, sampler=sampler):
-                nonlocal pos
-                for doc in read_docs(shard):
-                    meta = dict(doc.get("meta") or {})
-                    meta[self.score_key] = float(scores[pos])
-                    doc = {**doc, "meta": meta}
-                    c.docs_in += 1
-                    if keep[pos]:
-                        c.docs_out += 1
-                        yield doc
-                    else:
-                        why = self.reason if eligible[pos] else self.ineligible_reason
-                        c.drop(why)
-                        sampler.add(self.step_index, self.step_name, why, doc)
-                    pos += 1
-
-            out = out_dir / shard.name
-            write_docs(out, docs())
-            sampler.write(out_dir / "dropped" / shard.name)
-            outputs.append(out)
-        return outputs
-
-
-def negative_order(ids: list[str], seed: int) -> np.ndarray:
-    """Positions of the input documents in the order negatives are drawn: a keyed hash of
-    (seed, id), salted so it is not the order ``random_sample`` with this seed keeps."""
-    salt_seed = (int(seed) * 1_000_003 + 0x5EED) % (1 << 63)
-    keys = np.array([rank_key(salt_seed, i) for i in ids], dtype=np.uint64)
-    return np.argsort(keys, kind="stable")
-
-
-def draw_negatives(shards: list[Path], ids: list[str], n: int, seed: int,
-                   chosen: np.ndarray | None = None) -> list[str]:
-    """Texts of the first ``n`` input documents in ``negative_order`` (or of the positions
-    ``chosen``), in that order: the same documents for any shard layout."""
-    if chosen is None:
-        chosen = negative_order(ids, seed)[:n]
-    want = {ids[i]: r for r, i in enumerate(chosen)}
-    texts: list[str | None] = [None] * len(want)
-    for shard in shards:
-        for doc in read_docs(shard):
-            r = want.get(doc["id"])
-            if r is not None:
-                texts[r] = doc["text"]
-    return [t for t in texts if t is not None]
-
+# --------------------------------------------------------------------------- fastText examples
 
 def flatten(text: str) -> str:
     """DCLM's preprocessing for fastText: the lines of the text joined by single spaces."""
@@ -325,30 +83,6 @@ def chunks(text: str, chunk_words: int | None) -> list[str]:
 
 def n_chunks(words: int, chunk_words: int | None) -> int:
     return 1 if not chunk_words else max(1, -(-int(words) // chunk_words))
-
-
-def _check_positive_int(name: str, v, minimum: int = 1) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ParamError(name, f"must be an integer >= {minimum}, got {v!r}")
-
-
-def _check_source(positives: str | None, positives_file: str | None, name: str) -> None:
-    if positives is not None and positives_file is not None:
-        raise ParamError(name, f"give either `{name}` (a reference corpus name) or "
-                               f"`{name}_file` (a local file), not both")
-    if positives is not None:
-        from winnow.curate.reference import REFERENCE_CORPORA
-        from winnow.registry import suggest
-
-        if positives not in REFERENCE_CORPORA:
-            raise ParamError(name, f"unknown reference corpus {positives!r}: "
-                                   f"{suggest(positives, sorted(REFERENCE_CORPORA))}")
-
-
-def _model_record(out_dir: Path, model_path: Path, record: dict) -> str:
-    sha = sha256_file(model_path)
-    write_json(out_dir / "model" / "model.json", {"model_sha256": sha, **record})
-    return sha
 
 
 # --------------------------------------------------------------------------- fasttext_quality
@@ -370,10 +104,6 @@ def train_fasttext_isolated(train_file: Path, settings: dict, out: Path) -> None
     state fastText reads but does not initialise. A clean process per training makes the
     model a function of the training file, the settings and the seed.
     """
-    import json
-    import subprocess
-    import sys
-
     proc = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, str(train_file),
                            json.dumps(settings), str(out)], capture_output=True, text=True)
     if proc.returncode != 0 or not Path(out).is_file():
@@ -381,6 +111,7 @@ def train_fasttext_isolated(train_file: Path, settings: dict, out: Path) -> None
         raise StepError(f"fastText training failed (exit {proc.returncode}): "
                         f"{' | '.join(tail) or 'no output'}; settings {settings}. Lower `lr` or "
                         "raise `dim` if it says NaN")
+
 
 class FastTextQuality(ScoringStep):
     """DCLM-Baseline's fastText quality filter: train (or load) hq-vs-cc, keep the best."""
@@ -403,20 +134,19 @@ class FastTextQuality(ScoringStep):
                                        or negatives is not None):
             raise ParamError("model_file", "a given model is used as it is: remove positives, "
                                            "positives_file and negatives (they train a model)")
-        _check_source(positives, positives_file, "positives")
+        check_source(positives, positives_file, "positives")
         if negatives is not None:
-            _check_positive_int("negatives", negatives)
+            check_positive_int("negatives", negatives)
         for name, v in (("dim", dim), ("epoch", epoch), ("word_ngrams", word_ngrams),
                         ("min_count", min_count), ("bucket", bucket)):
-            _check_positive_int(name, v)
+            check_positive_int(name, v)
         if chunk_words is not None:
-            _check_positive_int("chunk_words", chunk_words)
+            check_positive_int("chunk_words", chunk_words)
         if isinstance(lr, bool) or not lr > 0:
             raise ParamError("lr", f"must be > 0, got {lr!r}")
         if not isinstance(label, str) or not label or " " in label:
             raise ParamError("label", f"must be a label name without spaces, got {label!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ParamError("seed", f"must be an integer or null (the run seed), got {seed!r}")
+        check_seed(seed)
         self.positives = positives if (positives or positives_file or model_file) \
             else DEFAULT_REFERENCE
         self.positives_file, self.model_file, self.label = positives_file, model_file, label
@@ -462,13 +192,11 @@ class FastTextQuality(ScoringStep):
     def fit(self, input_shards, ids, seed, out_dir, ctx) -> dict:
         import fasttext
 
-        from winnow.curate.reference import load_texts
-
         info: dict = {}
         model_path = out_dir / "model" / "fasttext.bin"
         if self.model_file is not None:
             self._model = fasttext.load_model(self.model_file)
-            sha = _model_record(out_dir, Path(self.model_file),
+            sha = model_record(out_dir, Path(self.model_file),
                                 {"trained": False, "model_file": self.model_file})
             train_flops = 0.0
         else:
@@ -481,8 +209,6 @@ class FastTextQuality(ScoringStep):
                 have = np.cumsum([n_chunks(self._nwords[i], self.chunk_words) for i in order])
                 chosen = order[:int(np.searchsorted(have, want, side="left")) + 1]
             neg = draw_negatives(input_shards, ids, len(chosen), seed, chosen=chosen)
-            from winnow.curate.reference import texts_sha256
-
             self._model = self.train(pos, neg, seed, Path(ctx.work_dir or out_dir / "model"),
                                      model_path)
             words = sum(len(flatten(t).split()) for t in pos + neg)
@@ -491,7 +217,7 @@ class FastTextQuality(ScoringStep):
             # backward about twice that: 3x forward per example per epoch
             train_flops = 3.0 * self.epoch * (2.0 * words * self.word_ngrams * self.dim
                                               + 2.0 * len(pos + neg) * labels * self.dim)
-            sha = _model_record(out_dir, model_path, {
+            sha = model_record(out_dir, model_path, {
                 "trained": True, "seed": seed, "settings": self.train_settings(),
                 "positives": self.positives, "positives_file": self.positives_file,
                 "positives_sha256": pos_sha, "negatives_sha256": texts_sha256(neg),
@@ -602,15 +328,14 @@ class TargetClassifier(ScoringStep):
             raise ParamError("pareto_alpha", f"must be > 0 (GPT-3 used 9), got {pareto_alpha!r}")
         self.selection = Selection(keep_fraction, top_k, threshold, tokens, multiplier, min_tokens,
                                    external_mode=None if pareto_alpha is None else "pareto_alpha")
-        _check_source(positives, positives_file, "positives")
+        check_source(positives, positives_file, "positives")
         if negatives is not None:
-            _check_positive_int("negatives", negatives)
-        _check_positive_int("num_buckets", num_buckets, 2)
-        _check_positive_int("max_iter", max_iter)
+            check_positive_int("negatives", negatives)
+        check_positive_int("num_buckets", num_buckets, 2)
+        check_positive_int("max_iter", max_iter)
         if isinstance(l2, bool) or not l2 >= 0:
             raise ParamError("l2", f"must be >= 0, got {l2!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ParamError("seed", f"must be an integer or null (the run seed), got {seed!r}")
+        check_seed(seed)
         self.positives = positives if (positives or positives_file) else DEFAULT_REFERENCE
         self.positives_file, self.negatives = positives_file, negatives
         self.pareto_alpha = pareto_alpha
@@ -622,8 +347,6 @@ class TargetClassifier(ScoringStep):
     def features(self, texts: list[str]):
         """CSR matrix of sublinear-tf hashed unigram+bigram features, rows L2-normalised."""
         from scipy.sparse import csr_matrix
-
-        from winnow.curate.steps.dsir import NgramHasher
 
         hasher = getattr(self, "_hasher", None) or NgramHasher(self.num_buckets)
         self._hasher = hasher
@@ -642,18 +365,15 @@ class TargetClassifier(ScoringStep):
     def fit(self, input_shards, ids, seed, out_dir, ctx) -> dict:
         from scipy.sparse import vstack
 
-        from winnow.curate.reference import load_texts, texts_sha256
-
         pos, pos_sha = load_texts(self.positives, self.positives_file, self.step_name)
         neg = draw_negatives(input_shards, ids, min(len(ids), self.negatives or len(pos)), seed)
         X = vstack([self.features(pos), self.features(neg)]).tocsr()
         y = np.concatenate([np.ones(len(pos)), np.zeros(len(neg))])
         self._w, self._b, iters = _logreg_fit(X, y, self.l2, self.max_iter)
-        model_path = out_dir / "model" / "logreg.npy"  # weights then bias (npz would hold
-        from winnow.curate.steps.partial import save_array  # zip timestamps: not reproducible)
-
+        # weights then bias (npz would hold zip timestamps: not reproducible)
+        model_path = out_dir / "model" / "logreg.npy"
         save_array(model_path, np.concatenate([self._w, [self._b]]))
-        sha = _model_record(out_dir, model_path, {
+        sha = model_record(out_dir, model_path, {
             "trained": True, "seed": seed, "num_buckets": self.num_buckets, "l2": self.l2,
             "iterations": iters, "positives": self.positives,
             "positives_file": self.positives_file, "positives_sha256": pos_sha,

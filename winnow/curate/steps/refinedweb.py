@@ -29,8 +29,10 @@ from typing import Literal
 import regex
 
 from winnow.curate.base import Filter, Mapper, ParamError, StepError
-from winnow.curate.steps import _text
-from winnow.curate.steps.gopher import _ratio
+from winnow.curate.common import text as textlib
+from winnow.curate.common.banlists import banlist_arg
+from winnow.curate.common.lines import LineModifier
+from winnow.curate.common.params import check_ratio
 
 _UPPER = regex.compile(r"\p{Uppercase}")  # == str.isupper per character
 _DIGIT = regex.compile(r"[\p{Numeric_Type=Digit}\p{Numeric_Type=Decimal}]")  # == str.isdigit
@@ -39,38 +41,13 @@ _COUNTER = re.compile(
     r"bookmarks|upvotes|downvotes|downloads|views|followers)\W*$")
 
 
-class LineModifier(Mapper):
-    """Base of the line modifiers: keep the lines ``keep_line`` accepts (empty lines always)."""
-
-    version = 1
-    seed_dependent = budget_dependent = False  # a function of the document alone
-    strip = True  # strip the joined page (as DCLM does for this rule)
-    empty_reason = "empty_after_line_modifier"
-
-    def keep_line(self, line: str) -> bool:
-        raise NotImplementedError
-
-    def modify(self, text: str) -> str:
-        keep = self.keep_line
-        out = "\n".join([line for line in text.split("\n") if not line or keep(line)])
-        return out.strip() if self.strip else out
-
-    def __call__(self, doc: dict) -> list[dict]:
-        text = self.modify(doc["text"])
-        if text == "":
-            return self.drop(self.empty_reason)
-        if text != doc["text"]:
-            doc["text"] = text
-        return [doc]
-
-
 class UppercaseRatioLineModifier(LineModifier):
     """Remove lines whose share of uppercase characters exceeds ``max_ratio``."""
 
     empty_reason = "empty_after_uppercase_lines"
 
     def __init__(self, max_ratio: float = 0.5):
-        self.max_ratio = _ratio("max_ratio", max_ratio)
+        self.max_ratio = check_ratio("max_ratio", max_ratio)
 
     def keep_line(self, line: str) -> bool:
         return len(_UPPER.findall(line)) / len(line) <= self.max_ratio
@@ -83,7 +60,7 @@ class NumericRatioLineModifier(LineModifier):
     empty_reason = "empty_after_numeric_lines"
 
     def __init__(self, max_ratio: float = 1.0):
-        self.max_ratio = _ratio("max_ratio", max_ratio)
+        self.max_ratio = check_ratio("max_ratio", max_ratio)
 
     def keep_line(self, line: str) -> bool:
         return len(_DIGIT.findall(line)) / len(line) <= self.max_ratio
@@ -119,16 +96,6 @@ class LineLengthModifier(LineModifier):
         return self.min_length <= len(line.split()) <= self.max_length
 
 
-def _banlist_arg(param: str, banlist) -> list[str]:
-    if isinstance(banlist, str):
-        banlist = [banlist]
-    if not isinstance(banlist, list) or not banlist or not all(
-            isinstance(b, str) and b for b in banlist):
-        raise ParamError(param, f"must be a non-empty string or list of non-empty strings, "
-                         f"got {banlist!r}")
-    return banlist
-
-
 class SubstringLineModifier(Mapper):
     """Remove lines containing a banned substring, or only the substring.
 
@@ -146,7 +113,7 @@ class SubstringLineModifier(Mapper):
     def __init__(self, banlist: str | list[str], case_sensitive: bool = False,
                  location: Literal["any", "prefix", "suffix"] = "any",
                  max_length: int | None = None, remove_substring_only: bool = False):
-        self.banlist = _banlist_arg("banlist", banlist)
+        self.banlist = banlist_arg("banlist", banlist)
         if location not in ("any", "prefix", "suffix"):
             raise ParamError("location", f"must be 'any', 'prefix' or 'suffix', got {location!r}")
         if max_length is not None and max_length < 0:
@@ -215,8 +182,8 @@ class NewlineRemovalModifier(Mapper):
 
 def _word_count(text: str, ignore_punctuation: bool, model: str) -> int:
     if ignore_punctuation and model == "fasttext":
-        return len(_text.analysis(text).ft_words)
-    return len(_text.words(text, model, ignore_punctuation))
+        return len(textlib.analysis(text).ft_words)
+    return len(textlib.words(text, model, ignore_punctuation))
 
 
 class WordCounterEnricher(Mapper):
@@ -231,8 +198,8 @@ class WordCounterEnricher(Mapper):
                  model: Literal["fasttext", "uniseg", "split"] = "fasttext"):
         if not isinstance(key, str) or not key or key == "pool_id":
             raise ParamError("key", f"must be a meta key other than pool_id, got {key!r}")
-        if model not in _text.WORD_MODELS:
-            raise ParamError("model", f"must be one of {', '.join(_text.WORD_MODELS)}")
+        if model not in textlib.WORD_MODELS:
+            raise ParamError("model", f"must be one of {', '.join(textlib.WORD_MODELS)}")
         self.key = key
         self.overwrite = overwrite
         self.ignore_punctuation = ignore_punctuation
@@ -263,11 +230,11 @@ class WordRemovalRatioFilter(Filter):
         if not isinstance(prev_word_count_key, str) or not prev_word_count_key:
             raise ParamError("prev_word_count_key", "must name the meta key that "
                              "word_counter_enricher wrote")
-        if model not in _text.WORD_MODELS:
-            raise ParamError("model", f"must be one of {', '.join(_text.WORD_MODELS)}")
+        if model not in textlib.WORD_MODELS:
+            raise ParamError("model", f"must be one of {', '.join(textlib.WORD_MODELS)}")
         self.prev_word_count_key = prev_word_count_key
         self.new_word_count_key = new_word_count_key
-        self.max_removed_ratio = _ratio("max_removed_ratio", max_removed_ratio)
+        self.max_removed_ratio = check_ratio("max_removed_ratio", max_removed_ratio)
         self.ignore_punctuation = ignore_punctuation
         self.model = model
 

@@ -29,36 +29,14 @@ line): it implements ``ids:`` recipes. Listing an id that is not in the input is
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import math
 from pathlib import Path
 
 from winnow.curate.base import (DropSampler, GlobalStep, ParamError, StepContext, StepError,
                                 source_tag)
+from winnow.curate.common.keys import rank_key
+from winnow.curate.common.params import check_budget
 from winnow.docs import read_docs, write_docs
-
-
-def rank_key(seed: int, doc_id: str) -> int:
-    """The keyed hash that orders documents for ``random_sample`` (lower = picked first)."""
-    key = int(seed).to_bytes(16, "little", signed=True)
-    return int.from_bytes(hashlib.blake2b(doc_id.encode("utf-8"), key=key, digest_size=8).digest(),
-                          "big")
-
-
-def check_budget(tokens, fraction, multiplier) -> None:
-    """The selection steps' shared size parameters: exactly one of ``tokens`` (a positive
-    integer, or "budget" = the scale's training tokens) and ``fraction`` (in (0, 1]);
-    ``multiplier`` > 0. Raises ParamError naming the parameter."""
-    if (tokens is None) == (fraction is None):
-        raise ParamError("tokens", "give exactly one of `tokens` (an integer or 'budget') and `fraction`")
-    if isinstance(tokens, str) and tokens != "budget":
-        raise ParamError("tokens", f"must be a positive integer or 'budget', got {tokens!r}")
-    if isinstance(tokens, int) and tokens <= 0:
-        raise ParamError("tokens", f"must be > 0, got {tokens}")
-    if fraction is not None and not 0 < fraction <= 1:
-        raise ParamError("fraction", f"must be in (0, 1], got {fraction}")
-    if multiplier <= 0:
-        raise ParamError("multiplier", f"must be > 0, got {multiplier}")
 
 
 def _write_selected(step: GlobalStep, input_shards: list[Path], out_dir: Path, keep, reason: str

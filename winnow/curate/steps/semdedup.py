@@ -32,7 +32,7 @@ Registered as ``semdedup``. Drop reason: ``semantic_duplicate``. Method of Abbas
    ``info.threshold``). The paper tunes eps per dataset to reach a target data fraction;
    ``M`` does not depend on the threshold, so both modes are one pass.
 
-Resumable (``winnow.curate.steps.partial``, files under ``<out_dir>/_partial/``): embeddings
+Resumable (``winnow.curate.common.partial``, files under ``<out_dir>/_partial/``): embeddings
 are cached per chunk of ``chunk_docs`` documents of each shard (``emb/<shard>/<k>.npy``), so a
 rerun after a crash re-embeds at most one chunk per shard; then ``clusters.npy`` (assignment
 and ``M``), then the output shards. Kept documents are written in input order into shards of
@@ -59,9 +59,10 @@ from pathlib import Path
 import numpy as np
 
 from winnow.curate.base import DropSampler, GlobalStep, ParamError, StepContext, StepError
-from winnow.curate.steps.partial import (load_array, load_json, merge_shard_stats, open_partial, save_array,
+from winnow.curate.common.partial import (load_array, load_json, merge_shard_stats, open_partial, save_array,
                                          save_json)
 from winnow.docs import read_docs, write_docs
+from winnow.io import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,6 @@ class MiniLMEncoder:
         if not weights.is_file():
             raise StepError(f"semdedup: {weights} is missing; reinstall {MODEL_PIP}")
         if check_sha256:
-            from winnow.io import sha256_file
-
             got = sha256_file(weights)
             if got != MODEL_SHA256:
                 raise StepError(f"semdedup: {weights} has sha256 {got}, expected {MODEL_SHA256} "

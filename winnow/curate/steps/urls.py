@@ -27,8 +27,8 @@ from typing import Literal
 from urllib.parse import urlparse
 
 from winnow.curate.base import Filter, ParamError
-from winnow.curate.steps import _text
-from winnow.curate.steps.c4 import check_banlist_source, load_banlist
+from winnow.curate.common import text as textlib
+from winnow.curate.common.banlists import check_banlist_source, load_banlist
 
 
 class UrlSubstringFilter(Filter):
@@ -73,7 +73,7 @@ class UrlSubstringFilter(Filter):
         if self.exact_domain_match:
             self._domains = frozenset(items)
         else:
-            pattern = _text.alternation(items, escape=True)  # retrie escapes its keys
+            pattern = textlib.alternation(items, escape=True)  # retrie escapes its keys
             if not self.match_substrings:
                 pattern = rf"\b{pattern}\b"
             self._pattern = re.compile(pattern, 0 if self.case_sensitive else re.I)
