@@ -99,6 +99,10 @@ def cmd_ls(args) -> int:
     from winnow.paths import conf_dir, winnow_home
 
     what = args.what
+    if args.name and what != "steps":
+        print(f"winnow ls: error: a NAME goes with `ls steps` only, not `ls {what}`",
+              file=sys.stderr)
+        return 2
     if what == "scales":
         from winnow.train.scales import scale_table
 
@@ -112,10 +116,9 @@ def cmd_ls(args) -> int:
             if cfg.get("name") != "auto":
                 print(f"{p.stem:<12} v{cfg.get('version', '-')}")
     elif what == "steps":
-        from winnow.curate.base import STEPS
+        from winnow.curate.stepdoc import describe, render, step_table
 
-        for name in STEPS.names():
-            print(name)
+        print(render(describe(args.name)) if args.name else step_table())
     elif what == "runs":
         for d in sorted((winnow_home() / "runs").glob("*")):
             print(d.name)
@@ -445,6 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_run)
     sp = sub.add_parser("ls", help="list scales, suites, pools, engines, steps or runs")
     sp.add_argument("what", choices=["scales", "suites", "pools", "engines", "steps", "runs"])
+    sp.add_argument("name", nargs="?", help="with `steps`: one step's parameters, defaults and "
+                    "meanings")
     sp.set_defaults(func=cmd_ls)
     sp = sub.add_parser("validate", help="check recipes without running anything")
     sp.add_argument("recipes", nargs="+", help="recipe.yaml files or submission folders")

@@ -2,36 +2,14 @@
 
 ``BUILTIN_STEPS`` maps each registered step name to a ``"module:Class"`` string. The step
 registry (``winnow.curate.base.STEPS``) is filled from this table without importing any step
-module, so ``winnow ls steps`` stays instant however heavy a step's dependencies are; a step's
-module is imported the first time a recipe uses it.
+module, so listing names and running a recipe import only the steps the recipe uses.
 
-| name                | kind       | module       | drop reasons                      |
-| ------------------- | ---------- | ------------ | --------------------------------- |
-| ``length_filter``     | Filter     | filters      | too_short, too_long               |
-| ``word_count_filter`` | Filter     | filters      | too_few_words, too_many_words     |
-| ``line_cleanup``      | Mapper     | modifiers    | empty_after_cleanup               |
-| ``exact_dedup``       | GlobalStep | dedup        | duplicate                         |
-| ``url_dedup``         | GlobalStep | dedup        | duplicate_url                     |
-| ``line_dedup``        | GlobalStep | line_dedup   | empty_after_line_dedup (C4's corpus-wide line dedup) |
-| ``minhash_dedup``     | GlobalStep | minhash      | near_duplicate                    |
-| ``bloom_dedup``       | GlobalStep | bloom        | near_duplicate_document, duplicate_paragraphs |
-| ``random_sample``     | GlobalStep | selection    | not_sampled                       |
-| ``select_ids``        | GlobalStep | selection    | not_listed (used by ``ids:`` recipes) |
-| ``page_length_filter`` ... ``massive_web_repetition_filters`` | Filter | gopher | see ``gopher`` |
-| ``uppercase_ratio_line_modifier`` ... ``word_removal_ratio_filter`` | Mapper/Filter | refinedweb | see ``refinedweb`` |
-| ``punctuation_line_modifier``, ``word_length_modifier``, ``citation_removal_modifier``, ``substring_filter`` | Mapper/Filter | c4 | see ``c4`` |
-| ``url_substring_filter`` | Filter     | urls         | the ``reason`` parameter (banned_url), no_url |
-| ``url_removal_modifier`` | Mapper   | url_removal  | empty_after_url_removal           |
-| ``language_id``       | Mapper     | langid       | (adds meta.lang, meta.lang_score) |
-| ``language_filter``   | Filter     | langid       | no_language, wrong_language, low_language_score |
-| ``within_page_dedup`` | Mapper     | page_dedup   | empty_after_within_page_dedup     |
-| ``decontaminate``     | GlobalStep | decontam     | contaminated (only with ``remove: true``) |
-| ``semdedup``          | GlobalStep | semdedup     | semantic_duplicate (MiniLM embeddings; ``winnow[semdedup]``) |
-| ``dsdm_select``       | GlobalStep | dsdm         | not_selected (targeted: proxy-LM gradient scores) |
-| ``fasttext_quality``  | GlobalStep | quality      | low_quality_score (fastText hq-vs-cc, DCLM-Baseline) |
-| ``target_classifier`` | GlobalStep | quality      | low_target_score (hashed n-gram logistic regression, GPT-3) |
-| ``dsir``              | GlobalStep | dsir         | not_resampled, too_short_for_dsir (importance resampling) |
-| ``curriculum_stages`` | GlobalStep | curriculum   | (none; adds meta.stage, meta.difficulty: order track) |
+The step reference is generated from the registry, not kept here: ``winnow ls steps`` lists
+every registered step (built-in or from an installed plugin) with its kind and one-line summary,
+and ``winnow ls steps NAME`` prints its parameters, defaults and meanings
+(``winnow.curate.stepdoc``). Shared machinery (scoring and selection, keyed randomness, argument
+checks, hashing, banlists, text splitting) lives in ``winnow.curate.common``: a step module
+imports from there, never from another step module.
 
 What each step's output depends on besides the documents (its ``seed_dependent`` and
 ``budget_dependent``, ``winnow.curate.base``; checked by ``tests/test_curate_dependence.py``):

@@ -54,7 +54,16 @@ SMOOTHING = 1e-8
 
 
 class Dsir(ScoringStep):
-    """Importance resampling toward a target corpus with hashed n-gram bag-of-words models."""
+    """Importance resampling toward a target corpus with hashed n-gram bag-of-words models.
+
+    * ``target``: the reference corpus to resample toward (default ``debian_tutorials_v1``)
+    * ``target_file``: a local file of target texts instead
+    * ``num_buckets``: hash buckets of the unigram + bigram features
+    * ``min_words``: documents with fewer words are never chosen (``too_short_for_dsir``)
+    * ``gumbel``: resample with Gumbel noise (false: the top-k by weight)
+    * ``multiplier``: scales ``tokens`` and ``min_tokens``
+    * ``seed``: a fixed seed (null: the run seed)
+    """
 
     version = 1
     score_key = "dsir_log_weight"

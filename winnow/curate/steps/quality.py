@@ -114,7 +114,24 @@ def train_fasttext_isolated(train_file: Path, settings: dict, out: Path) -> None
 
 
 class FastTextQuality(ScoringStep):
-    """DCLM-Baseline's fastText quality filter: train (or load) hq-vs-cc, keep the best."""
+    """DCLM-Baseline's fastText quality filter: train (or load) hq-vs-cc, keep the best.
+
+    * ``positives``: the reference corpus of positive examples (default ``debian_tutorials_v1``)
+    * ``positives_file``: a local file of positive texts instead
+    * ``model_file``: a trained fastText model to use as it is (no training)
+    * ``label``: the model's positive label, without ``__label__``
+    * ``negatives``: how many pool documents to draw as negatives (default: as many training
+      examples as the positives give)
+    * ``multiplier``: scales ``tokens`` and ``min_tokens``
+    * ``dim``: fastText's embedding size
+    * ``epoch``: training epochs
+    * ``lr``: learning rate
+    * ``word_ngrams``: fastText's ``wordNgrams``
+    * ``min_count``: fastText's ``minCount``
+    * ``bucket``: hash buckets for word n-grams
+    * ``chunk_words``: words per training example (null: whole documents)
+    * ``seed``: a fixed seed (null: the run seed)
+    """
 
     version = 1
     score_key = "quality_score"
@@ -311,7 +328,19 @@ def _logreg_fit(X, y: np.ndarray, l2: float, max_iter: int) -> tuple[np.ndarray,
 
 
 class TargetClassifier(ScoringStep):
-    """GPT-3 / PaLM-style classifier: hashed n-gram logistic regression, reference vs pool."""
+    """GPT-3 / PaLM-style classifier: hashed n-gram logistic regression, reference vs pool.
+
+    * ``positives``: the reference corpus of positive examples (default ``debian_tutorials_v1``)
+    * ``positives_file``: a local file of positive texts instead
+    * ``negatives``: how many pool documents to draw as negatives (default: as many as positives)
+    * ``pareto_alpha``: GPT-3's noisy selection (9): keep when ``pareto(alpha) > 1 - score``,
+      instead of a selection mode
+    * ``multiplier``: scales ``tokens`` and ``min_tokens``
+    * ``num_buckets``: hash buckets of the unigram + bigram features
+    * ``l2``: L2 regularisation strength
+    * ``max_iter``: Newton-CG iterations at most
+    * ``seed``: a fixed seed (null: the run seed)
+    """
 
     version = 1
     score_key = "target_score"

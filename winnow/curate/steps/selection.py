@@ -69,7 +69,14 @@ def _write_selected(step: GlobalStep, input_shards: list[Path], out_dir: Path, k
 
 class RandomSample(GlobalStep):
     """Seeded uniform sample to a token budget or a fraction of documents (exactly one),
-    optionally keeping every document of the ``keep_sources`` sources."""
+    optionally keeping every document of the ``keep_sources`` sources.
+
+    * ``tokens``: keep documents until their estimated tokens reach N (``budget``: the scale's
+      training tokens)
+    * ``fraction``: keep this share of the documents instead
+    * ``multiplier``: scales ``tokens``
+    * ``keep_sources``: ``fnmatch`` patterns of sources kept unconditionally
+    """
 
     version = 1
     seed_dependent = True    # the ranking is keyed by the seed

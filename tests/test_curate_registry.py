@@ -1,0 +1,106 @@
+"""The step registry is whole and the step reference is generated from it.
+
+Every ``BUILTIN_STEPS`` target imports and is the registered class; every recipe under
+``baselines/`` and ``submissions/`` validates (plugins allowed: validation imports them, runs
+nothing); ``winnow ls steps`` lists every step with a summary and ``winnow ls steps NAME``
+prints its parameters and defaults, read from the class (``winnow.curate.stepdoc``); no step
+module imports another step module (shared machinery is in ``winnow.curate.common``).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+from winnow.cli import main
+from winnow.curate.base import STEPS, step_kind
+from winnow.curate.recipe import validate_recipe
+from winnow.curate.stepdoc import describe, step_table
+from winnow.curate.steps import BUILTIN_STEPS
+from winnow.paths import REPO_ROOT, DataRootError, data_root
+
+RECIPES = sorted(p.parent.relative_to(REPO_ROOT).as_posix()
+                 for top in ("baselines", "submissions")
+                 for p in (REPO_ROOT / top).glob("*/recipe.yaml"))
+STEP_MODULES = sorted((REPO_ROOT / "winnow" / "curate" / "steps").glob("*.py"))
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_STEPS))
+def test_every_builtin_step_resolves_to_its_registered_class(name):
+    module, _, attr = BUILTIN_STEPS[name].partition(":")
+    cls = STEPS.get(name)
+    assert name in STEPS.names()
+    assert (cls.__module__, cls.__qualname__) == (module, attr)
+    assert step_kind(cls) in ("docs", "global")
+    inspect.signature(cls)  # parameters are introspectable (the validator and the reference)
+
+
+def test_every_recipe_is_found():
+    assert len(RECIPES) >= 17 and "submissions/template" in RECIPES
+    assert {"baselines/dsir", "baselines/fasttext_quality", "baselines/c4"} <= set(RECIPES)
+
+
+@pytest.mark.parametrize("folder", RECIPES)
+def test_every_committed_recipe_validates(folder):
+    try:
+        has_banlists = (data_root() / "banlists").is_dir()
+    except DataRootError:
+        has_banlists = False
+    text = (REPO_ROOT / folder / "recipe.yaml").read_text(encoding="utf-8")
+    if "data_banlist" in text and not has_banlists:
+        pytest.skip("the recipe reads a banlist from the data root, which is absent")
+    assert validate_recipe(REPO_ROOT / folder / "recipe.yaml", allow_code=True) == []
+
+
+def test_ls_steps_lists_every_step_with_a_summary(capsys):
+    assert main(["ls", "steps"]) == 0
+    out = capsys.readouterr().out
+    listed = {line.split()[0]: line for line in out.splitlines() if line and line[0].isalpha()}
+    assert set(BUILTIN_STEPS) <= set(listed)
+    for name in BUILTIN_STEPS:
+        assert len(listed[name].split()) >= 3, f"{name} has no summary"
+    assert step_table() == out.rstrip("\n")
+
+
+def test_ls_steps_name_prints_parameters_defaults_and_meanings(capsys):
+    assert main(["ls", "steps", "substring_line_modifier"]) == 0
+    out = capsys.readouterr().out
+    assert "Mapper, version 1, winnow.curate.steps.refinedweb:SubstringLineModifier" in out
+    rows = {line.split()[0]: line for line in out.split("parameters:")[1].splitlines()
+            if line.startswith("  ")}
+    assert "required" in rows["banlist"] and "regular expressions" in rows["banlist"]
+    assert "'any'" in rows["location"] and "of the line" in rows["location"]
+    assert "False" in rows["case_sensitive"]
+
+
+def test_step_reference_reads_shared_and_own_parameter_docs():
+    d = {p.name: p for p in describe("fasttext_quality").params}
+    assert d["dim"].default == "64" and "embedding" in d["dim"].meaning
+    assert "best-scored" in d["keep_fraction"].meaning  # from winnow.curate.common.scoring
+    assert d["seed"].default == "None"
+    for name in BUILTIN_STEPS:  # every step describes itself
+        doc = describe(name)
+        assert doc.summary and doc.kind in ("Filter", "Mapper", "GlobalStep")
+
+
+def test_ls_steps_unknown_name_suggests(capsys):
+    assert main(["ls", "steps", "dsri"]) == 2
+    assert "did you mean 'dsir'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", STEP_MODULES, ids=lambda p: p.name)
+def test_no_step_module_imports_another_step_module(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            mod = node.module
+            names = [a.name for a in node.names]
+            assert not mod.startswith("winnow.curate.steps"), f"{path.name} imports {mod}"
+            for n in names:
+                assert not n.startswith("_") or n == "__future__", f"{path.name} imports {mod}.{n}"
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                assert not a.name.startswith("winnow.curate.steps"), f"{path.name} imports {a.name}"

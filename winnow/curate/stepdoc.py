@@ -1,0 +1,177 @@
+"""The step reference, generated from the step registry (``winnow ls steps [NAME]``).
+
+Nothing here is kept by hand: a step's entry is read from its registered class.
+
+* **kind**: Filter, Mapper or GlobalStep (the class's base); **version**: its ``version``.
+* **summary**: the first sentence of the class docstring (of the module docstring if the class
+  has none).
+* **parameters**: the constructor's keyword arguments (what a recipe step may set), with their
+  annotation and default (``required`` when there is none), from ``inspect.signature``.
+* **meanings**: by the docstring convention the built-in steps follow: a parameter is
+  documented where a docstring says ````name````: *meaning* (or ````name: value````: *meaning*),
+  as in "``location``: ``any``, ``prefix`` or ``suffix`` of the line". The class docstring is
+  searched first, then its ``__init__``'s, then its module's, then those of its base classes
+  and their modules (so ``ScoringStep``'s selection parameters are documented once, in
+  ``winnow.curate.common.scoring``); the meaning runs to the next
+  documented parameter, the end of its sentence or of its paragraph. A parameter nobody
+  documented this way shows an empty meaning (no guessing from prose); ``winnow ls steps NAME``
+  prints the full class docstring below the table and names the module whose docstring has
+  the rest.
+
+Listing the steps imports every step module (to read the docstrings); the registry itself stays
+lazy, so running a recipe still imports only the steps it uses.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from winnow.curate.base import STEPS, Filter, GlobalStep, Mapper, resolve_step
+
+MEANING_CHARS = 160  # a meaning longer than this is cut (the full docstring follows the table)
+
+
+@dataclass
+class ParamDoc:
+    name: str
+    type: str
+    default: str  # repr of the default, or "required"
+    meaning: str = ""
+
+
+@dataclass
+class StepDoc:
+    name: str
+    target: str  # "module:Class"
+    kind: str
+    version: Any
+    summary: str
+    doc: str
+    params: list[ParamDoc] = field(default_factory=list)
+
+
+def _kind(cls: Any) -> str:
+    if isinstance(cls, type):
+        for base in (Filter, GlobalStep, Mapper):  # Filter before Mapper: a Filter is a Mapper
+            if issubclass(cls, base):
+                return base.__name__
+    return type(cls).__name__
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def first_sentence(text: str | None) -> str:
+    """The docstring's first sentence (up to a ". " outside ````code````), on one line."""
+    if not text:
+        return ""
+    para = _flat(inspect.cleandoc(text).split("\n\n")[0])
+    in_code = False
+    for i, ch in enumerate(para):
+        if para.startswith("``", i):
+            in_code = not in_code
+        elif ch == "." and not in_code and para[i + 1:i + 2] in (" ", "") \
+                and not para[max(0, i - 3):i + 1].endswith(("e.g.", "i.e.", "vs.")):
+            return para[:i + 1]
+    return para
+
+
+def _meaning(name: str, names: list[str], docs: list[str]) -> str:
+    # ``name``: or ``name: value``: at the start of a paragraph, a sentence, a clause or a bullet
+    lead = r"(?:^|(?<=[.;:(]\s)|(?<=\*\s)|(?<=\())"
+    own = re.compile(lead + r"``" + re.escape(name) + r"(?::[^`]*)?``(?:\s\([^)]*\))?:\s+")
+    others = "|".join(re.escape(n) for n in names if n != name) or r"(?!x)x"
+    nxt = re.compile(r"[.;]?\s+(?:\*\s+)?``(?:" + others + r")(?::[^`]*)?``(?:\s\([^)]*\))?:\s"
+                     r"|(?<=[.;])\s(?=[A-Z*])|\s\*\s(?=``)")
+    for text in docs:
+        for para in inspect.cleandoc(text).split("\n\n"):
+            para = _flat(para)
+            m = own.search(para)
+            if not m:
+                continue
+            rest = para[m.end():]
+            end = nxt.search(rest)
+            meaning = (rest[:end.start()] if end else rest).strip().rstrip(";,")
+            if len(meaning) > MEANING_CHARS:
+                meaning = meaning[:MEANING_CHARS - 1].rstrip() + "…"
+            return meaning
+    return ""
+
+
+def _params(cls: Any) -> list[ParamDoc]:
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return []
+    chain = [c for c in getattr(cls, "__mro__", (cls,)) if c not in (object, Filter, Mapper,
+                                                                      GlobalStep)]
+    docs = []
+    for c in chain:
+        for d in (c.__doc__, getattr(c.__init__, "__doc__", None),
+                  getattr(sys.modules.get(c.__module__), "__doc__", None)):
+            if d and d is not object.__init__.__doc__ and d not in docs:
+                docs.append(d)
+    out = []
+    keyword = [p for p in sig.parameters.values()
+               if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    names = [p.name for p in keyword]
+    for p in keyword:
+        ann = p.annotation
+        typ = "" if ann is p.empty else (ann if isinstance(ann, str) else getattr(ann, "__name__",
+                                                                                   str(ann)))
+        default = "required" if p.default is p.empty else repr(p.default)
+        out.append(ParamDoc(p.name, typ, default, _meaning(p.name, names, docs)))
+    return out
+
+
+def describe(name: str, local: dict[str, Any] | None = None) -> StepDoc:
+    """The reference entry of a registered step (RegistryError with suggestions if unknown)."""
+    cls = resolve_step(name, local)
+    module = sys.modules.get(cls.__module__)
+    doc = inspect.cleandoc(cls.__doc__ or "") if cls.__doc__ else ""
+    return StepDoc(name=name, target=f"{cls.__module__}:{cls.__qualname__}", kind=_kind(cls),
+                   version=getattr(cls, "version", None),
+                   summary=first_sentence(cls.__doc__) or first_sentence(module.__doc__ if module
+                                                                          else None),
+                   doc=doc, params=_params(cls))
+
+
+def step_table() -> str:
+    """``winnow ls steps``: every registered step, its kind and one-line summary."""
+    rows = []
+    for name in STEPS.names():
+        try:
+            d = describe(name)
+            rows.append((name, d.kind, d.summary))
+        except Exception as e:  # a plugin whose module fails to import still gets a line
+            rows.append((name, "?", f"could not be loaded: {type(e).__name__}: {e}"))
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    lines = [f"{n:<{w0}}  {k:<{w1}}  {s}" for n, k, s in rows]
+    lines.append("")
+    lines.append("`winnow ls steps NAME` shows a step's parameters, defaults and meanings.")
+    return "\n".join(lines)
+
+
+def render(d: StepDoc) -> str:
+    """``winnow ls steps NAME``: header, parameter table, then the full class docstring."""
+    out = [f"{d.name}  ({d.kind}, version {d.version}, {d.target})", "", d.summary, ""]
+    if d.params:
+        w0 = max(len(p.name) for p in d.params)
+        w1 = max(len(p.type) for p in d.params)
+        w2 = max(len(p.default) for p in d.params)
+        out.append("parameters:")
+        for p in d.params:
+            out.append(f"  {p.name:<{w0}}  {p.type:<{w1}}  {p.default:<{w2}}  {p.meaning}".rstrip())
+    else:
+        out.append("parameters: none")
+    if d.doc and _flat(d.doc) != d.summary:
+        out += ["", d.doc]
+    module = d.target.partition(":")[0]
+    out += ["", f"more: the docstring of {module} (python -m pydoc {module})"]
+    return "\n".join(out)
