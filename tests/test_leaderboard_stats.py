@@ -109,8 +109,8 @@ def test_cli_analyze_agreement(tmp_path, monkeypatch, capsys):
             p.write_text(json.dumps({k: v for k, v in r.items() if k != "_path"}))
     assert main(["analyze", "agreement", "--scales", "tiny-1x,1m-1x"]) == 0
     out = capsys.readouterr().out
-    assert "3 submissions at both scales, 3 pairs" in out
-    assert "decision accuracy  0.667" in out and "Spearman rho       0.500" in out
+    assert "3 entries at both, 3 pairs" in out
+    assert "aggregates.core_prob_v1" in out and " 0.667 " in out and "+0.33" in out   # accuracy, Kendall tau
     assert main(["analyze", "agreement", "--scales", "tiny-1x"]) == 2
 
 

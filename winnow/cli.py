@@ -260,29 +260,44 @@ def cmd_analyze_signal(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    """`winnow analyze agreement --scales A,B`: DataDecide's pairwise decision accuracy and rank
-    correlations between two scales, over the submissions run at both (seeds averaged)."""
-    from winnow.leaderboard.rows import load_rows
-    from winnow.leaderboard.stats import agreement
+    """`winnow analyze agreement --scales A,B`: how often the small scale A orders pairs of entries
+    as the larger scale B does (DataDecide's decision accuracy, with a bootstrap interval over
+    seeds, Kendall tau and the flipped pairs marked within or beyond noise), per metric and with
+    --per-task per task (``winnow.leaderboard.agreement``), from rows alone."""
+    import json
 
-    scales = [s.strip() for s in args.scales.split(",") if s.strip()]
-    if len(scales) != 2:
-        print(f"winnow analyze: error: --scales takes two scale names, e.g. tiny-1x,1m-1x (got {args.scales!r})",
-              file=sys.stderr)
+    from winnow.leaderboard.agreement import analyze, format_report
+    from winnow.leaderboard.signal import SignalError, read_rows
+
+    def pair(text: str, what: str, cast=str) -> list:
+        parts = [p.strip() for p in text.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise SignalError(f"--{what} takes two values, comma-separated, the small scale's first "
+                              f"(e.g. --scales tiny-1x,1m-1x), got {text!r}")
+        try:
+            return [cast(p) for p in parts]
+        except ValueError:
+            raise SignalError(f"--{what} takes two whole numbers, e.g. --versions 3,3; got {text!r}") from None
+
+    try:
+        small, large = pair(args.scales, "scales")
+        versions = tuple(pair(args.versions, "versions", int)) if args.versions else (None, None)
+        if args.rows:
+            rows, where = read_rows(args.rows), "--rows " + " ".join(args.rows)
+        else:
+            from winnow.leaderboard.rows import load_rows, rows_root
+
+            rows, where = load_rows(), str(rows_root())
+        rep = analyze(rows, small, large, versions, args.metric, args.target, args.track,
+                      args.per_task, where)
+    except SignalError as e:
+        print(f"winnow analyze agreement: error: {e}", file=sys.stderr)
         return 2
-    ag = agreement(load_rows(), scales[0], scales[1], args.track)
-    s = ag.summary()
-    print(f"{scales[0]} ({ag.metric_a}) vs {scales[1]} ({ag.metric_b}), {args.track} track: "
-          f"{ag.n} submissions at both scales, {ag.pairs} pairs")
-    for name, x in zip(ag.submissions, zip(ag.a, ag.b)):
-        print(f"  {name:<40} {x[0]:.4f}  {x[1]:.4f}")
-    if ag.n < 2:
-        print("fewer than 2 submissions at both scales: no pairs to compare")
-        return 1
-    f = lambda v: "n/a (a scale has no spread)" if v is None else f"{v:.3f}"  # noqa: E731
-    print(f"decision accuracy  {f(s['decision_accuracy'])}")
-    print(f"Spearman rho       {f(s['spearman'])}")
-    print(f"Kendall tau-b      {f(s['kendall_tau_b'])}")
+    if args.json:
+        print(json.dumps(rep.to_json(), indent=1, default=str))
+        return 0
+    print(format_report(rep))
+    print("\n(definitions: winnow/leaderboard/agreement.py)")
     return 0
 
 
@@ -484,9 +499,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("analyze", help="analyses over the leaderboard rows (agreement between scales, "
                         "signal of each metric)")
     analyze_sub = sp.add_subparsers(dest="what", required=True)
-    ap = analyze_sub.add_parser("agreement", help="decision accuracy and rank correlations between two scales")
-    ap.add_argument("--scales", required=True, help="two scales, comma-separated: A,B")
-    ap.add_argument("--track", default="filtering")
+    ap = analyze_sub.add_parser("agreement", help="decision accuracy of a small scale against a larger one: "
+                                "bootstrap interval over seeds, Kendall tau, flipped pairs, per metric and task")
+    ap.add_argument("--scales", required=True, metavar="SMALL,LARGE", help="two scales, the small one first, "
+                    "e.g. tiny-1x,1m-1x")
+    ap.add_argument("--versions", metavar="VA,VB", help="their scale versions (default: each one's newest with rows)")
+    ap.add_argument("--metric", action="append", metavar="M",
+                    help="metrics at the small scale (default: its primary and the alternatives); repeatable, "
+                    "patterns as in `analyze signal`")
+    ap.add_argument("--target", metavar="M", help="the large scale's metric to predict (default: its primary)")
+    ap.add_argument("--track", help="only entries of this track (default: every track)")
+    ap.add_argument("--per-task", nargs="?", const="bpb", metavar="MEASURE",
+                    help="also each task's own measure (default bpb) at the small scale against the target")
+    ap.add_argument("--rows", nargs="+", metavar="DIR_OR_GLOB",
+                    help="row-shaped JSON files (folders, files or globs) instead of the leaderboard")
+    ap.add_argument("--json", action="store_true", help="print the report as JSON")
     ap.set_defaults(func=cmd_analyze)
     ap = analyze_sub.add_parser("signal", help="per metric and task: spread, seed sd, SNR, seed-to-seed Kendall "
                                 "tau and pairs separated beyond noise, from rows alone")
