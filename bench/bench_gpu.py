@@ -30,7 +30,8 @@ import torch
 from bare_loop import bare_loop  # bench/ is on sys.path when this file runs as a script
 from bench_train import TRAIN, harness, matmul_peak, model_config, scale_batch
 
-from winnow.train.loop import derive, peak_flops
+from winnow.train.loop import peak_flops
+from winnow.train.plan import derive
 
 
 def run(args: argparse.Namespace) -> dict:

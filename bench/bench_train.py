@@ -37,7 +37,8 @@ import yaml
 from bare_loop import bare_loop  # bench/ is on sys.path when this file runs as a script
 
 from winnow.paths import conf_dir
-from winnow.train.loop import derive, train_model
+from winnow.train.loop import train_model
+from winnow.train.plan import derive
 
 SHAPES = {  # CPU-track candidates: (d_model, n_layers, n_heads); vocab 8192, seq 512, ffn multiple 32
     "quickstart": (96, 3, 3),

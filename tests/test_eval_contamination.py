@@ -199,7 +199,7 @@ def suite_item_texts(suite_name: str) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def planted_row(mini_pool, board, tmp_path_factory):
     """A mixing-track debug submission whose external file holds every evaluated item's text."""
-    from winnow.leaderboard.rows import submit
+    from winnow.leaderboard.submit import submit
     from winnow.paths import DataRootError, data_root
     from winnow.run import STAGES, prepare, run_stages
 
@@ -227,7 +227,7 @@ def planted_row(mini_pool, board, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clean_row(mini_pool, board):
-    from winnow.leaderboard.rows import submit
+    from winnow.leaderboard.submit import submit
     from winnow.run import STAGES, prepare, run_stages
 
     run = prepare(DEBUG + ["submission=baselines/simple_heuristics"])

@@ -49,7 +49,7 @@ def debug_run(mini_pool, board):
 
 @pytest.fixture(scope="module")
 def submitted(debug_run):
-    from winnow.leaderboard.rows import submit
+    from winnow.leaderboard.submit import submit
 
     return submit(debug_run.dir)
 
@@ -92,7 +92,8 @@ def test_check_uses_the_bundle_when_the_run_folder_is_gone(submitted, debug_run,
 
 # ------------------------------------------------------------------------------- refuse
 def test_unofficial_scale_override_is_refused(debug_run):
-    from winnow.leaderboard.rows import RowError, submit
+    from winnow.leaderboard.rows import RowError
+    from winnow.leaderboard.submit import submit
     from winnow.run import prepare
 
     run = prepare(DEBUG + [f"submission={SUB}", "scale.train.lr=0.01"])
@@ -103,7 +104,8 @@ def test_unofficial_scale_override_is_refused(debug_run):
 
 def test_forged_official_flag_is_caught_by_the_manifests(debug_run, tmp_path):
     """run.json says official, but the config it and the manifests record is not the committed one."""
-    from winnow.leaderboard.rows import RowError, submit
+    from winnow.leaderboard.rows import RowError
+    from winnow.leaderboard.submit import submit
 
     d = _clone_run(debug_run.dir, tmp_path / debug_run.dir.name)
     info = read_json(d / "run.json")
@@ -114,7 +116,8 @@ def test_forged_official_flag_is_caught_by_the_manifests(debug_run, tmp_path):
 
 
 def test_short_training_is_refused(debug_run, tmp_path):
-    from winnow.leaderboard.rows import RowError, submit
+    from winnow.leaderboard.rows import RowError
+    from winnow.leaderboard.submit import submit
 
     d = _clone_run(debug_run.dir, tmp_path / debug_run.dir.name)
     m = read_json(d / "train" / "manifest.json")
@@ -125,7 +128,8 @@ def test_short_training_is_refused(debug_run, tmp_path):
 
 
 def test_changed_artifact_byte_is_refused_and_named(debug_run, tmp_path):
-    from winnow.leaderboard.rows import RowError, submit
+    from winnow.leaderboard.rows import RowError
+    from winnow.leaderboard.submit import submit
 
     d = _clone_run(debug_run.dir, tmp_path / debug_run.dir.name)
     res = d / "eval" / "debug" / "results.json"
@@ -213,7 +217,7 @@ def test_id_list_submission_runs_end_to_end_without_code(debug_run, tmp_path):
     """A sorted file of pool ids is a complete filtering-track submission: no steps, no plugins."""
     from winnow.config import group_file
     from winnow.docs import read_docs
-    from winnow.leaderboard.rows import submit
+    from winnow.leaderboard.submit import submit
     from winnow.pool.build import pool_shards
     from winnow.run import STAGES, prepare, run_stages
 
@@ -252,7 +256,7 @@ def test_plugin_code_needs_the_opt_in_and_the_row_records_it(submitted, tmp_path
 # ------------------------------------------------------------------------------- concurrency
 def _submit_one(run_dir: str, q) -> None:
     try:
-        from winnow.leaderboard.rows import submit
+        from winnow.leaderboard.submit import submit
 
         q.put(("ok", str(submit(Path(run_dir)))))
     except BaseException as e:  # report, never hang the parent

@@ -80,7 +80,8 @@ class AppendText(Mapper):
 
 
 def test_run_whose_plugin_adds_text_is_refused(mini_pool, tmp_path):
-    from winnow.leaderboard.rows import RowError, submit
+    from winnow.leaderboard.rows import RowError
+    from winnow.leaderboard.submit import submit
     from winnow.run import STAGES, prepare, run_stages
 
     folder = tmp_path / "submissions" / "adder"

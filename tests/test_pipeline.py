@@ -97,7 +97,7 @@ def test_verify_names_a_changed_file(debug_run, tmp_path):
 
 def test_submit_check_build_and_tamper(debug_run):
     from winnow.leaderboard.render import build
-    from winnow.leaderboard.rows import submit
+    from winnow.leaderboard.submit import submit
     from winnow.leaderboard.verify import check_row, check_rows
 
     run, _ = debug_run
@@ -126,7 +126,8 @@ def test_submit_check_build_and_tamper(debug_run):
 
 
 def test_unofficial_run_is_refused(debug_run):
-    from winnow.leaderboard.rows import RowError, submit
+    from winnow.leaderboard.rows import RowError
+    from winnow.leaderboard.submit import submit
     from winnow.run import prepare
 
     run = prepare(DEBUG + ["scale.train.lr=0.01"])

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from winnow.train.loop import derive
+from winnow.train.plan import derive
 from winnow.train.model import OpenLMConfig, param_counts
 from winnow.train.scales import (
     dclm_nominal_params,

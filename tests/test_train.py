@@ -24,7 +24,8 @@ from safetensors.torch import load_file
 torch.set_num_threads(1)
 
 from winnow.train.data import SequenceLoader  # noqa: E402
-from winnow.train.loop import WarmupCosine, derive, train_model  # noqa: E402
+from winnow.train.loop import WarmupCosine, train_model  # noqa: E402
+from winnow.train.plan import derive  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB, SEQ, BATCH = 64, 32, 8
@@ -277,7 +278,7 @@ def test_kill_9_after_first_checkpoint_then_rerun_matches_uninterrupted(tokens, 
     train_model(model_cfg=MODEL, train_cfg=cfg, tokens_path=tokens, out_dir=ref, seed=3, progress=False)
 
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "winnow.train.loop", "--model-cfg", json.dumps(MODEL), "--train-cfg", json.dumps(cfg),
+    cmd = [sys.executable, "-m", "winnow.train", "--model-cfg", json.dumps(MODEL), "--train-cfg", json.dumps(cfg),
            "--tokens", str(tokens), "--out", str(out), "--seed", "3", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -318,7 +319,7 @@ def test_kill_9_at_debug_size_across_passes_then_rerun_is_bitwise_identical(tmp_
     assert stats["passes"] == 12.0
 
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "winnow.train.loop", "--model-cfg", json.dumps(model), "--train-cfg", json.dumps(cfg),
+    cmd = [sys.executable, "-m", "winnow.train", "--model-cfg", json.dumps(model), "--train-cfg", json.dumps(cfg),
            "--tokens", str(tok), "--out", str(out), "--seed", "4", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -65,7 +65,7 @@ def _compute(stages):
 
 
 def cmd_run(args) -> int:
-    from winnow.leaderboard.rows import submit
+    from winnow.leaderboard.submit import submit
     from winnow.run import STAGES, entry_seeds, is_main_process, prepare, run_stages
 
     overrides = list(args.overrides)
@@ -201,7 +201,7 @@ def cmd_import_dclm(args) -> int:
 def cmd_submit(args) -> int:
     """Check a finished run (official scale and suite, hashes, token budget, filtering-track
     descent) and write its row and evidence bundle; refusals name every reason."""
-    from winnow.leaderboard.rows import submit
+    from winnow.leaderboard.submit import submit
 
     path = submit(Path(args.run))
     print(f"leaderboard row: {path}")
@@ -215,7 +215,8 @@ def cmd_leaderboard(args) -> int:
         for p in build(html=args.html):
             print(f"wrote {p}")
         return 0
-    from winnow.leaderboard.verify import check_rows, write_missing_bundles
+    from winnow.leaderboard.submit import write_missing_bundles
+    from winnow.leaderboard.verify import check_rows
 
     runs = [Path(r) for r in args.runs or []]
     if args.write_bundles:

@@ -1,6 +1,9 @@
-"""The artifact chain: pool -> curated -> tokenized -> train -> eval, one folder and manifest each.
+"""The artifact chain: pool -> curate -> tokenize -> train -> eval, one folder and manifest each.
 
-Every stage is a function of a prepared ``Run``. A stage computes its *input key* (parents'
+Every stage is a function of a prepared ``Run``; their folders, manifest kinds and parents are
+the stage table's (``winnow.stages``). ``prepare`` also computes the run's scale plan once
+(``Run.plan``, ``winnow.train.plan``: steps, tokens, sequences, FLOPs), which curation, packing
+and training read. A stage computes its *input key* (parents'
 content ids + its config + its version); if the stage folder's manifest has that key the stage is
 skipped, otherwise it (re)runs, resuming from whatever its own markers or checkpoints left, and
 writes its manifest last. A run folder is ``$WINNOW_HOME/runs/<submission>__<scale>__<key8>/``
@@ -27,10 +30,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from winnow.config import RunConfig, load_run_config
+from winnow.curate.base import StepContext
+from winnow.curate.engine import ENGINES
+from winnow.curate.pipeline import curate, format_stats
+from winnow.curate.store import attach, claim, own_folder, sharing
+from winnow.docs import read_docs
+from winnow.eval.runner import evaluate
 from winnow.io import read_json, write_json
 from winnow.manifest import Manifest, completed, hash_obj, read_manifest, write_manifest
 from winnow.paths import winnow_home
+from winnow.pool.build import HELDOUT, build_pool, pool_shards
+from winnow.stages import CURATE, DATA_STAGES, EVAL, NAMES, POOL, TOKENIZE, TRAIN, pool_folder
 from winnow.submission import Submission, load_submission
+from winnow.tokenize.bpe import spec, tokenizer_file
+from winnow.tokenize.pack import pack
+from winnow.tokenize.stages import STAGED_PACK_VERSION, canonical
+from winnow.train.plan import RESUME_NEUTRAL_KEYS, derive
 
 log = logging.getLogger("winnow")
 
@@ -43,11 +58,10 @@ log = logging.getLogger("winnow")
 # rule ngram13_tokens_v1) in results.json and contamination.json.
 # eval 5: results carry the gold-bpb aggregates (core_gold_bpb_v1, core_gold_bpb_pooled_v1).
 STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 5}
-STAGES = ("pool", "curate", "tokenize", "train", "eval")
+STAGES = NAMES  # the stage table's order (winnow.stages)
 # What the run seed drives, each overridable alone by ``seeds.<source>`` (conf/run.yaml) so the
 # noise study can vary one source at a time.
 SEED_SOURCES = ("curate", "fill", "order", "init")
-DATA_STAGES = ("pool", "curate", "tokenize")
 
 
 class StageError(RuntimeError):
@@ -59,6 +73,7 @@ class Run:
     rc: RunConfig
     submission: Submission
     dir: Path
+    plan: dict  # the scale plan (winnow.train.plan.derive), computed once by prepare
 
     @property
     def cfg(self) -> dict:
@@ -71,6 +86,14 @@ class Run:
     @property
     def suite(self) -> dict:
         return self.cfg["suite"]
+
+    @property
+    def pool_dir(self) -> Path:
+        return pool_folder(self.cfg["pool"])
+
+    def folder(self, stage) -> Path:
+        """The folder of a stage of the table (``winnow.stages``) in this run."""
+        return self.pool_dir if stage is POOL else stage.path(self.dir, self.suite["name"])
 
     @property
     def seed(self) -> int:
@@ -134,7 +157,7 @@ def prepare(overrides: list[str] | None = None) -> Run:
             "plugins": [str(p) for p in getattr(sub.recipe, "plugins", []) or []], "config": rc.cfg}
     if is_main_process():  # under torchrun every rank prepares the run; rank 0 alone writes it
         write_json(d / "run.json", info)
-    return Run(rc=rc, submission=sub, dir=d)
+    return Run(rc=rc, submission=sub, dir=d, plan=derive(rc.cfg["scale"]["model"], rc.cfg["scale"]["train"]))
 
 
 def _need(folder: Path, what: str) -> Manifest:
@@ -152,14 +175,10 @@ def _skip(stage: str, m: Manifest) -> Manifest:
 
 # ----------------------------------------------------------------------------------------- pool
 def stage_pool(run: Run) -> Manifest:
-    from winnow.pool.build import build_pool
-
     return build_pool(run.cfg["pool"], progress=run.cfg["progress"])
 
 
 def pool_inputs(run: Run) -> list[Path]:
-    from winnow.pool.build import pool_shards
-
     return pool_shards(run.cfg["pool"], run.scale["pool"].get("shards"))
 
 
@@ -173,11 +192,9 @@ def curation_seed(run: Run) -> int:
 def curate_inputs(run: Run, pool_id: str) -> dict:
     """Everything the curated output may depend on, under the names the curate key has always
     used (their hash is the key of a per-run curated folder from before the curated store)."""
-    from winnow.tokenize.bpe import spec
-
     return {"pool": pool_id, "shards": [s.name for s in pool_inputs(run)],
             "fingerprint": run.submission.fingerprint, "seed": curation_seed(run),
-            "train_tokens": derive(run)["tokens"],
+            "train_tokens": run.plan["tokens"],
             "bytes_per_token": spec(run.scale["tokenizer"]["name"]).bytes_per_token,
             "v": STAGE_VERSIONS["curate"]}
 
@@ -198,9 +215,7 @@ def curated_manifest(run: Run, pool_id: str) -> Manifest | None:
     """The run's curated manifest if it is up to date, else None: ``curated/`` links to the
     finished store folder of the current key, or is a per-run folder from before the store,
     finished under the key of its time (kept as it is, so existing rows keep their evidence)."""
-    from winnow.curate.store import own_folder
-
-    link = run.dir / "curated"
+    link = run.folder(CURATE)
     if own_folder(link):
         return completed(link, hash_obj(curate_inputs(run, pool_id)))
     return completed(link, curate_key(run, pool_id))
@@ -209,15 +224,12 @@ def curated_manifest(run: Run, pool_id: str) -> Manifest | None:
 def stage_curate(run: Run) -> Manifest:
     """Link the run's ``curated/`` to the store folder of its key, curating it there unless
     another run did (then the log says whose it is and why it is shared)."""
-    from winnow.curate.store import attach, claim, sharing
-    from winnow.pool.build import pool_dir
-
-    pool_m = _need(pool_dir(run.cfg["pool"]["name"], run.cfg["pool"]["version"]), "pool")
+    pool_m = _need(run.pool_dir, "pool")
     if (m := curated_manifest(run, pool_m.content_id)) is not None:
         return _skip("curate", m)
     key = curate_key(run, pool_m.content_id)
     with claim(key) as folder:
-        attach(run.dir / "curated", folder)
+        attach(run.folder(CURATE), folder)
         if (m := completed(folder, key)) is not None:
             if m.config.get("made_by") == run.dir.name:
                 return _skip("curate", m)
@@ -230,23 +242,18 @@ def stage_curate(run: Run) -> Manifest:
 def curate_into(run: Run, pool_m: Manifest, key: str, out: Path) -> Manifest:
     """Curate the run's recipe over its pool shards into ``out`` (resuming what is there) and
     write the manifest last."""
-    from winnow.curate.base import StepContext
-    from winnow.curate.engine import ENGINES
-    from winnow.curate.pipeline import curate, format_stats
-    from winnow.tokenize.bpe import spec
-
     shards = pool_inputs(run)
     recipe = run.submission.recipe
     engine_cfg = run.cfg["engine"]
     engine = ENGINES.get(engine_cfg["name"])(**{k: v for k, v in engine_cfg.items() if k != "name"})
     ctx = StepContext(seed=curation_seed(run), workers=engine_cfg.get("workers"), work_dir=out / "_work",
-                      train_tokens=derive(run)["tokens"],
+                      train_tokens=run.plan["tokens"],
                       bytes_per_token=spec(run.scale["tokenizer"]["name"]).bytes_per_token)
     log.info("curate: %s over %d pool shards into %s", run.submission.name, len(shards), out)
     stats = curate(recipe, shards, out, ctx, engine)
     print(format_stats(stats))
     depends = recipe.dependence()
-    return write_manifest(out, "curated", key, parents={"pool": pool_m.content_id},
+    return write_manifest(out, CURATE.kind, key, parents={POOL.kind: pool_m.content_id},
                           config={"submission": run.submission.name,
                                   "fingerprint": run.submission.fingerprint,
                                   "seed": curation_seed(run) if depends["seed_dependent"] else None,
@@ -259,12 +266,6 @@ def curate_into(run: Run, pool_m: Manifest, key: str, out: Path) -> Manifest:
 
 
 # ------------------------------------------------------------------------------------- tokenize
-def derive(run: Run) -> dict:
-    from winnow.train.loop import derive as train_derive
-
-    return train_derive(run.scale["model"], run.scale["train"])
-
-
 def tokenize_inputs(run: Run, curated_id: str) -> tuple[dict, dict, list | None]:
     """(input-key parts, manifest config, stages) of the tokenize stage.
 
@@ -273,8 +274,8 @@ def tokenize_inputs(run: Run, curated_id: str) -> tuple[dict, dict, list | None]
     committed rows keep their chain.
     """
     seq_len = run.scale["model"]["seq_len"]
-    n_seq = derive(run)["steps"] * run.scale["train"]["batch_size"]
-    key_parts = {"curated": curated_id, "tokenizer": run.scale["tokenizer"], "seq_len": seq_len,
+    n_seq = run.plan["sequences"]
+    key_parts = {CURATE.kind: curated_id, "tokenizer": run.scale["tokenizer"], "seq_len": seq_len,
                  "n_sequences": n_seq, "seed": run.seed_for("fill"), "v": STAGE_VERSIONS["tokenize"]}
     config = {"tokenizer": run.scale["tokenizer"], "seq_len": seq_len, "n_sequences": n_seq,
               "seed": run.seed_for("fill")}
@@ -285,8 +286,6 @@ def tokenize_inputs(run: Run, curated_id: str) -> tuple[dict, dict, list | None]
         key_parts["order_seed"] = config["order_seed"] = run.seed_for("order")
     stages = getattr(run.submission.recipe, "stages", None) or None
     if stages:
-        from winnow.tokenize.stages import STAGED_PACK_VERSION, canonical
-
         config["stages"] = canonical(stages)
         key_parts["stages"] = {"stages": config["stages"], "v": STAGED_PACK_VERSION}
     return key_parts, config, stages
@@ -298,25 +297,22 @@ def tokenize_key(run: Run, curated_id: str) -> str:
 
 
 def stage_tokenize(run: Run) -> Manifest:
-    from winnow.tokenize.bpe import tokenizer_file
-    from winnow.tokenize.pack import pack
-
-    cur = _need(run.dir / "curated", "curate")
-    out = run.dir / "tokenized"
+    cur = _need(run.folder(CURATE), "curate")
+    out = run.folder(TOKENIZE)
     tok_path = tokenizer_file(run.scale["tokenizer"]["name"], run.scale["tokenizer"].get("sha256"))
     _, config, stages = tokenize_inputs(run, cur.content_id)
     seq_len, n_seq = config["seq_len"], config["n_sequences"]
     key = tokenize_key(run, cur.content_id)
     if (m := completed(out, key)) is not None:
         return _skip("tokenize", m)
-    shards = sorted((run.dir / "curated" / "shards").glob("*.jsonl.zst"))
+    shards = sorted((run.folder(CURATE) / "shards").glob("*.jsonl.zst"))
     stats = pack(shards=shards, tokenizer_path=tok_path, seq_len=seq_len, n_sequences=n_seq,
                  seed=config["seed"], out_dir=out, progress=run.cfg["progress"], stages=stages,
                  order=run.data_order, order_seed=config.get("order_seed"))
     log.info("tokenize: %d sequences x %d tokens, %.2f passes over the curated data%s",
              n_seq, seq_len + 1, stats["passes"],
              f" ({len(stages)} stages, in order)" if stages else "")
-    return write_manifest(out, "tokenized", key, parents={"curated": cur.content_id},
+    return write_manifest(out, TOKENIZE.kind, key, parents={CURATE.kind: cur.content_id},
                           config=config, stats=stats, files=["tokens.npy", "order.json"])
 
 
@@ -325,8 +321,6 @@ def runtime_train(run: Run) -> dict:
     """The run config's ``runtime:`` settings that are set (micro batch, activation
     checkpointing, threads): speed and memory only, so they join the scale's train settings at
     train time but not the run key, the stage key or the manifest's recorded config."""
-    from winnow.train.loop import RESUME_NEUTRAL_KEYS
-
     runtime = {k: v for k, v in (run.cfg.get("runtime") or {}).items() if v is not None}
     if bad := sorted(set(runtime) - RESUME_NEUTRAL_KEYS):
         raise StageError(f"runtime.{bad[0]} changes what is trained, so it is not a runtime setting "
@@ -338,55 +332,51 @@ def runtime_train(run: Run) -> dict:
 def stage_train(run: Run) -> Manifest | None:
     """Train, or skip when up to date. Under torchrun every rank calls this and trains its share;
     rank 0 writes the outputs and the manifest, the other ranks return None."""
-    from winnow.train.loop import RESUME_NEUTRAL_KEYS, train_model
+    from winnow.train.loop import train_model  # torch
 
-    tok = _need(run.dir / "tokenized", "tokenize")
-    out = run.dir / "train"
+    tok = _need(run.folder(TOKENIZE), "tokenize")
+    out = run.folder(TRAIN)
     # speed and bookkeeping settings (threads, micro batch, checkpoint interval...) are not part
     # of what is trained: leaving them out lets a run resume under other ones
     train_cfg = {k: v for k, v in run.scale["train"].items() if k not in RESUME_NEUTRAL_KEYS}
-    key = hash_obj({"tokenized": tok.content_id, "model": run.scale["model"],
+    key = hash_obj({TOKENIZE.kind: tok.content_id, "model": run.scale["model"],
                     "train": train_cfg, "seed": run.seed_for("init"), "v": STAGE_VERSIONS["train"]})
     if (m := completed(out, key)) is not None:
         return _skip("train", m)
     stats = train_model(model_cfg=run.scale["model"], train_cfg={**run.scale["train"], **runtime_train(run)},
-                        tokens_path=run.dir / "tokenized" / "tokens.npy", out_dir=out,
+                        tokens_path=run.folder(TOKENIZE) / "tokens.npy", out_dir=out,
                         seed=run.seed_for("init"), progress=run.cfg["progress"])
     if not is_main_process():
         return None
     files = [p.relative_to(out).as_posix() for p in sorted((out / "model").iterdir())]
-    return write_manifest(out, "train", key, parents={"tokenized": tok.content_id},
+    return write_manifest(out, TRAIN.kind, key, parents={TOKENIZE.kind: tok.content_id},
                           config={"model": run.scale["model"], "train": run.scale["train"],
                                   "seed": run.seed_for("init")}, stats=stats, files=files)
 
 
 # ----------------------------------------------------------------------------------------- eval
 def heldout_texts(run: Run) -> list[str]:
-    from winnow.docs import read_docs
-    from winnow.pool.build import HELDOUT, pool_dir
-
-    path = pool_dir(run.cfg["pool"]["name"], run.cfg["pool"]["version"]) / HELDOUT
+    """The texts of the pool's held-out sample (held-out bits per byte)."""
+    path = run.pool_dir / HELDOUT
     return [d["text"] for d in read_docs(path) if d["text"].strip()]
 
 
 def stage_eval(run: Run) -> Manifest:
-    import winnow.train.model  # noqa: F401  (registers winnow's architecture with the Auto classes)
-    from winnow.eval.runner import evaluate
-    from winnow.tokenize.bpe import tokenizer_file
+    import winnow.train.model  # noqa: F401  (torch; registers winnow's architecture with the Auto classes)
 
-    tr = _need(run.dir / "train", "train")
-    tok = _need(run.dir / "tokenized", "tokenize")
-    out = run.dir / "eval" / run.suite["name"]
-    key = hash_obj({"train": tr.content_id, "tokenized": tok.content_id, "suite": run.suite,
+    tr = _need(run.folder(TRAIN), "train")
+    tok = _need(run.folder(TOKENIZE), "tokenize")
+    out = run.folder(EVAL)
+    key = hash_obj({TRAIN.kind: tr.content_id, TOKENIZE.kind: tok.content_id, "suite": run.suite,
                     "v": STAGE_VERSIONS["eval"]})
     if (m := completed(out, key)) is not None:
         return _skip("eval", m)
     tok_path = tokenizer_file(run.scale["tokenizer"]["name"], run.scale["tokenizer"].get("sha256"))
-    result = evaluate(model_dir=run.dir / "train" / "model", tokenizer_file=tok_path, suite=run.suite,
+    result = evaluate(model_dir=run.folder(TRAIN) / "model", tokenizer_file=tok_path, suite=run.suite,
                       out_dir=out, seq_len=run.scale["model"]["seq_len"],
-                      heldout_texts=heldout_texts(run), train_tokens=run.dir / "tokenized" / "tokens.npy",
+                      heldout_texts=heldout_texts(run), train_tokens=run.folder(TOKENIZE) / "tokens.npy",
                       seed=run.suite.get("seed", 1234), progress=run.cfg["progress"])
-    return write_manifest(out, "eval", key, parents={"train": tr.content_id, "tokenized": tok.content_id},
+    return write_manifest(out, EVAL.kind, key, parents={TRAIN.kind: tr.content_id, TOKENIZE.kind: tok.content_id},
                           config={"suite": run.suite}, stats=result.get("stats", {}))
 
 
@@ -428,7 +418,7 @@ def launch_rank(environ=os.environ) -> tuple[int, int]:
     """(global rank, world size) of this process under torchrun; (0, 1) outside it."""
     if not any(k in environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK")):
         return 0, 1
-    from winnow.train.distributed import env_from_torchrun
+    from winnow.train.distributed import env_from_torchrun  # torch
 
     try:
         rank, world, _ = env_from_torchrun(environ)
@@ -483,15 +473,13 @@ def data_ready(run: Run) -> dict[str, Manifest] | None:
     """The pool, curated and tokenized manifests when all three are up to date for ``run``
     (input keys checked, nothing written), else None. A tokenized stage of an earlier, other
     chain left in the folder does not count."""
-    from winnow.pool.build import pool_dir
-
-    pool_m = read_manifest(pool_dir(run.cfg["pool"]["name"], run.cfg["pool"]["version"]))
+    pool_m = read_manifest(run.pool_dir)
     if pool_m is None:
         return None
     cur = curated_manifest(run, pool_m.content_id)
     if cur is None:
         return None
-    tok = completed(run.dir / "tokenized", tokenize_key(run, cur.content_id))
+    tok = completed(run.folder(TOKENIZE), tokenize_key(run, cur.content_id))
     if tok is None:
         return None
     return {"pool": pool_m, "curate": cur, "tokenize": tok}
@@ -535,10 +523,3 @@ def wait_for_data(run: Run, rank: int, world: int, *, poll_s: float = WAIT_POLL_
             time.monotonic() - t0, ready["tokenize"].short)
     return ready
 
-
-def chain(run_dir: Path) -> dict[str, Path]:
-    """The stage folders of a run, in order (those that exist)."""
-    info = read_json(run_dir / "run.json")
-    folders = {"curate": run_dir / "curated", "tokenize": run_dir / "tokenized",
-               "train": run_dir / "train", "eval": run_dir / "eval" / info["suite"]}
-    return {k: v for k, v in folders.items() if v.exists()}

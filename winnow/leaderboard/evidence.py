@@ -7,6 +7,9 @@ number a row carries from it; ``submit`` writes the row from that, and ``winnow 
 check`` derives it again and compares, so an edited row fails even when its ``row_hash`` was
 recomputed after the edit.
 
+The stages and their parents are the stage table's (``winnow.stages``); a row names each stage's
+manifest by its kind (``pool``, ``curated``, ``tokenized``, ``train``, ``eval``).
+
 Run folders are large and machine-local, so ``submit`` also stores the evidence beside the row
 as a *bundle* (``<row>.bundle.json``, canonical JSON, schema ``BUNDLE_SCHEMA``). Where the run
 folder is gone, the check uses the bundle, after checking that it is internally chained:
@@ -30,27 +33,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from winnow.io import read_json, sha256_bytes
+import yaml
+
+from winnow.io import atomic_path, read_json, sha256_bytes
 from winnow.manifest import canonical_json, content_id_of, read_manifest
+from winnow.stages import STAGES, parent_kind, run_folders
 
 BUNDLE_SCHEMA = 1
 BUNDLE_SUFFIX = ".bundle.json"
-# Row manifest keys, in chain order, with the run stage each comes from and its parent key.
-CHAIN = (("pool", "pool", None), ("curated", "curate", "pool"), ("tokenized", "tokenize", "curated"),
-         ("train", "train", "tokenized"), ("eval", "eval", "train"))
 
 
 class EvidenceError(ValueError):
     pass
-
-
-def run_folders(run_dir: Path) -> dict[str, Path]:
-    """Row manifest key -> folder, for the stages of ``run_dir`` that exist (pool included)."""
-    from winnow.leaderboard.verify import run_pool_dir
-    from winnow.run import chain
-
-    by_stage = {"pool": run_pool_dir(run_dir), **chain(run_dir)}
-    return {key: by_stage[stage] for key, stage, _ in CHAIN if by_stage.get(stage) is not None}
 
 
 def collect(run_dir: Path) -> dict:
@@ -58,20 +52,20 @@ def collect(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").exists():
         raise EvidenceError(f"{run_dir}: not a run folder (no run.json)")
+    run = read_json(run_dir / "run.json")
     folders = run_folders(run_dir)
     manifests = {}
-    for key, stage, _ in CHAIN:
-        m = read_manifest(folders[key]) if key in folders else None
+    for stage in STAGES:
+        m = read_manifest(folders[stage.name]) if stage.name in folders else None
         if m is None:
-            raise EvidenceError(f"{run_dir}: the {stage} stage has not finished (no manifest in "
-                                f"{folders.get(key, run_dir / stage)}); run `winnow run` first")
+            raise EvidenceError(f"{run_dir}: the {stage.name} stage has not finished (no manifest in "
+                                f"{folders.get(stage.name) or stage.path(run_dir, run['suite'])}); run `winnow run` first")
         d = m.to_dict()
         d.pop("env", None)  # host facts: outside every hash, not evidence
-        manifests[key] = d
+        manifests[stage.kind] = d
     results = folders["eval"] / "results.json"
     if not results.exists():
         raise EvidenceError(f"{results}: missing; rerun the eval stage")
-    run = read_json(run_dir / "run.json")
     return {"bundle_schema": BUNDLE_SCHEMA, "run": run, "recipe": recipe_facts(run),
             "manifests": manifests, "results_json": results.read_text(encoding="utf-8")}
 
@@ -79,8 +73,6 @@ def collect(run_dir: Path) -> dict:
 def recipe_facts(run: dict) -> dict:
     """What a row needs from the submission's recipe.yaml beyond the fingerprint: ``targets:``
     (the eval tasks a targeted submission aims at). Read at submit time and kept in the bundle."""
-    import yaml
-
     recipe = Path(run.get("submission_folder", "")) / "recipe.yaml"
     try:
         data = yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}
@@ -120,7 +112,8 @@ def chain_problems(evidence: dict, cited: dict[str, str]) -> list[str]:
     """Internal consistency of evidence, and agreement with the manifest ids a row cites."""
     probs = []
     ms = evidence.get("manifests") or {}
-    for key, _, parent in CHAIN:
+    for stage in STAGES:
+        key, parent = stage.kind, parent_kind(stage)
         m = ms.get(key)
         if m is None:
             probs.append(f"the {key} manifest is missing")
@@ -149,8 +142,6 @@ def results_of(evidence: dict) -> dict:
 
 def write_bundle(path: Path, evidence: dict) -> str:
     """Write the bundle atomically; return its sha256."""
-    from winnow.io import atomic_path
-
     data = bundle_bytes(evidence)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

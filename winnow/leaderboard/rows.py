@@ -1,4 +1,6 @@
-"""Leaderboard rows: one JSON file per (submission, scale, seed) result, written only by submit.
+"""Leaderboard rows: the row schema, every number a row carries derived from its evidence, and reading rows.
+
+Rows are written only by ``winnow.leaderboard.submit`` (its checks, the lock, the atomic writes).
 
 A row lives in ``leaderboard/rows/<scale>/<track>/<slug>__seed<k>__<key8>.json`` with its evidence
 bundle beside it (``...__<key8>.bundle.json``, see ``winnow.leaderboard.evidence``).
@@ -25,12 +27,6 @@ per-task counts, plus the ``decontaminate`` step's own numbers under ``decontami
 recipe ran it. Rows of earlier runs keep what they recorded: the step's numbers, or
 ``{"measured": false}``; both still check.
 
-``submit`` refuses, each with the reason: unofficial runs (run.json, and the scale/suite configs
-the manifests record compared with the committed YAML and its version), broken hash chains, a
-token budget trained that is not the scale's derived budget, and filtering-track runs whose
-documents add text to their pool parents (``winnow.leaderboard.descent``). Rows are written under
-a lock with atomic renames, so concurrent submits never corrupt or lose a row.
-
 Schema 4 adds, for targeted submissions, ``core_heldout_gold_bpb_v1`` and
 ``core_heldout_gold_bpb_pooled_v1`` (the gold-bpb aggregates without the targets); untargeted
 rows differ from schema 3 only in what their results carry.
@@ -41,14 +37,17 @@ it again on the run folder or the bundle and compares.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
+from winnow.config import ConfigError, group_file
 from winnow.eval.contamination import row_summary
-from winnow.io import file_lock, read_json, sha256_bytes, write_json
-from winnow.manifest import code_version, hash_obj
+from winnow.eval.scoring import heldout_aggregate, heldout_gold_bpb
+from winnow.io import read_json, sha256_bytes
+from winnow.leaderboard.evidence import is_bundle, results_of
+from winnow.manifest import hash_obj
 from winnow.paths import leaderboard_dir
+from winnow.tokenize.bpe import RECIPES
 
 ROW_SCHEMA = 4
 READABLE_SCHEMAS = (1, 2, 3, 4)
@@ -56,11 +55,6 @@ READABLE_SCHEMAS = (1, 2, 3, 4)
 # enough for accuracy to move (GPU scales), the continuous CORE aggregate at CPU scales.
 GPU_PRIMARY = "core_v2"
 CPU_PRIMARY = "core_prob_v1"
-CPU_TOKENIZER_PREFIX = "bpe"   # winnow's own small BPEs are the CPU scales' tokenizers
-TOKEN_TOL = 0          # tokens trained must equal the derived budget exactly
-
-
-DESCENT_TRACKS = ("filtering", "order")  # tracks whose documents must all descend from the pool
 
 
 class RowError(ValueError):
@@ -76,7 +70,10 @@ def row_hash(row: dict) -> str:
 
 
 def is_cpu_scale(scale: dict) -> bool:
-    return str((scale.get("tokenizer") or {}).get("name", "")).startswith(CPU_TOKENIZER_PREFIX)
+    """Whether ``scale`` (a scale config) is a CPU scale: its tokenizer is one of winnow's committed
+    small BPEs (``winnow.tokenize.bpe.RECIPES``, made for the CPU scales); the GPU scales use a
+    registered external tokenizer (GPT-NeoX-20B)."""
+    return (scale.get("tokenizer") or {}).get("name") in RECIPES
 
 
 def primary_metric(scale: dict) -> str:
@@ -93,8 +90,6 @@ def row_primary(row: dict) -> str:
     version is the row's, else it is the CPU/GPU default for that scale's tokenizer kind."""
     if row.get("schema", 1) >= 2:
         return row["primary_metric"]
-    from winnow.config import ConfigError, group_file
-
     try:
         scale = group_file("scale", row["scale"])
     except ConfigError:
@@ -169,8 +164,6 @@ def targeted_aggregates(tasks: dict, targets: list[str], schema: int = ROW_SCHEM
     ones, heldout_gold_bpb); nothing otherwise."""
     if not targets:
         return {}
-    from winnow.eval.scoring import heldout_aggregate, heldout_gold_bpb
-
     held = heldout_aggregate(tasks, targets)
     held.pop("heldout_excluded", None)
     if schema >= 4:
@@ -181,8 +174,6 @@ def targeted_aggregates(tasks: dict, targets: list[str], schema: int = ROW_SCHEM
 def row_numbers(evidence: dict, schema: int = ROW_SCHEMA) -> dict:
     """Every field of a row that follows from its evidence (run.json, manifests, results), as a
     row of ``schema`` derives them."""
-    from winnow.leaderboard.evidence import results_of
-
     run, ms = evidence["run"], evidence["manifests"]
     res = results_of(evidence)
     tok, train, cur = ms["tokenized"]["stats"], ms["train"]["stats"], ms["curated"]["stats"]
@@ -214,135 +205,7 @@ def row_numbers(evidence: dict, schema: int = ROW_SCHEMA) -> dict:
     }
 
 
-# ------------------------------------------------------------------------------ submit checks
-def official_problems(evidence: dict) -> list[str]:
-    """The run's scale and suite, as recorded in run.json and in the manifests, are the committed
-    ones (same YAML, same version); the run trained the scale's derived token budget."""
-    from winnow.config import ConfigError, group_file
-    from winnow.train.loop import derive
-
-    run, ms = evidence["run"], evidence["manifests"]
-    probs = []
-    if not run.get("official") or run.get("unofficial"):
-        probs.append(f"unofficial run ({'; '.join(run.get('unofficial') or ['run.json says so'])}); "
-                     "the leaderboard takes only runs of the committed scale and suite: rerun without "
-                     "scale.* / suite.* overrides")
-    scale, suite = run["config"]["scale"], run["config"]["suite"]
-    try:
-        committed = group_file("scale", scale["name"])
-        committed_suite = group_file("suite", suite["name"])
-    except ConfigError as e:
-        return probs + [str(e)]
-    if committed != scale:
-        diff = sorted(k for k in set(committed) | set(scale) if committed.get(k) != scale.get(k))
-        probs.append(f"unofficial scale: the run's {scale['name']} config differs from conf/scale/"
-                     f"{scale['name']}.yaml in {', '.join(diff)}")
-    if committed.get("version") != run.get("scale_version"):
-        probs.append(f"scale {scale['name']} is version {committed.get('version')} in conf/ but the run "
-                     f"recorded version {run.get('scale_version')}: rerun at the current version")
-    if committed_suite != suite or committed_suite.get("version") != run.get("suite_version"):
-        probs.append(f"unofficial suite: the run's suite {suite['name']} v{run.get('suite_version')} is not "
-                     f"conf/suite/{suite['name']}.yaml (v{committed_suite.get('version')})")
-    if suite["name"] != committed.get("suite"):
-        probs.append(f"scale {scale['name']} is evaluated with suite {committed.get('suite')!r}, not {suite['name']!r}")
-    tr, tk, ev = ms["train"], ms["tokenized"], ms["eval"]
-    if tr["config"].get("model") != committed.get("model") or tr["config"].get("train") != committed.get("train"):
-        probs.append(f"the train manifest's model/train config is not conf/scale/{scale['name']}.yaml's")
-    if tk["config"].get("tokenizer") != committed.get("tokenizer") or \
-            tk["config"].get("seq_len") != committed["model"]["seq_len"]:
-        probs.append(f"the tokenized manifest's tokenizer/seq_len is not conf/scale/{scale['name']}.yaml's")
-    if ev["config"].get("suite") != committed_suite:
-        probs.append(f"the eval manifest's suite config is not conf/suite/{suite['name']}.yaml")
-    d = derive(committed["model"], committed["train"])
-    trained = tr["stats"].get("tokens")
-    if trained is None or abs(int(trained) - int(d["tokens"])) > TOKEN_TOL or tr["stats"].get("stopped_early"):
-        probs.append(f"trained {trained} tokens but scale {scale['name']} v{committed.get('version')} derives a "
-                     f"budget of {d['tokens']} ({d['steps']} steps); finish or rerun training")
-    if tk["config"].get("n_sequences") != d["sequences"]:
-        probs.append(f"tokenized {tk['config'].get('n_sequences')} sequences but the scale needs {d['sequences']}")
-    return probs
-
-
-def descent_of(run_dir: Path, evidence: dict):
-    from winnow.config import group_file
-    from winnow.leaderboard.descent import check_descent
-    from winnow.pool.build import pool_shards
-
-    run = evidence["run"]
-    pool_cfg = run["config"]["pool"]
-    shards = pool_shards(pool_cfg if "n_shards" in pool_cfg else group_file("pool", pool_cfg["name"]),
-                         run["config"]["scale"]["pool"].get("shards"))
-    return check_descent(sorted((Path(run_dir) / "curated" / "shards").glob("*.jsonl.zst")), shards)
-
-
-def make_row(run_dir: Path) -> tuple[dict, dict]:
-    """(row, evidence) of a finished run folder, or RowError listing every reason to refuse it."""
-    from winnow.leaderboard.evidence import EvidenceError, chain_problems, collect
-    from winnow.leaderboard.verify import verify_run
-
-    run_dir = Path(run_dir)
-    info = read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
-    if info and (not info.get("official") or info.get("unofficial")):
-        raise RowError(f"{run_dir}: refused: unofficial run ({'; '.join(info.get('unofficial') or [])}); "
-                       "the leaderboard takes only runs of the committed scale and suite: rerun "
-                       "without scale.* / suite.* overrides")
-    try:
-        ev = collect(run_dir)
-    except EvidenceError as e:
-        raise RowError(f"{run_dir}: refused: {e}") from None
-    problems = official_problems(ev)
-    problems += verify_run(run_dir)
-    problems += chain_problems(ev, {k: m["content_id"] for k, m in ev["manifests"].items()})
-    descent = None
-    # the order track reorders pool documents: the filtering track's rule holds for it too
-    if not problems and ev["run"]["track"] in DESCENT_TRACKS:
-        descent = descent_of(run_dir, ev)
-        if not descent.ok:
-            problems.append(f"{ev['run']['track']} track: {descent.failed} of {descent.docs} curated documents are not "
-                            f"their pool parent with text removed ({descent.rule}); first ones:\n    "
-                            + "\n    ".join(descent.problems))
-    if problems:
-        raise RowError(f"{run_dir}: refused:\n  - " + "\n  - ".join(problems))
-    # the code that submitted the row, and the commit each stage's manifest recorded when written
-    stages = {k: (m.get("code") or {}).get("commit") for k, m in sorted(ev["manifests"].items())}
-    row = {"schema": ROW_SCHEMA, **row_numbers(ev),
-           "descent": descent.summary() if descent else None, "code": {**code_version(), "stages": stages}}
-    return row, ev
-
-
-def row_path(row: dict) -> Path:
-    slug = row["submission"].replace("/", "-")
-    key8 = row["run_id"].rsplit("__", 1)[-1]
-    return rows_root() / row["scale"] / row["track"] / f"{slug}__seed{row['seed']}__{key8}.json"
-
-
-@contextlib.contextmanager
-def board_lock():
-    """An exclusive lock over the rows folder (flock: released if the process dies)."""
-    with file_lock(rows_root() / ".submit.lock"):
-        yield
-
-
-def write_row(row: dict, evidence: dict) -> Path:
-    """Bundle first, then the row citing its hash; both by atomic rename, under the board lock."""
-    from winnow.leaderboard.evidence import bundle_path, write_bundle
-
-    path = row_path(row)
-    with board_lock():
-        row["bundle"] = {"file": bundle_path(path).name, "sha256": write_bundle(bundle_path(path), evidence)}
-        row["row_hash"] = row_hash(row)
-        write_json(path, row)
-    return path
-
-
-def submit(run_dir: Path) -> Path:
-    row, ev = make_row(run_dir)
-    return write_row(row, ev)
-
-
 def row_files(root: Path | None = None) -> list[Path]:
-    from winnow.leaderboard.evidence import is_bundle
-
     root = root or rows_root()
     return [p for p in sorted(root.rglob("*.json")) if not is_bundle(p) and not p.name.startswith(".")]
 

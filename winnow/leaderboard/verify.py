@@ -1,8 +1,8 @@
 """Verification: a run folder's manifest chain, and every leaderboard row against its evidence.
 
 ``verify_run`` recomputes the sha256 of every file listed in each stage manifest of a run (and of
-its pool), and checks that each stage names its parent's content id, so a changed byte anywhere
-is reported with the file's path.
+its pool), and checks that each stage names its parent's content id (the stage table,
+``winnow.stages``), so a changed byte anywhere is reported with the file's path.
 
 ``check_row`` never trusts a row's own ``row_hash`` alone. It recomputes the row's aggregates from
 its per-task values, then every number of the row from its evidence (``winnow.leaderboard
@@ -17,43 +17,34 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from winnow.eval.scoring import aggregate
 from winnow.io import read_json
+from winnow.leaderboard.evidence import (EvidenceError, bundle_path, chain_problems, collect, comparable,
+                                         read_bundle)
+from winnow.leaderboard.rows import READABLE_SCHEMAS, row_files, row_hash, row_numbers
 from winnow.manifest import read_manifest, verify_folder
-
-# Row manifest keys (artifact kinds) by run stage name.
-PARENT_OF = {"curate": ("pool", None), "tokenize": ("curated", "curate"), "train": ("tokenized", "tokenize"),
-             "eval": ("train", "train")}
-
-
-def run_pool_dir(run_dir: Path) -> Path | None:
-    from winnow.pool.build import pool_dir
-
-    info = read_json(run_dir / "run.json")
-    pool = info["config"]["pool"]
-    return pool_dir(pool["name"], pool["version"])
+from winnow.paths import winnow_home
+from winnow.stages import STAGES, parent_kind, run_folders
 
 
 def verify_run(run_dir: Path) -> list[str]:
-    from winnow.run import chain
-
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").exists():
         return [f"{run_dir}: not a run folder (no run.json)"]
     problems: list[str] = []
-    pool = run_pool_dir(run_dir)
-    folders = {"pool": pool, **chain(run_dir)}
+    folders = run_folders(run_dir)
     manifests = {}
     for stage, folder in folders.items():
         problems += verify_folder(folder)
         manifests[stage] = read_manifest(folder)
-    for stage, (parent_key, parent_stage) in PARENT_OF.items():
-        m = manifests.get(stage)
-        parent = manifests.get(parent_stage or "pool")
+    for stage in STAGES:
+        m, parent = manifests.get(stage.name), manifests.get(stage.parent)
         if m is None or parent is None:
             continue
-        if m.parents.get(parent_key) != parent.content_id:
-            problems.append(f"{folders[stage]}: names parent {parent_key} {str(m.parents.get(parent_key))[:8]} "
-                            f"but {folders[parent_stage or 'pool']} has content id {parent.short}")
+        key = parent_kind(stage)
+        if m.parents.get(key) != parent.content_id:
+            problems.append(f"{folders[stage.name]}: names parent {key} {str(m.parents.get(key))[:8]} "
+                            f"but {folders[stage.parent]} has content id {parent.short}")
     return problems
 
 
@@ -92,8 +83,6 @@ NOT_FROM_EVIDENCE = {"schema", "row_hash", "code", "descent", "bundle"}
 
 
 def find_run(run_id: str, runs_dirs: list[Path] | None = None) -> Path | None:
-    from winnow.paths import winnow_home
-
     for base in [winnow_home() / "runs", *(runs_dirs or [])]:
         d = Path(base) / run_id
         if (d / "run.json").exists():
@@ -103,11 +92,6 @@ def find_run(run_id: str, runs_dirs: list[Path] | None = None) -> Path | None:
 
 def check_row(path: Path, runs_dirs: list[Path] | None = None) -> list[str]:
     """Every problem with one row file, each starting with the row's path."""
-    from winnow.eval.scoring import aggregate
-    from winnow.leaderboard.evidence import (EvidenceError, bundle_path, chain_problems, collect,
-                                             read_bundle)
-    from winnow.leaderboard.rows import READABLE_SCHEMAS, row_hash, row_numbers
-
     path = Path(path)
     try:
         row = read_json(path)
@@ -143,8 +127,6 @@ def check_row(path: Path, runs_dirs: list[Path] | None = None) -> list[str]:
             probs.append(f"{path}: bundle {bpath.name} has sha256 {sha[:12]} but the row records "
                          f"{str(want_sha)[:12]} (the bundle or the row was edited)")
         if evidence is not None:
-            from winnow.leaderboard.evidence import comparable
-
             if comparable(bundled) != comparable(evidence):
                 probs.append(f"{path}: bundle {bpath.name} differs from the evidence in {run_dir}")
         else:
@@ -173,37 +155,9 @@ def check_row(path: Path, runs_dirs: list[Path] | None = None) -> list[str]:
 
 
 def check_rows(rows_dir: Path | None = None, runs_dirs: list[Path] | None = None) -> tuple[list[str], int]:
-    from winnow.leaderboard.rows import row_files
-
     paths = row_files(rows_dir)
     problems = []
     for p in paths:
         problems += check_row(p, runs_dirs)
     return problems, len(paths)
 
-
-def write_missing_bundles(rows_dir: Path | None = None, runs_dirs: list[Path] | None = None) -> list[str]:
-    """For each row without a bundle whose run folder is on this machine and checks clean against
-    it, store the bundle beside the row (the row itself is not changed). One status line a row."""
-    from winnow.leaderboard.evidence import bundle_path, collect, write_bundle
-    from winnow.leaderboard.rows import board_lock, row_files
-
-    out = []
-    for p in row_files(rows_dir):
-        b = bundle_path(p)
-        if b.exists():
-            out.append(f"{p}: has a bundle")
-            continue
-        row = read_json(p)
-        run_dir = find_run(row.get("run_id", ""), runs_dirs)
-        if run_dir is None:
-            out.append(f"{p}: artifacts not on this machine and no bundle (run {row.get('run_id')} not found)")
-            continue
-        probs = check_row(p, runs_dirs)
-        if probs:
-            out.append(f"{p}: not bundled, it fails against {run_dir}: " + "; ".join(probs))
-            continue
-        with board_lock():
-            write_bundle(b, collect(run_dir))
-        out.append(f"{p}: wrote {b.name} from {run_dir}")
-    return out

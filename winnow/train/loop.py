@@ -1,11 +1,13 @@
 """The training loop: one scale's ``model:`` + ``train:`` blocks and a tokens.npy in, a model out.
 
-``train_model`` is a pure function of its arguments (config, data, seed); the CLI verb wraps it.
-Choices, each following DCLM/open_lm unless noted:
+``train_model`` is a pure function of its arguments (config, data, seed); ``winnow train`` (the
+run's train stage) and ``python -m winnow.train`` (any token file) wrap it. Its neighbours: the
+scale plan (steps, tokens, FLOPs: ``winnow.train.plan``, torch-free), the checkpoint files
+(``winnow.train.checkpoint``), the metric sinks (``winnow.train.metrics``), the sharding
+(``winnow.train.distributed``). Choices, each following DCLM/open_lm unless noted:
 
-* Derived numbers are computed, never typed: ``derive`` turns a scale into steps, tokens actually
-  trained (a whole number of batches: tokens // (batch_size · seq_len) steps), parameter counts
-  and FLOPs, without building a model, so the CLI, manifests and the leaderboard can all call it.
+* The number of steps and tokens is the plan's (``winnow.train.plan.derive``: a whole number of
+  batches, tokens // (batch_size · seq_len) steps), the same plan the other stages read.
 * AdamW over all parameters with one weight decay (open_lm's ``main.py`` puts every parameter,
   gains included, in the decayed group). Gradient clipping by global norm; the pre-clip norm is
   logged.
@@ -37,14 +39,16 @@ Choices, each following DCLM/open_lm unless noted:
   a run killed at any point and rerun ends with the same bits as an uninterrupted one. A
   checkpoint records the run's settings; resuming under different settings is refused. Under
   FSDP rank 0 gathers and writes full state dicts in the same format (any world size resumes).
+  The files are ``winnow.train.checkpoint``'s.
 * ``metrics.jsonl`` (rank 0 only): one line per ``log_every`` steps (default 1) with loss,
   ce_loss, lr, tokens, tokens_per_s, flops (cumulative, ``flops_per_token`` × tokens), mfu
   (model FLOPs/s over the peak of all devices: the bf16 dense peak of known GPUs, or the
   ``peak_flops`` train key / ``WINNOW_PEAK_FLOPS`` per device, else null), grad_norm, elapsed;
   plus heldout_loss every ``eval_every`` steps when a held-out token file is given. On resume,
   lines for steps after the checkpoint are dropped before appending, so each step appears once.
-  Optional sinks, off by default and never required: TensorBoard (``tensorboard: true`` or
-  ``WINNOW_TENSORBOARD=1``, into ``tensorboard/``) and W&B (when ``WANDB_PROJECT`` is set).
+  Optional sinks (``winnow.train.metrics``), off by default and never required: TensorBoard
+  (``tensorboard: true`` or ``WINNOW_TENSORBOARD=1``, into ``tensorboard/``) and W&B (when
+  ``WANDB_PROJECT`` is set).
 * The final model is ``save_pretrained`` (safetensors) into ``model/`` through a temporary folder.
   With ``average_from`` (``winnow.train.averaging``) ``model/`` holds the uniform mean of the
   weights over the steps after that fraction of training and ``last/`` the last step's weights;
@@ -53,95 +57,38 @@ Choices, each following DCLM/open_lm unless noted:
 
 from __future__ import annotations
 
-import argparse
 import collections
 import contextlib
-import difflib
 import functools
 import json
 import logging
 import math
 import os
 import random
-import re
-import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm.auto import tqdm
 
-from winnow.io import atomic_open
 from winnow.train import distributed
 from winnow.train.averaging import TailAverage, average_start
+from winnow.train.checkpoint import (AVERAGE_FILE, clean_tmp, read_resume_state, resume_identity, save_checkpoint,
+                                     save_final_model, set_rng_state)
 from winnow.train.data import SequenceLoader
-from winnow.train.model import (OpenLMConfig, OpenLMForCausalLM, count_params, flops_per_token, lm_loss,
-                                lm_loss_plain, param_counts)
+from winnow.train.metrics import MetricSinks, truncate_metrics
+from winnow.train.model import OpenLMConfig, OpenLMForCausalLM, count_params, lm_loss, lm_loss_plain
+from winnow.train.plan import derive, train_settings
 
 logger = logging.getLogger("winnow.train")
 
-REQUIRED_TRAIN_KEYS = (
-    "batch_size", "lr", "final_lr", "warmup", "weight_decay", "z_loss", "beta1", "beta2", "eps",
-    "grad_clip", "precision", "compile", "checkpoint_every",
-)
-OPTIONAL_TRAIN_KEYS = {
-    "tokens": None, "tokens_per_param": None, "param_basis": "total", "threads": None, "log_every": 1,
-    # speed and bookkeeping (see RESUME_NEUTRAL_KEYS)
-    "micro_batch_size": None, "activation_checkpointing": False, "peak_flops": None,
-    "eval_every": None, "eval_sequences": 64, "tensorboard": False,
-    # tail weight averaging: the saved model is the uniform mean of the weights after each step
-    # from this fraction of the steps on (None: the last step's weights); see TailAverage
-    "average_from": None,
-}
-# Settings that change speed, memory or bookkeeping but not what is trained (at most float
-# rounding, for micro_batch_size): a resume may differ here, and a checkpoint's identity omits them.
-RESUME_NEUTRAL_KEYS = {
-    "threads", "log_every", "checkpoint_every", "micro_batch_size", "activation_checkpointing", "peak_flops",
-    "eval_every", "eval_sequences", "tensorboard",
-}
 # Dense bf16 peak FLOP/s per GPU (no sparsity), matched against torch.cuda.get_device_name().
 # MFU is reported against these whatever the precision, as PaLM and DCLM report it.
 PEAK_FLOPS = (("H200", 989e12), ("H100", 989e12), ("A100", 312e12))
-CHECKPOINT_RE = re.compile(r"^step_(\d{8})$")
-CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "state.pt")
-AVERAGE_FILE = "average.safetensors"  # in a checkpoint once tail averaging has begun
-LAST_MODEL = "last"  # with tail averaging: the last step's weights, beside model/ (the mean)
-KEEP_CHECKPOINTS = 2
 FINAL_LOSS_WINDOW = 10  # final_loss is the mean over this many last steps
-
-
-def _train_settings(train_cfg: dict) -> dict:
-    """The train block with optional keys filled in; unknown keys are refused (typos are bugs)."""
-    known = set(REQUIRED_TRAIN_KEYS) | set(OPTIONAL_TRAIN_KEYS)
-    unknown = sorted(set(train_cfg) - known)
-    if unknown:
-        hints = [
-            k + "".join(f" (did you mean {m}?)" for m in difflib.get_close_matches(k, known, n=1)) for k in unknown
-        ]
-        raise ValueError(f"unknown train config keys: {', '.join(hints)}")
-    missing = [k for k in REQUIRED_TRAIN_KEYS if k not in train_cfg]
-    if missing:
-        raise ValueError(f"train config is missing: {', '.join(missing)}")
-    cfg = {**OPTIONAL_TRAIN_KEYS, **train_cfg}
-    if cfg["precision"] not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {cfg['precision']!r}")
-    if cfg["param_basis"] not in ("total", "non_embedding"):
-        raise ValueError(f"param_basis must be 'total' or 'non_embedding', got {cfg['param_basis']!r}")
-    if int(cfg["checkpoint_every"]) < 1 or int(cfg["log_every"]) < 1:
-        raise ValueError("checkpoint_every and log_every must be >= 1")
-    for key in ("micro_batch_size", "eval_every"):
-        if cfg[key] is not None and int(cfg[key]) < 1:
-            raise ValueError(f"{key} must be >= 1 (or null), got {cfg[key]}")
-    if int(cfg["eval_sequences"]) < 1:
-        raise ValueError(f"eval_sequences must be >= 1, got {cfg['eval_sequences']}")
-    if cfg["average_from"] is not None and not 0.0 <= float(cfg["average_from"]) < 1.0:
-        raise ValueError(f"average_from must be a fraction of the steps in [0, 1) (or null), got {cfg['average_from']}")
-    if cfg["peak_flops"] is not None and not float(cfg["peak_flops"]) > 0:
-        raise ValueError(f"peak_flops must be a positive FLOP/s figure (or null), got {cfg['peak_flops']}")
-    return cfg
+LAST_MODEL = "last"  # with tail averaging: the last step's weights, beside model/ (the mean)
 
 
 def accumulation_steps(batch_size: int, world_size: int, micro_batch_size: int | None) -> tuple[int, int]:
@@ -176,38 +123,6 @@ def peak_flops(cfg: dict, device: torch.device) -> float | None:
     return None
 
 
-def derive(model_cfg: dict, train_cfg: dict) -> dict:
-    """Steps, tokens, parameters and FLOPs of a scale, from its config alone (no model is built).
-
-    The token budget is ``tokens``, or ``tokens_per_param`` × parameters when ``tokens`` is null
-    (``param_basis``: "total" as DCLM counts, or "non_embedding" as winnow's CPU tracks count).
-    Training runs whole batches only: steps = budget // (batch_size · seq_len).
-    """
-    cfg = _train_settings(train_cfg)
-    config = OpenLMConfig.from_scale(model_cfg)
-    params = param_counts(config)
-    budget = cfg["tokens"]
-    if budget is None:
-        if cfg["tokens_per_param"] is None:
-            raise ValueError("train config needs tokens or tokens_per_param")
-        budget = int(round(cfg["tokens_per_param"] * params[cfg["param_basis"]]))
-    tokens_per_step = int(cfg["batch_size"]) * config.seq_len
-    steps = int(budget) // tokens_per_step
-    if steps < 1:
-        raise ValueError(f"token budget {budget} is smaller than one batch ({tokens_per_step} tokens)")
-    fpt = flops_per_token(config)
-    return {
-        "steps": steps,
-        "tokens": steps * tokens_per_step,
-        "token_budget": int(budget),
-        "tokens_per_step": tokens_per_step,
-        "sequences": steps * int(cfg["batch_size"]),
-        "params": params,
-        "flops_per_token": fpt,
-        "total_flops": fpt * steps * tokens_per_step,
-    }
-
-
 class WarmupCosine:
     """open_lm's ``cosine_lr`` as an object: ``schedule(i)`` is the lr of 0-based step i."""
 
@@ -230,115 +145,10 @@ class WarmupCosine:
             raise ValueError(f"checkpoint schedule {state} differs from this run's {self.state_dict()}")
 
 
-def _rng_state() -> dict:
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        # numpy's state holds an ndarray; stored as plain lists so torch.load(weights_only=True) reads it.
-        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-def list_checkpoints(ckpt_root: Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints as (step, path), oldest first. Temporary folders never match."""
-    if not ckpt_root.is_dir():
-        return []
-    found = []
-    for p in ckpt_root.iterdir():
-        m = CHECKPOINT_RE.match(p.name)
-        if m and p.is_dir() and all((p / f).is_file() for f in CHECKPOINT_FILES):
-            found.append((int(m.group(1)), p))
-    return sorted(found)
-
-
-def _save_checkpoint(ckpt_root: Path, step: int, model_sd: dict, optim_sd: dict, state: dict,
-                     average_sd: dict | None = None) -> Path:
-    ckpt_root.mkdir(parents=True, exist_ok=True)
-    final = ckpt_root / f"step_{step:08d}"
-    tmp = ckpt_root / f".{final.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file({k: v.detach().contiguous() for k, v in model_sd.items()}, str(tmp / "model.safetensors"))
-    torch.save(optim_sd, tmp / "optimizer.pt")
-    if average_sd is not None:
-        save_file({k: v.detach().contiguous() for k, v in average_sd.items()}, str(tmp / AVERAGE_FILE))
-    torch.save({**state, "rng": _rng_state()}, tmp / "state.pt")
-    if final.exists():  # a leftover from an abandoned run at the same step: the new one wins
-        shutil.rmtree(final)
-    os.replace(tmp, final)  # the folder appears complete or not at all
-    for _, old in list_checkpoints(ckpt_root)[:-KEEP_CHECKPOINTS]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def _clean_tmp(folder: Path, prefix: str = ".") -> None:
-    """Remove temporary folders left by a killed process (they never hold anything complete)."""
-    if folder.is_dir():
-        for p in folder.iterdir():
-            if p.name.startswith(prefix) and p.name.endswith(".tmp"):
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-
-
-def _truncate_metrics(path: Path, last_step: int) -> None:
-    """Keep metric lines for steps <= last_step (a killed run may have logged past its checkpoint)."""
-    if not path.exists():
-        return
-    kept = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                if json.loads(line)["step"] <= last_step:
-                    kept.append(line if line.endswith("\n") else line + "\n")
-            except (json.JSONDecodeError, KeyError):
-                continue  # a line cut short by a kill
-    with atomic_open(path, "wt") as f:
-        f.writelines(kept)
-
-
-def _save_final_model(model, folder: Path) -> None:
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    if folder.exists():  # os.replace cannot replace a non-empty folder: move the old one aside first
-        old = folder.with_name(f".{folder.name}.old.{os.getpid()}.tmp")
-        os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, folder)
-
-
-def _resume_identity(model_cfg: dict, cfg: dict, seed: int, plan: dict, loader: SequenceLoader) -> dict:
-    """What must match for a checkpoint to belong to this run (plain JSON types, so it survives
-    ``torch.load(weights_only=True)`` and compares equal whatever mapping type the caller passed)."""
-    return json.loads(json.dumps({
-        "model": dict(model_cfg),
-        # a key at its "off" default is left out, so checkpoints written before it existed still resume
-        "train": {k: v for k, v in cfg.items()
-                  if k not in RESUME_NEUTRAL_KEYS and not (k == "average_from" and v is None)},
-        "seed": int(seed),
-        "steps": plan["steps"],
-        "tokens_shape": list(loader.tokens.shape),
-    }))
 
 
 def _forward_loss(model, inputs, targets, z_loss: float, autocast: bool, loss_fn=lm_loss):
@@ -354,44 +164,6 @@ def _enable_activation_checkpointing(model) -> None:
 
     model.gradient_checkpointing = True
     model._gradient_checkpointing_func = functools.partial(checkpoint, use_reentrant=False)
-
-
-class _Sinks:
-    """Optional metric sinks besides metrics.jsonl: TensorBoard and W&B, only on rank 0."""
-
-    def __init__(self, cfg: dict, out_dir: Path, run_config: dict, enabled: bool):
-        self.tb = self.wandb = None
-        if not enabled:
-            return
-        if cfg["tensorboard"] or os.environ.get("WINNOW_TENSORBOARD") == "1":
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                logger.warning("TensorBoard logging was asked for but tensorboard is not installed; skipping it")
-            else:
-                self.tb = SummaryWriter(log_dir=str(out_dir / "tensorboard"))
-        if os.environ.get("WANDB_PROJECT"):
-            try:
-                import wandb
-            except ImportError:
-                logger.warning("WANDB_PROJECT is set but wandb is not installed; skipping W&B logging")
-            else:
-                self.wandb = wandb.init(project=os.environ["WANDB_PROJECT"], config=run_config, dir=str(out_dir),
-                                        name=os.environ.get("WANDB_NAME") or out_dir.name)
-
-    def log(self, row: dict) -> None:
-        values = {k: v for k, v in row.items() if k != "step" and isinstance(v, (int, float)) and v is not None}
-        if self.tb is not None:
-            for k, v in values.items():
-                self.tb.add_scalar(f"train/{k}", v, row["step"])
-        if self.wandb is not None:
-            self.wandb.log(values, step=row["step"])
-
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
-        if self.wandb is not None:
-            self.wandb.finish()
 
 
 @torch.no_grad()
@@ -414,21 +186,6 @@ def _heldout_loss(model, rows: np.ndarray, env, micro: int, autocast: bool) -> f
     model.train(was_training)
     total = distributed.all_reduce_sum(env, total)
     return float(total[0] / total[1])
-
-
-def _read_resume_state(ckpt_root: Path, identity: dict, out_dir: Path) -> dict | None:
-    """The newest checkpoint's state.pt (plus its path), or None; refuses a different run's."""
-    checkpoints = list_checkpoints(ckpt_root)
-    if not checkpoints:
-        return None
-    _, path = checkpoints[-1]
-    state = torch.load(path / "state.pt", weights_only=True)
-    if state["identity"] != identity:
-        raise ValueError(
-            f"{path} belongs to a different run (settings {state['identity']}, this run {identity}); "
-            f"refusing to resume into {out_dir}"
-        )
-    return {**state, "path": str(path)}
 
 
 def train_model(
@@ -457,7 +214,7 @@ def train_model(
     the metrics, checkpoints and the final model. A process group the caller initialised is used
     and left open; one created here is destroyed on return.
     """
-    cfg = _train_settings(train_cfg)
+    cfg = train_settings(train_cfg)
     plan = derive(model_cfg, train_cfg)
     out_dir = Path(out_dir)
     ckpt_root = out_dir / "checkpoints"
@@ -506,16 +263,16 @@ def train_model(
             heldout = np.asarray(held.tokens[:n_held])
             if int(heldout.max()) >= config.vocab_size:
                 raise ValueError(f"{heldout_path}: token id {int(heldout.max())} >= vocab_size {config.vocab_size}")
-        identity = _resume_identity(model_cfg, cfg, seed, plan, loader)
+        identity = resume_identity(model_cfg, cfg, seed, plan, loader)
 
         # Rank 0 finds and checks the checkpoint; every rank gets the verdict (an error raised on
         # rank 0 alone would leave the others waiting in a collective).
         found, error = None, None
         if main_rank:
             try:
-                _clean_tmp(ckpt_root)
-                _clean_tmp(out_dir, prefix=".model.")
-                found = _read_resume_state(ckpt_root, identity, out_dir)
+                clean_tmp(ckpt_root)
+                clean_tmp(out_dir, prefix=".model.")
+                found = read_resume_state(ckpt_root, identity, out_dir)
             except ValueError as e:
                 error = str(e)
         if env.distributed:
@@ -558,13 +315,13 @@ def train_model(
                     del avg_sd
             schedule.load_state_dict(found["schedule"])
             loader.load_state_dict(found["loader"])
-            _set_rng_state(found["rng"])
+            set_rng_state(found["rng"])
             start_step, elapsed_before, resumed_from = found["step"], found["elapsed"], found["step"]
             recent.extend(tuple(x) for x in found["recent"])
             if main_rank:
                 logger.info("resuming from step %d (%s)", start_step, path)
         if main_rank:
-            _truncate_metrics(metrics_path, start_step)
+            truncate_metrics(metrics_path, start_step)
         distributed.barrier(env)
 
         step_fn = _forward_loss
@@ -582,7 +339,7 @@ def train_model(
         # The original single-process step (bit-identical to earlier versions) unless sharded or accumulating.
         simple = not env.distributed and accum == 1
         part = (env.rank, env.world_size)
-        sinks = _Sinks(cfg, out_dir, {"model": dict(model_cfg), "train": dict(cfg), "seed": seed,
+        sinks = MetricSinks(cfg, out_dir, {"model": dict(model_cfg), "train": dict(cfg), "seed": seed,
                                       "world_size": env.world_size}, enabled=main_rank)
 
         bar = tqdm(total=steps, initial=start_step, desc="train", unit="step", disable=not (progress and main_rank),
@@ -679,14 +436,14 @@ def train_model(
                             with average.swapped():
                                 avg_sd = distributed.full_model_state(model)
                         if main_rank:
-                            _save_checkpoint(ckpt_root, done, model_sd, optim_sd, state, avg_sd)
+                            save_checkpoint(ckpt_root, done, model_sd, optim_sd, state, avg_sd)
                         del model_sd, optim_sd, avg_sd
                         distributed.barrier(env)
                     else:
                         if average is not None and average.active:
                             with average.swapped():
                                 avg_sd = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                        _save_checkpoint(ckpt_root, done, model.state_dict(), optimizer.state_dict(), state, avg_sd)
+                        save_checkpoint(ckpt_root, done, model.state_dict(), optimizer.state_dict(), state, avg_sd)
         bar.close()
         session_seconds = time.perf_counter() - session_start
         stopped_early = done < steps
@@ -698,11 +455,11 @@ def train_model(
                         with torch.device("meta"):
                             final = OpenLMForCausalLM(config)
                         final.load_state_dict(model_sd, assign=True)
-                        _save_final_model(final, folder)
+                        save_final_model(final, folder)
                     del model_sd
                     distributed.barrier(env)
                 else:
-                    _save_final_model(model, folder)
+                    save_final_model(model, folder)
 
             if average is not None and average.active:
                 # model/ (what is evaluated) holds the mean; last/ keeps the last step's weights
@@ -735,66 +492,3 @@ def train_model(
         distributed.close(env)
         torch.set_num_threads(prev_threads)
         torch.use_deterministic_algorithms(prev_det[0], warn_only=prev_det[1])
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m winnow.train.loop``: train from a scale YAML or JSON configs; prints the stats as JSON.
-
-    Runs under ``torchrun`` unchanged (``torchrun --nproc_per_node 8 -m winnow.train.loop ...``):
-    every rank trains its share, rank 0 writes the outputs and prints the stats.
-    """
-    p = argparse.ArgumentParser(prog="python -m winnow.train.loop", description=main.__doc__)
-    p.add_argument("--scale", type=Path, help="a scale YAML (conf/scale/NAME.yaml): its model: and train: blocks")
-    p.add_argument("--model-cfg", help="the scale's model: block, as JSON (instead of --scale)")
-    p.add_argument("--train-cfg", help="the scale's train: block, as JSON (instead of --scale)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
-                   help="override one train key, e.g. --set micro_batch_size=4 (repeatable)")
-    p.add_argument("--tokens", required=True, type=Path, help="tokens.npy from the tokenize stage")
-    p.add_argument("--heldout", type=Path, default=None, help="optional held-out token file (same layout)")
-    p.add_argument("--out", required=True, type=Path, help="output folder (checkpoints, metrics, model)")
-    p.add_argument("--seed", required=True, type=int)
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--stop-after-step", type=int, default=None)
-    args = p.parse_args(argv)
-    if args.scale is not None:
-        if args.model_cfg or args.train_cfg:
-            p.error("give --scale or --model-cfg/--train-cfg, not both")
-        import yaml
-
-        scale = yaml.safe_load(args.scale.read_text(encoding="utf-8"))
-        if not isinstance(scale, dict) or "model" not in scale or "train" not in scale:
-            p.error(f"{args.scale} has no model: and train: blocks")
-        model_cfg, train_cfg = scale["model"], scale["train"]
-    elif args.model_cfg and args.train_cfg:
-        model_cfg, train_cfg = json.loads(args.model_cfg), json.loads(args.train_cfg)
-    else:
-        p.error("give --scale, or both --model-cfg and --train-cfg")
-    train_cfg = dict(train_cfg)
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            train_cfg[key] = json.loads(value)
-        except json.JSONDecodeError:
-            train_cfg[key] = value
-    rank = int(os.environ.get("RANK", "0"))
-    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, format="%(name)s: %(message)s")
-    stats = train_model(
-        model_cfg=model_cfg,
-        train_cfg=train_cfg,
-        tokens_path=args.tokens,
-        out_dir=args.out,
-        seed=args.seed,
-        progress=not args.no_progress,
-        stop_after_step=args.stop_after_step,
-        heldout_path=args.heldout,
-    )
-    if rank == 0:
-        json.dump(stats, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

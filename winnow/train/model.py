@@ -49,7 +49,6 @@ ones without needing ``position_ids``.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import math
 from dataclasses import dataclass
@@ -66,6 +65,10 @@ from transformers import (
 )
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+# The shape arithmetic is torch-free, in the scale plan; the model re-exports it for its users.
+from winnow.train.plan import (ModelShape, check_heads, check_model_keys, flops_per_token,  # noqa: F401
+                               param_counts, swiglu_hidden)
+
 try:  # transformers >= 5: init functions that skip tensors already loaded from a checkpoint
     from transformers import initialization as _init
 except ImportError:  # transformers 4.x: plain torch init (loading bypasses _init_weights there)
@@ -73,11 +76,6 @@ except ImportError:  # transformers 4.x: plain torch init (loading bypasses _ini
 
 MODEL_TYPE = "winnow_openlm"
 IGNORE_INDEX = -100
-
-
-def swiglu_hidden(d_model: int, multiple_of: int = 256) -> int:
-    """open_lm's SwiGLU width: int(8d/3) rounded up to a multiple of ``multiple_of``."""
-    return multiple_of * ((int(2 * 4 * d_model / 3) + multiple_of - 1) // multiple_of)
 
 
 class OpenLMConfig(PretrainedConfig):
@@ -96,26 +94,23 @@ class OpenLMConfig(PretrainedConfig):
 
     def __init__(
         self,
-        vocab_size: int = 50432,
-        d_model: int = 512,
-        n_layers: int = 8,
-        n_heads: int = 8,
-        ffn_multiple_of: int = 256,
+        vocab_size: int = ModelShape.vocab_size,
+        d_model: int = ModelShape.d_model,
+        n_layers: int = ModelShape.n_layers,
+        n_heads: int = ModelShape.n_heads,
+        ffn_multiple_of: int = ModelShape.ffn_multiple_of,
         ffn_hidden: int | None = None,
-        seq_len: int = 2048,
+        seq_len: int = ModelShape.seq_len,
         norm_eps: float = 1e-5,
         rope_theta: float = 10000.0,
-        qk_norm: bool = True,
+        qk_norm: bool = ModelShape.qk_norm,
         z_loss: float = 0.0,
         bos_token_id: int = 0,
         eos_token_id: int = 0,
         pad_token_id: int = 0,
         **kwargs,
     ):
-        if d_model % n_heads:
-            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
-        if (d_model // n_heads) % 2:
-            raise ValueError(f"head dim {d_model // n_heads} must be even for rotary embeddings")
+        check_heads(d_model, n_heads)
         self.vocab_size = int(vocab_size)
         self.d_model = int(d_model)
         self.n_layers = int(n_layers)
@@ -142,39 +137,8 @@ class OpenLMConfig(PretrainedConfig):
     def from_scale(cls, model: dict, **overrides) -> "OpenLMConfig":
         """Build from a scale YAML's ``model:`` block (vocab_size, d_model, n_layers, n_heads,
         ffn_multiple_of, seq_len; optionally any other constructor argument)."""
-        allowed = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
-        unknown = sorted(set(model) - set(allowed))
-        if unknown:
-            hints = {k: difflib.get_close_matches(k, allowed, n=1) for k in unknown}
-            msg = ", ".join(f"{k}" + (f" (did you mean {h[0]}?)" if h else "") for k, h in hints.items())
-            raise ValueError(f"unknown model config keys: {msg}")
+        check_model_keys(model, [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")])
         return cls(**{**dict(model), **overrides})
-
-
-def param_counts(config: OpenLMConfig) -> dict:
-    """Parameter counts from the config alone (equal to ``count_params`` of a built model).
-
-    embedding = input embedding V·d + output head d·V. Per layer: attention 4d² (qkv 3d² + out
-    d²), QK-norm gains 2d, SwiGLU 3dh (w12 2dh + w3 hd), two block norms 2d. Final norm d.
-    """
-    d, v, h = config.d_model, config.vocab_size, config.ffn_hidden
-    per_layer = 4 * d * d + (2 * d if config.qk_norm else 0) + 3 * d * h + 2 * d
-    embedding = 2 * v * d
-    non_embedding = config.n_layers * per_layer + d
-    return {"total": embedding + non_embedding, "embedding": embedding, "non_embedding": non_embedding}
-
-
-def flops_per_token(config: OpenLMConfig) -> int:
-    """Training FLOPs per token (forward + backward), PaLM appendix B style.
-
-    6·N_nonembedding (every matmul weight: 2 FLOPs per multiply-add forward, 4 backward)
-    + 6·d·V for the output head (the input embedding is a lookup, no FLOPs)
-    + 12·L·d·seq_len for attention scores and the weighted sum (QKᵀ and AV, each 2·seq·d per
-    token per layer forward, ×3 for backward), counted over the full square, not the causal half.
-    Norm gains sit inside N_nonembedding; their few FLOPs are immaterial.
-    """
-    n = param_counts(config)["non_embedding"]
-    return int(6 * n + 6 * config.d_model * config.vocab_size + 12 * config.n_layers * config.d_model * config.seq_len)
 
 
 def count_params(model: nn.Module) -> dict:

@@ -2,7 +2,7 @@
 reference formulas the official scales are checked against.
 
 Every scale is a YAML file; its derived numbers (steps, tokens, parameters, FLOPs) come from
-``winnow.train.loop.derive`` and are never typed. ``scale_table()`` is what ``winnow ls scales``
+``winnow.train.plan.derive`` and are never typed. ``scale_table()`` is what ``winnow ls scales``
 prints.
 
 Parameter counts. winnow's model is open_lm's architecture with QK-norm, whose gains span the
@@ -25,7 +25,10 @@ DataDecide's ``MODEL_TO_PARAMETERS`` (OLMo blocks 16·d²·L + norms + one 50,30
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from winnow.config import group_file
 from winnow.paths import conf_dir
+from winnow.train.plan import ModelShape, derive, param_counts
 
 
 def scale_names() -> list[str]:
@@ -33,16 +36,12 @@ def scale_names() -> list[str]:
 
 
 def load_scale(name: str) -> dict:
-    from winnow.config import group_file
-
     return group_file("scale", name)
 
 
 def dclm_nominal_params(model: dict) -> int:
     """DCLM's ``params`` figure for an open_lm shape: the true count without QK-norm gains."""
-    from winnow.train.model import OpenLMConfig, param_counts
-
-    cfg = OpenLMConfig.from_scale(model)
+    cfg = ModelShape.from_scale(model)
     return param_counts(cfg)["total"] - (2 * cfg.n_layers * cfg.d_model if cfg.qk_norm else 0)
 
 
@@ -82,8 +81,6 @@ class ScaleRow:
 
 
 def scale_row(cfg: dict) -> ScaleRow:
-    from winnow.train.loop import derive
-
     d = derive(cfg["model"], cfg["train"])
     return ScaleRow(name=cfg["name"], version=int(cfg["version"]),
                     params_non_embedding=d["params"]["non_embedding"], params_total=d["params"]["total"],
