@@ -263,17 +263,18 @@ def test_rows_check_and_the_board_shows_the_flag(planted_row, clean_row, board):
     from winnow.leaderboard.html import page
     from winnow.leaderboard.render import render
     from winnow.leaderboard.rows import load_rows, row_hash
+    from winnow.leaderboard.tables import Board
     from winnow.leaderboard.verify import check_row, check_rows
 
     problems, n = check_rows()
     assert (problems, n) == ([], 2)
     rows = load_rows()
-    md = render(rows)["debug"]
+    md = render(Board.of(rows))["debug"]
     planted_line = next(line for line in md.splitlines() if "submissions/planted" in line)
     clean_line = next(line for line in md.splitlines() if "baselines/simple_heuristics" in line)
     assert "FLAGGED: gold" in planted_line and "FLAGGED" not in clean_line and "gold 0.0%" in clean_line
     assert "not measured" not in planted_line + clean_line
-    html = page(rows)
+    html = page(Board.of(rows))
     assert html.count('<tr class="flagged">') == 1
     # the flag is recomputed from the evidence: a row that hides it fails the check
     _, path, _ = planted_row

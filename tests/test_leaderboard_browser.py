@@ -70,7 +70,7 @@ def _lead(scale_config):
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> Path:
-    from winnow.leaderboard import render
+    from winnow.leaderboard import tables
     from winnow.leaderboard.html import write_html
     from winnow.leaderboard.rows import load_rows
     from winnow.paths import REPO_ROOT
@@ -84,16 +84,17 @@ def page(tmp_path_factory) -> Path:
     rows += load_rows(REPO_ROOT / "leaderboard" / "rows")
     out = tmp_path_factory.mktemp("html") / "index.html"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(render, "scale_config", _lead(render.scale_config))
-        write_html(rows, out)
-        tables = render.board(rows)  # what the page must show: one table per scale, track and scale version
-        order = render.scale_order(rows)
-        lead = [t for t in tables if t.scale == "tiny-1x"]
+        mp.setattr(tables, "scale_config", _lead(tables.scale_config))
+        board = tables.Board.of(rows)
+        write_html(board, out)
+        shown = board.tables  # what the page must show: one table per scale, track and scale version
+        order = tables.scale_order(rows)
+        lead = [t for t in shown if t.scale == "tiny-1x"]
         newest = max(t.version for t in lead)
-        signal = render.signal_line(rows, "tiny-1x", newest)
+        signal = tables.signal_line(rows, "tiny-1x", newest)
     (out.parent / "expect.json").write_text(json.dumps({
-        "tables": len(tables), "rows": sum(len(t.entries) for t in tables),
-        "primary_tables": sum(t.primary == "core_prob_v1" for t in tables),
+        "tables": len(shown), "rows": sum(len(t.entries) for t in shown),
+        "primary_tables": sum(t.primary == "core_prob_v1" for t in shown),
         "order": order, "lead_entries": sum(len(t.entries) for t in lead), "signal": signal}))
     return out
 

@@ -9,7 +9,7 @@ import pytest
 
 from test_leaderboard_stats import make_row
 from winnow.config import ConfigError
-from winnow.leaderboard import render, stats
+from winnow.leaderboard import render, stats, tables
 
 
 def _rows() -> list[dict]:
@@ -96,36 +96,36 @@ def test_the_rule_is_chosen_per_scale_version_by_the_scale_yaml(monkeypatch, spe
     cfg = {"name": "x", "version": 2, "leaderboard": {"primary": "core_prob_v1"}}
     if spec is not None:
         cfg["leaderboard"]["noise"] = spec
-    monkeypatch.setattr(render, "scale_config", lambda scale: cfg)
-    assert [render.noise_rule("x", v) for v in (1, 2, 3)] == want
+    monkeypatch.setattr(tables, "scale_config", lambda scale: cfg)
+    assert [tables.noise_rule("x", v) for v in (1, 2, 3)] == want
 
 
 def test_a_bad_noise_spec_is_a_config_error(monkeypatch):
-    monkeypatch.setattr(render, "scale_config", lambda scale: {"version": 2, "leaderboard": {"noise": "seed_noise_v9"}})
+    monkeypatch.setattr(tables, "scale_config", lambda scale: {"version": 2, "leaderboard": {"noise": "seed_noise_v9"}})
     with pytest.raises(ConfigError, match="seed_noise_v2"):
-        render.noise_rule("x", 2)
+        tables.noise_rule("x", 2)
 
 
 def test_committed_scales_keep_seed_noise_v1_for_their_published_tables():
     for scale, version in (("tiny-1x", 2), ("quickstart", 1), ("1m-1x", 1), ("tiny-1x", 1)):
-        assert render.noise_rule(scale, version) == "seed_noise_v1"
+        assert tables.noise_rule(scale, version) == "seed_noise_v1"
 
 
 def test_board_applies_the_tables_rule_and_records_it(monkeypatch):
     cfg = {"version": 1, "leaderboard": {"noise": {"rule": "seed_noise_v2", "from_version": 1}}}
-    monkeypatch.setattr(render, "scale_config", lambda scale: cfg)
-    tables = {t.track: t for t in render.board(_rows())}
-    assert tables["filtering"].noise_rule == "seed_noise_v2"
-    f_a = next(e for e in tables["filtering"].entries if e.first["submission"] == "f/a")
+    monkeypatch.setattr(tables, "scale_config", lambda scale: cfg)
+    by_track = {t.track: t for t in tables.board(_rows())}
+    assert by_track["filtering"].noise_rule == "seed_noise_v2"
+    f_a = next(e for e in by_track["filtering"].entries if e.first["submission"] == "f/a")
     assert f_a.noise.source == "filtering track" and f_a.noise.df == 3
-    md = render.render(_rows())["tiny-1x"]
+    md = render.render(tables.Board.of(_rows()))["tiny-1x"]
     assert "seed_noise_v2" in md
 
 
 def test_a_primary_metric_brings_its_own_held_out_analogue_and_task_measure():
     """Targeted entries are read on the primary's own CORE-without-targets aggregate, and the
     heatmaps show the primary's per-task value: bpb for a gold-bpb primary, not prob."""
-    from winnow.leaderboard.render import heldout_name, heldout_values, task_measure
+    from winnow.leaderboard.tables import heldout_name, heldout_values, task_measure
 
     assert heldout_name("core_prob_v1") == "core_heldout_prob_v1" and task_measure("core_prob_v1") == "prob"
     assert heldout_name("core_gold_bpb_v1") == "core_heldout_gold_bpb_v1" and task_measure("core_gold_bpb_v1") == "bpb"

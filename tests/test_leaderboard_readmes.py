@@ -8,6 +8,7 @@ import pytest
 
 from winnow.leaderboard import stats
 from winnow.leaderboard.readmes import RESULTS, SUMMARY, stale_readmes, write_readmes
+from winnow.leaderboard.tables import Board
 from tests.test_leaderboard_stats import make_row
 
 
@@ -44,7 +45,7 @@ def _tree(tmp_path):
 
 def test_blocks_carry_each_seed_and_the_seed_mean(tmp_path):
     root = _tree(tmp_path)
-    write_readmes(_rows(), root)
+    write_readmes(Board.of(_rows()), root)
     good = (root / "baselines/good/README.md").read_text()
     assert "| 1 | 0.0620 |" in good and "| mean ± sd (3) | 0.0600 ± 0.0020 |" in good
     assert good.endswith(f"{RESULTS[1]}\n\ntail\n")          # text outside the markers is kept
@@ -53,7 +54,7 @@ def test_blocks_carry_each_seed_and_the_seed_mean(tmp_path):
 
 def test_summary_marks_only_differences_beyond_the_seed_noise(tmp_path):
     root = _tree(tmp_path)
-    write_readmes(_rows(), root)
+    write_readmes(Board.of(_rows()), root)
     summary = (root / "baselines/README.md").read_text()
     assert "old" not in summary and "Seed noise (seed_noise_v1)" in summary
     lines = {ln.split(" | ")[1]: ln for ln in summary.splitlines() if ln.startswith("| ") and "filtering" in ln}
@@ -64,11 +65,11 @@ def test_summary_marks_only_differences_beyond_the_seed_noise(tmp_path):
 def test_check_reports_a_block_that_no_longer_matches_its_rows(tmp_path):
     root = _tree(tmp_path)
     rows = _rows()
-    assert len(stale_readmes(rows, root)) == 5                   # nothing filled yet
-    write_readmes(rows, root)
-    assert stale_readmes(rows, root) == []
+    assert len(stale_readmes(Board.of(rows), root)) == 5                   # nothing filled yet
+    write_readmes(Board.of(rows), root)
+    assert stale_readmes(Board.of(rows), root) == []
     rows[3]["aggregates"]["core_prob_v1"] = 0.07                 # a row changes: its README is stale
-    stale = stale_readmes(rows, root)
+    stale = stale_readmes(Board.of(rows), root)
     assert any("baselines/good/README.md" in s for s in stale) and any("baselines/README.md" in s for s in stale)
 
 
@@ -90,7 +91,7 @@ def test_a_targeted_entry_is_read_against_random_on_the_same_held_out_tasks(tmp_
     root = _tree(tmp_path)
     (root / "baselines/aimed").mkdir()
     (root / "baselines/aimed/README.md").write_text(f"# aimed\n\n{RESULTS[0]}\n{RESULTS[1]}\n")
-    write_readmes(_targeted_rows(), root)
+    write_readmes(Board.of(_targeted_rows()), root)
     # random's CORE without lambada: the mean of copa (score) and piqa (score / 2) over its seeds
     want = sum(0.75 * s for s in (0.010, 0.012, 0.014)) / 3
     summary = (root / "baselines/README.md").read_text()
@@ -106,11 +107,11 @@ def test_a_targeted_entry_is_read_against_random_on_the_same_held_out_tasks(tmp_
 def test_leaderboard_shows_held_out_columns_only_beside_targeted_entries():
     from winnow.leaderboard.render import render
 
-    text = render(_targeted_rows())["tiny-1x"]
+    text = render(Board.of(_targeted_rows()))["tiny-1x"]
     head, _, *body = [ln for ln in text.splitlines() if ln.startswith("|")]
     cols = [c.strip() for c in head.strip("|").split("|")]
     i, j = cols.index("CORE w/o targets (prob)"), cols.index("random, same tasks")
     cells = {ln.split(" | ")[1]: [c.strip() for c in ln.strip("|").split("|")] for ln in body}
     assert cells["baselines/aimed"][i] == "-0.0100" and cells["baselines/aimed"][j] == "0.0090"
     assert cells["baselines/good"][i] == cells["baselines/good"][j] == "–"
-    assert "CORE w/o targets" not in render(_rows())["tiny-1x"]                 # no targeted entry, no columns
+    assert "CORE w/o targets" not in render(Board.of(_rows()))["tiny-1x"]                 # no targeted entry, no columns

@@ -202,17 +202,18 @@ def test_rows_mode_groups_by_study_config_and_any_field(tmp_path, capsys):
 
 def test_the_page_and_the_readme_print_what_analyze_signal_computes():
     from winnow.leaderboard.html import page
-    from winnow.leaderboard.render import render, signal_line
+    from winnow.leaderboard.render import render
+    from winnow.leaderboard.tables import Board, signal_line
 
     rows = rows_of(VALUES)
     s = S.measure(rows, "aggregates.core_prob_v1")
     line = signal_line(rows, "tiny-1x", 1)
     assert f"SNR {s.snr:.2f}" in line and f"Kendall tau {s.tau:+.2f}" in line and "over 3 entries with 2+ seeds" in line
     assert "winnow analyze signal --scale tiny-1x --version 1" in line
-    assert line in render(rows)["tiny-1x"]
+    assert line in render(Board.of(rows))["tiny-1x"]
     import html as h
 
-    assert h.escape(line, quote=True).replace("`", "") in page(rows).replace("<code>", "").replace("</code>", "")
+    assert h.escape(line, quote=True).replace("`", "") in page(Board.of(rows)).replace("<code>", "").replace("</code>", "")
 
 
 def test_a_protocol_still_short_of_seeds_does_not_hide_the_others(tmp_path, capsys):

@@ -88,10 +88,11 @@ def test_agreement_over_rows_averages_seeds_and_keeps_common_submissions():
 
 def test_markdown_table_has_the_columns_and_tie_marks():
     from winnow.leaderboard.render import render
+    from winnow.leaderboard.tables import Board
 
     rows = [make_row("a/x", 0, 0.2), make_row("a/x", 1, 0.22), make_row("a/y", 0, 0.21, flags={
         "plugin_code": True, "targeted": True, "external_data": False})]
-    md = render(rows)["tiny-1x"]
+    md = render(Board.of(rows))["tiny-1x"]
     for col in ("**core_prob_v1** (95% CI)", "CORE (partial)", "EXTENDED (partial)", "commonsense reasoning",
                 "train tokens", "passes", "train FLOPs", "curation CPU s", "contamination", "seeds", "flags"):
         assert col in md, col
@@ -133,7 +134,9 @@ def test_targeted_rows_also_carry_core_without_their_targets():
 def test_curation_seconds_show_cpu_time_and_mark_wall_time():
     """Schema-3 rows report measured CPU seconds; schema-2 rows (and schema-3 rows whose stats lack
     CPU time) only had wall time, which is shown marked, and never averaged with CPU time."""
-    from winnow.leaderboard.render import curation_seconds, render, seconds_text
+    from winnow.leaderboard.fmt import seconds_text
+    from winnow.leaderboard.render import render
+    from winnow.leaderboard.tables import Board, curation_seconds
     from winnow.leaderboard.rows import curation_cost
 
     steps = [{"seconds": 2.0, "cpu_seconds": 1.25}, {"seconds": 1.0, "cpu_seconds": 0.5, "info": {"flops": 3.0}}]
@@ -148,7 +151,7 @@ def test_curation_seconds_show_cpu_time_and_mark_wall_time():
     assert seconds_text(curation_seconds([old])) == "1.5 (wall)"
     unknown = make_row("a/x", 2, 0.2, schema=3, curation_cost={"cpu_seconds": None, "wall_seconds": 6.0})
     assert seconds_text(curation_seconds(cpu + [unknown])) == "8.0 (wall)"   # wall of all three: 9, 9, 6
-    md = render(cpu + [old])["tiny-1x"]
+    md = render(Board.of(cpu + [old]))["tiny-1x"]
     assert "| 1.5 |" in md and "| 1.5 (wall) |" in md
 
 
@@ -170,7 +173,7 @@ def test_measured_seed_noise_sets_every_interval_one_seed_entries_included():
 
 
 def test_board_pools_seed_noise_over_the_tracks_of_a_scale_version():
-    from winnow.leaderboard.render import board
+    from winnow.leaderboard.tables import board
 
     rows = [make_row("a/multi", s, v) for s, v in enumerate([0.10, 0.12, 0.14])]
     rows += [make_row("a/ordered", 0, 0.30, se=0.001, track="order"),

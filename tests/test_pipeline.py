@@ -96,7 +96,7 @@ def test_verify_names_a_changed_file(debug_run, tmp_path):
 
 
 def test_submit_check_build_and_tamper(debug_run):
-    from winnow.leaderboard.render import build
+    from winnow.leaderboard.build import build
     from winnow.leaderboard.submit import submit
     from winnow.leaderboard.verify import check_row, check_rows
 

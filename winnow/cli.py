@@ -88,7 +88,7 @@ def cmd_run(args) -> int:
             print(f"leaderboard row: {path}")
             submitted = True
     if submitted:
-        from winnow.leaderboard.render import build
+        from winnow.leaderboard.build import build
 
         build()
     return 0
@@ -210,7 +210,7 @@ def cmd_submit(args) -> int:
 
 def cmd_leaderboard(args) -> int:
     if args.action == "build":
-        from winnow.leaderboard.render import build
+        from winnow.leaderboard.build import build
 
         for p in build(html=args.html):
             print(f"wrote {p}")
@@ -228,8 +228,9 @@ def cmd_leaderboard(args) -> int:
     if leaderboard_dir() == REPO_ROOT / "leaderboard":   # the repository's board: its READMEs too
         from winnow.leaderboard.readmes import stale_readmes
         from winnow.leaderboard.rows import load_rows
+        from winnow.leaderboard.tables import Board
 
-        problems += stale_readmes(load_rows())
+        problems += stale_readmes(Board.of(load_rows()))
     for p in problems:
         print(f"  - {p}")
     print(f"{n} rows checked, {len(problems)} problems")

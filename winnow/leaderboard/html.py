@@ -2,10 +2,10 @@
 
 The page leads with the CPU leaderboard track (the scale whose YAML says ``leaderboard: {lead:
 true}``), newest version first: the primary metric's SNR and seed-to-seed Kendall tau
-(``render.signal_line``, the numbers of ``winnow analyze signal``), then a forest plot (inline
+(``tables.signal_line``, the numbers of ``winnow analyze signal``), then a forest plot (inline
 SVG: every entry of the scale version as its mean with its 95% interval bar, grouped by track and
 ranked as in its table, a dashed line at baselines/random), then the tables. Other scales follow in
-``render.scale_order`` (training budget, smallest first), each CPU scale with its SNR line.
+``tables.scale_order`` (training budget, smallest first), each CPU scale with its SNR line.
 
 Everything is inline (CSS, a small script, SVG): the page opens from disk with no network. It has
 one sortable table per scale and track (click a header: descending, click again: ascending; each
@@ -31,10 +31,10 @@ from itertools import combinations
 from pathlib import Path
 
 from winnow.io import atomic_open
-from winnow.leaderboard.render import (CONTROL, LEGEND, Table, board, entry_flagged, is_lead, primary_text, rank_text,
-                                       scale_config, scale_order, signal_line, task_measure)
-from winnow.leaderboard.rows import is_cpu_scale
+from winnow.leaderboard.fmt import primary_text, rank_text
+from winnow.leaderboard.render import LEGEND
 from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, agreement, higher_better
+from winnow.leaderboard.tables import CONTROL, Board, Table, entry_flagged, is_lead, scale_order, task_measure
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 
@@ -338,8 +338,9 @@ def _version_sections(tables: list[Table]) -> list[list[Table]]:
     return list(out.values())
 
 
-def page(rows: list[dict]) -> str:
-    tables = board(rows)
+def page(board: Board) -> str:
+    """The page's HTML from the board ``winnow leaderboard build`` built."""
+    rows, tables = board.rows, board.tables
     by_track: dict[str, list[Table]] = defaultdict(list)
     for t in tables:
         by_track[t.track].append(t)
@@ -359,8 +360,8 @@ def page(rows: list[dict]) -> str:
         for group in _version_sections([t for t in tables if t.scale == scale]):
             t0 = group[0]
             body.append(f"<h3>{_e(scale)} v{t0.version} (suite {_e(t0.model_key[2])} v{t0.model_key[3]})</h3>")
-            if is_cpu_scale(scale_config(scale)):
-                for line in signal_line(rows, scale, t0.version).splitlines():
+            if (signal := board.signal(scale, t0.version)) is not None:
+                for line in signal.splitlines():
                     text = _e(line)
                     text = text.replace("`winnow analyze", "<code>winnow analyze").replace("`", "</code>")
                     body.append(f'<p class="signal">{text}</p>')
@@ -385,7 +386,7 @@ def page(rows: list[dict]) -> str:
             f"<script>{SCRIPT}</script></body></html>")
 
 
-def write_html(rows: list[dict], path: Path) -> Path:
+def write_html(board: Board, path: Path) -> Path:
     with atomic_open(path, "wt") as f:
-        f.write(page(rows))
+        f.write(page(board))
     return path

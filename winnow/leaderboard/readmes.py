@@ -1,7 +1,8 @@
 """Results sections of submission READMEs, generated from the leaderboard rows so they cannot drift.
 
 A submission's README (``baselines/<name>/README.md``) may hold a block between ``<!-- results -->``
-and ``<!-- /results -->``. ``winnow leaderboard build`` fills it from ``board()``: for every table
+and ``<!-- /results -->``. ``winnow leaderboard build`` fills it from the board it built
+(``tables.Board``): for every table
 (scale, track, scale version, suite) where the submission has rows, its rank, each seed's row
 (primary metric, CORE, held-out bits per byte, curation cost, row file) and, with 2+ seeds, the
 mean ± standard deviation. ``baselines/README.md`` holds a ``<!-- baselines:summary -->`` block:
@@ -18,12 +19,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from winnow.io import atomic_open
-from winnow.leaderboard.render import (DEFAULT_FAMILY, Table, _fmt, _sci, board, control_entry, curation_seconds,
-                                       heldout_name, heldout_values, noise_rule, primary_text, rank_text,
-                                       replace_marked, seconds_text, targets_of, task_measure, with_stderr)
+from winnow.leaderboard.fmt import fmt, mean_sd, primary_text, rank_text, sci, seconds_text
+from winnow.leaderboard.render import replace_marked
 from winnow.leaderboard.rows import row_primary
 from winnow.leaderboard.stats import (NOISE_RULE, TIE_RULE, Entry, Noise, beyond_noise, differ, entry_noise, group,
-                                      higher_better, pooled_sd, sd, value)
+                                      higher_better, pooled_sd, value)
+from winnow.leaderboard.tables import (DEFAULT_FAMILY, Board, Table, budget, control_entry, curation_seconds,
+                                       heldout_name, heldout_values, noise_rule, targets_of, task_measure, with_stderr)
 from winnow.paths import REPO_ROOT
 
 RESULTS = ("<!-- results -->", "<!-- /results -->")
@@ -37,14 +39,6 @@ def _table_title(t: Table) -> str:
 
 def _core_column(t: Table) -> tuple[str, str] | None:
     return next(((n, h) for n, h in t.aggregates if h.startswith("CORE")), None)
-
-
-def _mean_sd(vals: list) -> str:
-    vals = [float(v) for v in vals if isinstance(v, (int, float))]
-    if not vals:
-        return "–"
-    m = sum(vals) / len(vals)
-    return f"{m:.4f} ± {sd(vals):.4f}" if len(vals) >= 2 else f"{m:.4f}"
 
 
 def entry_section(t: Table, e: Entry) -> str:
@@ -62,11 +56,11 @@ def entry_section(t: Table, e: Entry) -> str:
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in e.rows:
         cost = r.get("curation_cost") or {}
-        cells = [str(r["seed"]), *(_fmt(value(r, n)) for n, _ in metrics),
-                 seconds_text(curation_seconds([r])), _sci(cost.get("flops")), f"`{Path(r.get('_path', '')).name}`"]
+        cells = [str(r["seed"]), *(fmt(value(r, n)) for n, _ in metrics),
+                 seconds_text(curation_seconds([r])), sci(cost.get("flops")), f"`{Path(r.get('_path', '')).name}`"]
         lines.append("| " + " | ".join(cells) + " |")
     if len(e.rows) >= 2:
-        cells = [f"mean ± sd ({len(e.rows)})", *(_mean_sd([value(r, n) for r in e.rows]) for n, _ in metrics),
+        cells = [f"mean ± sd ({len(e.rows)})", *(mean_sd([value(r, n) for r in e.rows]) for n, _ in metrics),
                  "", "", ""]
         lines.append("| " + " | ".join(cells) + " |")
     ctrl = control_entry(t.entries)
@@ -74,18 +68,13 @@ def entry_section(t: Table, e: Entry) -> str:
     if heldout and targets and ctrl is not None and ctrl is not e:
         vals = heldout_values(ctrl.rows, targets, t.primary)
         lines += ["", f"baselines/random on the same tasks (CORE without {', '.join(targets)}; {heldout} "
-                  f"from its rows' task scores): {_mean_sd(vals)} over seeds {','.join(map(str, ctrl.seeds))}."]
+                  f"from its rows' task scores): {mean_sd(vals)} over seeds {','.join(map(str, ctrl.seeds))}."]
     return "\n".join(lines)
-
-
-def _budget(rows: list[dict]) -> float:
-    """Scales are listed smallest first, by the tokens their rows trained on."""
-    return max(float((r.get("training") or {}).get("tokens") or 0) for r in rows)
 
 
 def results_block(submission: str, tables: list[Table]) -> str:
     mine = [(t, e) for t in tables for e in t.entries if e.first["submission"] == submission]
-    mine.sort(key=lambda te: (_budget(te[1].rows), te[0].scale, -te[1].first["scale_version"]))
+    mine.sort(key=lambda te: (budget(te[1].rows), te[0].scale, -te[1].first["scale_version"]))
     parts = [entry_section(t, e) for t, e in mine]
     if not parts:
         return f"No leaderboard rows of `{submission}` yet (`winnow leaderboard build` fills this from them)."
@@ -131,8 +120,8 @@ def summary_table(title: str, primary: str, entries: list[Entry], rule: str = NO
         flags = ", ".join(k for k in ("targeted", "external_data") if (e.first.get("flags") or {}).get(k))
         lines.append("| " + " | ".join([
             rank_text(e), e.first["submission"].split("/", 1)[1], e.first["track"], ",".join(map(str, e.seeds)),
-            _mean_sd([value(r, primary) for r in e.rows]), _delta(e, ctrl, primary, noise_p),
-            _mean_sd([value(r, BPB) for r in e.rows]), _delta(e, ctrl, BPB, noise_b),
+            mean_sd([value(r, primary) for r in e.rows]), _delta(e, ctrl, primary, noise_p),
+            mean_sd([value(r, BPB) for r in e.rows]), _delta(e, ctrl, BPB, noise_b),
             seconds_text(curation_seconds(e.rows)), flags]) + " |")
 
     def noise_text(name: str, n: Noise | None) -> str:
@@ -180,7 +169,7 @@ def targeted_lines(entries: list[Entry], ctrl: Entry | None, rule: str = NOISE_R
         noise = (f"seed noise of this aggregate: pooled sd {s:.4f}, {df} df" if s is not None
                  else "its seed noise is not measured yet")
         out.append(f"- {e.first['submission'].split('/', 1)[1]} (targeted at {', '.join(targets)}): "
-                   f"{heldout_name(primary)} {_mean_sd(mine)} against random's {_mean_sd(theirs)} on the same tasks, "
+                   f"{heldout_name(primary)} {mean_sd(mine)} against random's {mean_sd(theirs)} on the same tasks, "
                    f"Δ {a - b:+.4f}{mark} ({noise})")
     return ["", "Targeted entries on CORE without their targets:", *out] if out else []
 
@@ -191,7 +180,7 @@ def summary_block(rows: list[dict]) -> str:
     if not rows:
         return "No baseline rows yet."
     parts = ["Generated by `winnow leaderboard build` from `leaderboard/rows/` (each scale's newest version)."]
-    for scale in sorted({r["scale"] for r in rows}, key=lambda sc: (_budget([r for r in rows if r["scale"] == sc]), sc)):
+    for scale in sorted({r["scale"] for r in rows}, key=lambda sc: (budget([r for r in rows if r["scale"] == sc]), sc)):
         rs = [r for r in rows if r["scale"] == scale]
         newest = max((r["scale_version"], r["suite"], r["suite_version"]) for r in rs)
         rs = [r for r in rs if (r["scale_version"], r["suite"], r["suite_version"]) == newest]
@@ -203,10 +192,10 @@ def summary_block(rows: list[dict]) -> str:
     return "\n\n".join(parts)
 
 
-def readme_blocks(rows: list[dict], root: Path = REPO_ROOT) -> dict[Path, list[tuple[tuple[str, str], str]]]:
+def readme_blocks(board: Board, root: Path = REPO_ROOT) -> dict[Path, list[tuple[tuple[str, str], str]]]:
     """{README path: [(markers, body)]} for every submission README under ``root/baselines``
     that has a results block, and the baselines summary."""
-    tables = board(rows)
+    tables = board.tables
     out: dict[Path, list] = {}
     for readme in sorted((root / "baselines").glob("*/README.md")):
         if RESULTS[0] in readme.read_text():
@@ -214,7 +203,7 @@ def readme_blocks(rows: list[dict], root: Path = REPO_ROOT) -> dict[Path, list[t
             out[readme] = [(RESULTS, results_block(sub, tables))]
     index = root / "baselines" / "README.md"
     if index.exists() and SUMMARY[0] in index.read_text():
-        out[index] = [(SUMMARY, summary_block(rows))]
+        out[index] = [(SUMMARY, summary_block(board.rows))]
     return out
 
 
@@ -224,9 +213,9 @@ def _filled(text: str, blocks: list[tuple[tuple[str, str], str]]) -> str:
     return text
 
 
-def write_readmes(rows: list[dict], root: Path = REPO_ROOT) -> list[Path]:
+def write_readmes(board: Board, root: Path = REPO_ROOT) -> list[Path]:
     written = []
-    for path, blocks in readme_blocks(rows, root).items():
+    for path, blocks in readme_blocks(board, root).items():
         text = path.read_text()
         new = _filled(text, blocks)
         if new != text:
@@ -236,10 +225,10 @@ def write_readmes(rows: list[dict], root: Path = REPO_ROOT) -> list[Path]:
     return written
 
 
-def stale_readmes(rows: list[dict], root: Path = REPO_ROOT) -> list[str]:
+def stale_readmes(board: Board, root: Path = REPO_ROOT) -> list[str]:
     """A problem line for each README whose generated block differs from the rows."""
     stale = []
-    for path, blocks in readme_blocks(rows, root).items():
+    for path, blocks in readme_blocks(board, root).items():
         text = path.read_text()
         if _filled(text, blocks) != text:
             stale.append(f"{path.relative_to(root)}: its results block differs from the leaderboard rows "

@@ -19,7 +19,7 @@ above its own (their lower end exceeds its upper end). Entries whose intervals o
 share a rank, shown as ``=k``; a better mean alone never separates two entries.
 
 Seed noise: which rule applies is a per-table choice (``NOISE_RULES``; a scale's YAML names it
-for its versions, ``winnow.leaderboard.render.noise_rule``), so a published table keeps its
+for its versions, ``winnow.leaderboard.tables.noise_rule``), so a published table keeps its
 numbers when a newer scale version measures noise another way.
 
 * ``seed_noise_v1`` (tables that name no rule: tiny-1x v1-v2, quickstart v1, 1m-1x v1): one
