@@ -279,14 +279,14 @@ def test_dclm_database_reproduces():
 
 # ------------------------------------------------------------ held-out CORE for targeted runs
 
-def test_heldout_aggregate_is_the_mean_over_core_minus_targets():
-    from winnow.eval.aggregates import HELDOUT_AGGREGATES, heldout_aggregates
+def test_untargeted_aggregates_are_the_mean_over_core_minus_targets():
+    from winnow.eval.aggregates import UNTARGETED_AGGREGATES, untargeted_aggregates
 
     acc = {t: 0.3 + 0.01 * i for i, t in enumerate(TABLE.names)}
     prob = {t: 0.02 * i for i, t in enumerate(TABLE.names)}
     targets = ["dclm_squad", "lambada_openai", "mmlu_fewshot"]  # mmlu_fewshot is not CORE
-    out = heldout_aggregates(acc, prob, targets)
-    assert list(out) == list(HELDOUT_AGGREGATES)
+    out = untargeted_aggregates(acc, prob, targets)
+    assert list(out) == list(UNTARGETED_AGGREGATES)
     kept = [t for t in TABLE.core if t not in ("squad", "lambada_openai")]
     assert len(kept) == len(TABLE.core) - 2
     for v in ("v1", "v2"):
@@ -299,34 +299,36 @@ def test_heldout_aggregate_is_the_mean_over_core_minus_targets():
         assert agg["excluded"] == ["lambada_openai", "squad"]
         assert agg["targets"] == sorted(targets)
     # no targets: the same numbers as core_v1 / core_v2 / core_prob_v1
-    plain = heldout_aggregates(acc, prob, [])
+    plain = untargeted_aggregates(acc, prob, [])
     full = dclm_aggregates(acc, prob)
     assert plain["core_heldout_v2"]["value"] == full["core_v2"]["value"]
     assert plain["core_heldout_prob_v1"]["value"] == full["core_prob_v1"]["value"]
     assert plain["core_heldout_v1"]["excluded"] == []
 
 
-def test_heldout_aggregate_missing_and_bad_targets():
-    from winnow.eval.aggregates import heldout_aggregates
+def test_untargeted_aggregates_missing_and_bad_targets():
+    from winnow.eval.aggregates import untargeted_aggregates
 
     acc = {t: 0.5 for t in TABLE.core if t != "hellaswag"}
-    out = heldout_aggregates(acc, None, ["squad"])
+    out = untargeted_aggregates(acc, None, ["squad"])
     assert out["core_heldout_v1"]["value"] is None and out["core_heldout_v1"]["missing"] == ["hellaswag"]
     assert out["core_heldout_v1_partial"]["value"] is not None
     assert out["core_heldout_v1_partial"]["omitted"] == ["hellaswag"]
     with pytest.raises(UnknownTaskError, match="sqaud"):
-        heldout_aggregates(acc, None, ["dclm_sqaud"])
+        untargeted_aggregates(acc, None, ["dclm_sqaud"])
     with pytest.raises(ValueError, match="every CORE task"):
-        heldout_aggregates(acc, None, list(TABLE.core))
+        untargeted_aggregates(acc, None, list(TABLE.core))
 
 
-def test_scoring_heldout_aggregate_for_rows():
-    from winnow.eval.scoring import heldout_aggregate
+def test_scoring_untargeted_values_for_rows():
+    from winnow.eval.aggregates import UNTARGETED_AGGREGATES, UNTARGETED_GOLD_BPB_AGGREGATES
+    from winnow.eval.scoring import untargeted_values
 
     per_task = {f"dclm_{t}": {"acc": 0.4, "prob": 0.1} for t in TABLE.core}
     per_task["dclm_squad"] = {"acc": 0.9, "prob": 0.8}  # the targeted task does much better
-    out = heldout_aggregate(per_task, ["dclm_squad"])
-    assert out["heldout_excluded"] == ["dclm_squad"]
+    out = untargeted_values(per_task, ["dclm_squad"])
+    assert list(out) == [*UNTARGETED_AGGREGATES, *UNTARGETED_GOLD_BPB_AGGREGATES]
+    assert list(untargeted_values(per_task, ["dclm_squad"], gold_bpb=False)) == list(UNTARGETED_AGGREGATES)
     assert out["core_heldout_prob_v1"] == pytest.approx(0.1)
     assert out["core_heldout_prob_v1"] < aggregate(per_task)["core_prob_v1"]
 

@@ -116,16 +116,15 @@ def test_cli_analyze_agreement(tmp_path, monkeypatch, capsys):
 
 
 def test_targeted_rows_also_carry_core_without_their_targets():
-    from winnow.eval.scoring import heldout_aggregate
+    from winnow.eval.scoring import untargeted_values
     from winnow.leaderboard.rows import targeted_aggregates
 
     tasks = {f"dclm_{t}": {"acc": 0.3 + 0.01 * i, "prob": 0.01 * i, "kind": "multiple_choice"}
              for i, t in enumerate(("arc_easy", "piqa", "lambada_openai", "copa"))}
     assert targeted_aggregates(tasks, []) == {}
     got = targeted_aggregates(tasks, ["dclm_lambada_openai"])
-    want = heldout_aggregate(tasks, ["dclm_lambada_openai"])
-    want.pop("heldout_excluded")
-    assert got and all(got[k] == want[k] for k in want) and "heldout_excluded" not in got
+    want = untargeted_values(tasks, ["dclm_lambada_openai"], gold_bpb=False)
+    assert got and all(got[k] == want[k] for k in want)
     # schema 4: the gold-bpb analogues too (None here: these tasks carry no gold bpb)
     assert set(got) - set(want) == {"core_heldout_gold_bpb_v1", "core_heldout_gold_bpb_pooled_v1"}
     assert got["core_heldout_gold_bpb_v1"] is None

@@ -18,6 +18,9 @@ the other ranks poll the filesystem until the tokenized stage is up to date (cur
 hours, longer than a collective may wait), then every rank trains and rank 0 writes the train
 stage's outputs. A data stage that fails on rank 0 leaves ``data_failed.json`` in the run folder,
 and the waiting ranks stop with its error instead of waiting forever.
+
+The module is longer than most (~520 lines) because the torchrun handoff (``data_ready``) checks
+the very input keys the stage functions compute; one module keeps the two from drifting apart.
 """
 
 from __future__ import annotations
@@ -375,7 +378,7 @@ def stage_eval(run: Run) -> Manifest:
     result = evaluate(model_dir=run.folder(TRAIN) / "model", tokenizer_file=tok_path, suite=run.suite,
                       out_dir=out, seq_len=run.scale["model"]["seq_len"],
                       heldout_texts=heldout_texts(run), train_tokens=run.folder(TOKENIZE) / "tokens.npy",
-                      seed=run.suite.get("seed", 1234), progress=run.cfg["progress"])
+                      run_dir=run.dir, progress=run.cfg["progress"])
     return write_manifest(out, EVAL.kind, key, parents={TRAIN.kind: tr.content_id, TOKENIZE.kind: tok.content_id},
                           config={"suite": run.suite}, stats=result.get("stats", {}))
 

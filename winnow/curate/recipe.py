@@ -11,7 +11,7 @@ compact and explicit spellings compile to the same list and fingerprint, which i
 stages only when present). ``targets: [dclm_<task>, ...]`` declares the evaluation tasks a *targeted* submission optimises for (e.g. DsDm's selection toward LAMBADA and
 SQuAD): they must be known task names, every task a step's own ``targets`` parameter names must
 be declared there, and such submissions are also ranked on CORE without those tasks
-(``winnow.eval.aggregates.heldout_aggregates``; the row is flagged ``targeted``).
+(``winnow.eval.aggregates.untargeted_aggregates``; the row is flagged ``targeted``).
 
 Notable choices:
 

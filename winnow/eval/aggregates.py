@@ -37,11 +37,13 @@ Like ``core_prob_v1`` they are taken over the tasks present (suites with fewer t
 only within themselves).
 
 Targeted submissions (a recipe with ``targets:``, e.g. DsDm-style selection toward LAMBADA and
-SQuAD) are also ranked over CORE *minus* their target tasks: ``heldout_aggregates(acc, prob,
-targets)`` gives ``core_heldout_v1``/``core_heldout_v2`` (strict, centered accuracy with v1/v2
+SQuAD) are also ranked over CORE *minus* their target tasks, the *untargeted* CORE tasks:
+``untargeted_aggregates(acc, prob, targets)`` gives ``core_heldout_v1``/``core_heldout_v2`` (strict, centered accuracy with v1/v2
 baselines), their ``_partial`` forms and ``core_heldout_prob_v1`` (the ``core_prob_v1``
 analogue), each also reporting ``excluded`` (the CORE tasks left out) and ``targets``. For an
-untargeted submission they equal ``core_v1``, ``core_v2`` and ``core_prob_v1``.
+untargeted submission they equal ``core_v1``, ``core_v2`` and ``core_prob_v1``. (The names say
+"heldout", as rows have recorded them since schema 2; in code "held-out" means only the pool's
+held-out sample, ``winnow.eval.heldout``.)
 
 ``check_dclm_database(path)`` recomputes Core and Extended (v1) for the rows of DCLM's published
 model database and reports which reproduce (eval/README.md, "Reproducing DCLM's aggregates").
@@ -328,7 +330,7 @@ def flat_values(aggs: Mapping[str, Mapping], names: Sequence[str] = FLAT_AGGREGA
     return {n: aggs[n]["value"] for n in names}
 
 
-HELDOUT_AGGREGATES = ("core_heldout_prob_v1", "core_heldout_v1", "core_heldout_v2",
+UNTARGETED_AGGREGATES = ("core_heldout_prob_v1", "core_heldout_v1", "core_heldout_v2",
                       "core_heldout_v1_partial", "core_heldout_v2_partial")
 # CORE tasks whose gold continuation is a choice letter (commonsense_qa, language_identification,
 # lsat_ar), a yes/no (boolq), a number (operators) or closing brackets (dyck): 2-4 bytes of gold
@@ -337,7 +339,7 @@ HELDOUT_AGGREGATES = ("core_heldout_prob_v1", "core_heldout_v1", "core_heldout_v
 GOLD_TEXT_EXCLUDED = ("agi_eval_lsat_ar", "bigbench_dyck_languages", "bigbench_language_identification",
                       "bigbench_operators", "boolq", "commonsense_qa")
 GOLD_BPB_AGGREGATES = ("core_gold_bpb_v1", "core_gold_bpb_pooled_v1")
-HELDOUT_GOLD_BPB_AGGREGATES = ("core_heldout_gold_bpb_v1", "core_heldout_gold_bpb_pooled_v1")
+UNTARGETED_GOLD_BPB_AGGREGATES = ("core_heldout_gold_bpb_v1", "core_heldout_gold_bpb_pooled_v1")
 
 
 def gold_text_tasks(table: TaskTable | None = None) -> list[str]:
@@ -363,7 +365,7 @@ def gold_bpb_aggregates(bpb: Mapping[str, float], gold_bytes: Mapping[str, float
 TARGET_PREFIX = "dclm_"
 
 
-def heldout_tasks(targets: Iterable[str], table: TaskTable | None = None) -> tuple[list[str], list[str]]:
+def untargeted_tasks(targets: Iterable[str], table: TaskTable | None = None) -> tuple[list[str], list[str]]:
     """(CORE tasks kept, CORE tasks excluded) for a submission targeting ``targets``.
 
     ``targets`` are task names with or without winnow's ``dclm_`` prefix; a name that is not a
@@ -379,18 +381,18 @@ def heldout_tasks(targets: Iterable[str], table: TaskTable | None = None) -> tup
     return kept, excluded
 
 
-def heldout_aggregates(acc: Mapping[str, float], prob: Mapping[str, float] | None,
+def untargeted_aggregates(acc: Mapping[str, float], prob: Mapping[str, float] | None,
                        targets: Iterable[str], table: TaskTable | None = None) -> dict[str, dict]:
     """CORE aggregates over the CORE tasks a targeted submission did not target.
 
     Same inputs as `dclm_aggregates` plus the recipe's `targets`. Returns the names of
-    `HELDOUT_AGGREGATES`, each {"value", "n", "missing" | "omitted", "excluded", "targets"};
+    `UNTARGETED_AGGREGATES`, each {"value", "n", "missing" | "omitted", "excluded", "targets"};
     `excluded` lists the CORE tasks left out (the targets that are in CORE). A recipe without
     targets gets core_v1/core_v2/core_prob_v1's values.
     """
     table = table or load_task_table()
     targets = sorted(targets)
-    kept, excluded = heldout_tasks(targets, table)
+    kept, excluded = untargeted_tasks(targets, table)
     if not kept:
         raise ValueError(f"targets {targets} cover every CORE task; no held-out CORE remains")
     values = _check_values(acc, "accuracy", table, unit_interval=True)
@@ -403,7 +405,7 @@ def heldout_aggregates(acc: Mapping[str, float], prob: Mapping[str, float] | Non
     for agg in out.values():
         agg["excluded"] = list(excluded)
         agg["targets"] = list(targets)
-    return {n: out[n] for n in HELDOUT_AGGREGATES}
+    return {n: out[n] for n in UNTARGETED_AGGREGATES}
 
 
 # ----------------------------------------------------------------- DCLM's model database

@@ -12,6 +12,11 @@ a `tokenizer.json` in the model folder; the tokenizer of the winnow run the fold
 (its scale's committed BPE or GPT-NeoX file, checked by sha256); `AutoTokenizer` on the folder.
 The context length is, in order: the explicit value; the run's scale; the model config's
 `max_position_embeddings` / `n_positions` / `seq_len`. Every failure names what was looked for.
+
+The run is the one the caller names (the eval stage passes its run folder), else the folder
+holding `run.json` above the path; its `run.json` is read only when something is still unknown
+(a checkpoint's shape, the tokenizer, the context length), so the eval stage, which passes the
+tokenizer and the context length of a `train/model` folder, never reads it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from winnow.tokenize.bpe import tokenizer_file
 
 
 TOKENIZER_FILES = ("tokenizer_config.json", "vocab.json", "tokenizer.model", "spiece.model")
@@ -94,8 +101,6 @@ def _load_tokenizer(path: Path, tokenizer: str | Path | None, scale: dict | None
     if (path / "tokenizer.json").is_file():
         return Tokenizer.from_file(str(path / "tokenizer.json")), str(path / "tokenizer.json")
     if scale is not None:
-        from winnow.tokenize.bpe import tokenizer_file
-
         f = tokenizer_file(scale["tokenizer"]["name"], scale["tokenizer"].get("sha256"))
         return Tokenizer.from_file(str(f)), str(f)
     if any((path / f).is_file() for f in TOKENIZER_FILES):
@@ -124,12 +129,14 @@ def _seq_len(model, scale: dict | None, seq_len: int | None) -> int:
     raise ModelLoadError("cannot tell the model's context length from its config; pass --seq-len")
 
 
-def load_for_eval(path: str | Path, tokenizer: str | Path | None = None, seq_len: int | None = None) -> EvalModel:
+def load_for_eval(path: str | Path, tokenizer: str | Path | None = None, seq_len: int | None = None,
+                  run_dir: str | Path | None = None) -> EvalModel:
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"model path {path} does not exist")
-    run_dir = find_run_dir(path.resolve())
-    scale = _run_scale(run_dir)
+    run_dir = Path(run_dir).resolve() if run_dir is not None else find_run_dir(path.resolve())
+    needs_run = tokenizer is None or not seq_len or not (path / "config.json").is_file()
+    scale = _run_scale(run_dir) if needs_run else None
     model, kind = _load_model(path, scale)
     tok, tok_source = _load_tokenizer(path, tokenizer, scale)
     n = _seq_len(model, scale, seq_len)

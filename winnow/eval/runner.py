@@ -39,8 +39,19 @@ from typing import Any, Iterator, Sequence
 
 import yaml
 
+from winnow.eval import contamination as contam
+from winnow.eval.foundry import ROW
+from winnow.eval.generation import max_new_tokens
+from winnow.eval.model_io import load_for_eval
+from winnow.eval.scoring import aggregate, aggregate_stderr, missing_tasks, score_task
+from winnow.eval.taskgen import spec
 from winnow.io import atomic_open, write_json
-from winnow.paths import conf_dir, eval_tasks_dir
+from winnow.paths import conf_dir, data_root, eval_tasks_dir
+
+# The suite seed (subsample rows, few-shot draws, lm-eval's seeds) when a suite names none; every
+# committed suite names 1234 (llm-foundry's few-shot seed). Not the run seed: a suite's seed is
+# part of its definition, the same for every run it scores.
+DEFAULT_SUITE_SEED = 1234
 
 RESULTS_SCHEMA = 1
 RESULTS_FILE = "results.json"
@@ -161,16 +172,11 @@ def suite_entries(suite: dict) -> list[dict]:
 def _load_task(tm, name: str, lm, shots: int | None):
     """The lm-eval task object, with DCLM's shots unless the suite overrides them, and for
     generation tasks llm-foundry's generation budget for this tokenizer."""
-    from winnow.eval.taskgen import spec
-
     task = tm.load([name])["tasks"][name]
     t = spec(name)
     shots = t.shots if shots is None else int(shots)
     task.set_config(key="num_fewshot", value=shots)
     if t.kind == "generation":
-        from winnow.eval.generation import max_new_tokens
-        from winnow.paths import data_root
-
         # llm-foundry measures the raw (unstripped) rows of the whole file, special tokens included
         with open(data_root() / "eval" / t.file, encoding="utf-8") as f:
             raw = [json.loads(line) for line in f if line.strip()]
@@ -208,8 +214,6 @@ def run_tasks(lm, tm, entries: Sequence[dict], *, seed: int, progress: bool = Fa
     out by request count.
     """
     import lm_eval
-
-    from winnow.eval.foundry import ROW
 
     tasks, rows, meta, missing = [], {}, {}, {}
     for entry in entries:
@@ -271,35 +275,33 @@ def evaluate(
     seq_len: int | None = None,
     heldout_texts: list[str] | None = None,
     train_tokens: Path | None = None,
-    seed: int = 1234,
+    suite_seed: int = DEFAULT_SUITE_SEED,
+    run_dir: Path | None = None,
     progress: bool = True,
 ) -> dict:
     """Evaluate the model at `model_dir` (any path `winnow.eval.model_io` understands) on
     `suite`; write results; return them plus "stats".
 
-    `seed` is used only when the suite does not fix one (a suite's seed is part of its
-    definition: it fixes the subsample and the few-shot draws for every run). Tasks whose data
+    `suite_seed` is used only when the suite does not fix one (a suite's seed is part of its
+    definition: it fixes the subsample and the few-shot draws for every run). `run_dir`: the
+    winnow run the model belongs to, when the caller knows it (``winnow.eval.model_io``). Tasks whose data
     is missing are skipped and listed under "missing" with the reason; aggregates that need
     them are reported as missing (see winnow.eval.scoring.aggregate).
     """
-    from winnow.eval import contamination as contam
-    from winnow.eval.heldout import heldout_bpb, unigram_bpb
-    from winnow.eval.lm import WinnowLM, as_tokenizer
-    from winnow.eval.model_io import load_for_eval
-    from winnow.eval.scoring import aggregate, aggregate_stderr, missing_tasks, score_task
-    from winnow.eval.taskgen import spec
+    from winnow.eval.heldout import heldout_bpb, unigram_bpb  # torch, lm_eval
+    from winnow.eval.lm import WinnowLM, as_tokenizer  # torch, lm_eval
 
     t_start = time.perf_counter()
     suite = plain_suite(suite)
     validate_suite(suite)
     if train_tokens is not None and heldout_texts is None:
         raise ValueError("train_tokens needs heldout_texts: the unigram is scored on the held-out tokens")
-    seed = int(suite.get("seed", seed))
+    suite_seed = int(suite.get("seed", suite_seed))
     out_dir = Path(out_dir)
     stats: dict[str, Any] = {"seconds": {}, "requests": {}}
 
     t0 = time.perf_counter()
-    loaded = load_for_eval(model_dir, tokenizer=tokenizer_file, seq_len=seq_len)
+    loaded = load_for_eval(model_dir, tokenizer=tokenizer_file, seq_len=seq_len, run_dir=run_dir)
     model, seq_len = loaded.model, loaded.seq_len
     tokenizer = as_tokenizer(loaded.tokenizer)
     lm = WinnowLM(model, loaded.tokenizer, max_length=seq_len, progress=progress)
@@ -309,7 +311,7 @@ def evaluate(
     stats["seconds"]["load"] = time.perf_counter() - t0
 
     with _quiet_lm_eval():
-        runs, missing = run_tasks(lm, tm, suite_entries(suite), seed=seed, progress=progress)
+        runs, missing = run_tasks(lm, tm, suite_entries(suite), seed=suite_seed, progress=progress)
     stats["seconds"]["tasks"] = sum(r["seconds"] for r in runs.values())
     per_task: dict[str, dict] = {}
     task_meta: list[dict] = []
@@ -364,7 +366,7 @@ def evaluate(
         "suite": {
             "name": suite["name"],
             "version": suite["version"],
-            "seed": seed,
+            "seed": suite_seed,
             "seq_len": seq_len,
             "tasks": task_meta,
         },

@@ -37,9 +37,9 @@ Aggregates are named and versioned and are a pure function of the per-task value
 - core_gold_bpb_v1 / core_gold_bpb_pooled_v1: gold-continuation bits per byte over the gold-text
   CORE tasks present (`winnow.eval.aggregates.gold_bpb_aggregates`), lower is better.
 
-Targeted submissions (recipe ``targets:``) add `heldout_aggregate(per_task, targets)`:
+Targeted submissions (recipe ``targets:``) add `untargeted_values(per_task, targets)`:
 ``core_heldout_prob_v1``, ``core_heldout_v1``/``_v2`` (and ``_partial``) over CORE minus the
-targets, plus ``heldout_excluded`` (the CORE tasks left out), for results and rows.
+targets and, with ``gold_bpb``, ``core_heldout_gold_bpb_v1``/``_pooled_v1``, for rows.
 """
 
 from __future__ import annotations
@@ -52,10 +52,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from winnow.eval.aggregates import (FLAT_AGGREGATES, GOLD_BPB_AGGREGATES, HELDOUT_AGGREGATES,
-                                    HELDOUT_GOLD_BPB_AGGREGATES, dclm_aggregates, flat_values,
-                                    gold_bpb_aggregates, gold_text_tasks, heldout_aggregates,
-                                    heldout_tasks, load_task_table)
+from winnow.eval.aggregates import (BASELINE_VERSIONS, CATEGORIES, FLAT_AGGREGATES, GOLD_BPB_AGGREGATES, MMLU_TASK,
+                                    UNTARGETED_AGGREGATES, UNTARGETED_GOLD_BPB_AGGREGATES, category_slug, centered,
+                                    dclm_aggregates, flat_values, gold_bpb_aggregates, gold_text_tasks,
+                                    load_task_table, untargeted_aggregates, untargeted_tasks)
+from winnow.eval.generation import score_generation
 
 MULTIPLE_CHOICE = "multiple_choice"
 SCHEMA = "schema"
@@ -135,8 +136,6 @@ def infer_kind(doc: Mapping, n_requests: int) -> str:
 
 def score_generated(sample: Mapping) -> dict:
     """One generation item by llm-foundry's exact-match rule (winnow.eval.generation)."""
-    from winnow.eval.generation import score_generation
-
     doc = sample["doc"]
     resp = sample.get("resps") or [[""]]
     output = resp[0][0] if isinstance(resp[0], (list, tuple)) else resp[0]
@@ -264,10 +263,6 @@ def dclm_name(task: str) -> str:
     return task[len(TASK_PREFIX) :] if task.startswith(TASK_PREFIX) else task
 
 
-def centered_acc(acc: float, baseline: float) -> float:
-    return (acc - baseline) / (1.0 - baseline)
-
-
 def _continuous(per_task: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
     return {dclm_name(t): float(per_task[t]["prob"]) for t in sorted(per_task)
             if per_task[t].get("prob") is not None and math.isfinite(float(per_task[t]["prob"]))}
@@ -290,8 +285,6 @@ def _combined_se(ses: Mapping[str, float], tasks: Sequence[str], strict: bool) -
 def aggregate_stderr(per_task: Mapping[str, Mapping[str, Any]]) -> dict[str, float | None]:
     """Standard errors of the scalar aggregates, treating tasks as independent: a mean of n
     task values has se = sqrt(sum se_t^2) / n; a centered accuracy's se is se_acc / (1 - b)."""
-    from winnow.eval.aggregates import BASELINE_VERSIONS, CATEGORIES, MMLU_TASK, category_slug
-
     table = load_task_table()
     se_acc = {dclm_name(t): float(v["acc_stderr"]) for t, v in sorted(per_task.items())
               if v.get("acc_stderr") is not None}
@@ -334,35 +327,31 @@ def aggregate(per_task: Mapping[str, Mapping[str, Any]], baselines: Mapping[str,
     missing = [t for t in names if dclm_name(t) not in b]
     if missing:
         raise KeyError(f"no random baseline for {missing}")
-    centered = [centered_acc(float(per_task[t]["acc"]), float(b[dclm_name(t)])) for t in names]
+    cen = [centered(float(per_task[t]["acc"]), float(b[dclm_name(t)])) for t in names]
     acc = {dclm_name(t): float(per_task[t]["acc"]) for t in names}
     prob = _continuous(per_task)
     return {
         # generation tasks have no continuous value; prob_mean_v1 averages the tasks that do
         "prob_mean_v1": float(np.mean(list(prob.values()))) if prob else None,
-        "acc_centered_mean_v1": float(np.mean(centered)),
+        "acc_centered_mean_v1": float(np.mean(cen)),
         **flat_values(dclm_aggregates(acc, prob)),
         **gold_bpb_aggregates(*_gold(per_task)),
     }
 
 
-def heldout_gold_bpb(per_task: Mapping[str, Mapping[str, Any]], targets: Sequence[str]) -> dict:
-    """``core_heldout_gold_bpb_v1`` / ``_pooled_v1``: the gold-bpb aggregates over the gold-text
-    CORE tasks a targeted submission did not target (row schema 4 on)."""
-    kept, _ = heldout_tasks([dclm_name(t) for t in targets])
-    vals = gold_bpb_aggregates(*_gold(per_task), [t for t in gold_text_tasks() if t in set(kept)])
-    return dict(zip(HELDOUT_GOLD_BPB_AGGREGATES, (vals[n] for n in GOLD_BPB_AGGREGATES)))
-
-
-def heldout_aggregate(per_task: Mapping[str, Mapping[str, Any]], targets: Sequence[str]) -> dict:
-    """{core_heldout_*: value, "heldout_excluded": [dclm_<task>, ...]} for a targeted run.
-
-    `per_task` as for `aggregate` (keys `dclm_<task>` or bare names); `targets` the recipe's
-    `targets:` list. Pure, like `aggregate`; the runner/leaderboard adds it to a row's
-    aggregates when the recipe declares targets.
-    """
+def untargeted_values(per_task: Mapping[str, Mapping[str, Any]], targets: Sequence[str],
+                      gold_bpb: bool = True) -> dict[str, float | None]:
+    """{name: value} of `UNTARGETED_AGGREGATES` (CORE over the tasks a targeted submission did not
+    target, `untargeted_aggregates`) and, with ``gold_bpb`` (row schema 4 on), of
+    `UNTARGETED_GOLD_BPB_AGGREGATES` (the gold-bpb aggregates over the untargeted gold-text
+    tasks). `per_task` as for `aggregate` (keys `dclm_<task>` or bare names); `targets` the
+    recipe's `targets:` list. Pure, like `aggregate`."""
     acc = {dclm_name(t): float(per_task[t]["acc"]) for t in sorted(per_task)}
-    full = heldout_aggregates(acc, _continuous(per_task), [dclm_name(t) for t in targets])
-    out: dict[str, Any] = {n: full[n]["value"] for n in HELDOUT_AGGREGATES}
-    out["heldout_excluded"] = [TASK_PREFIX + t for t in full[HELDOUT_AGGREGATES[0]]["excluded"]]
+    names = [dclm_name(t) for t in targets]
+    full = untargeted_aggregates(acc, _continuous(per_task), names)
+    out: dict[str, float | None] = {n: full[n]["value"] for n in UNTARGETED_AGGREGATES}
+    if gold_bpb:
+        kept, _ = untargeted_tasks(names)
+        vals = gold_bpb_aggregates(*_gold(per_task), [t for t in gold_text_tasks() if t in set(kept)])
+        out.update(zip(UNTARGETED_GOLD_BPB_AGGREGATES, (vals[n] for n in GOLD_BPB_AGGREGATES)))
     return out

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from winnow.docs import read_docs
+
 DESCENT_RULE = "descent_v1"   # bump when the rule below changes what passes
 MIN_PIECE = 8                 # characters; shorter pieces must be whole words of the parent ...
 SPLICE_CHARS = 200            # ... except one short "splice" per this many curated characters
@@ -152,8 +154,6 @@ class DescentReport:
 
 def check_descent(curated_shards: Iterable[Path], pool_shards: Iterable[Path]) -> DescentReport:
     """Check every curated document against its pool parent (``descent_v1``)."""
-    from winnow.docs import read_docs
-
     curated_shards = list(curated_shards)
     report = DescentReport()
 

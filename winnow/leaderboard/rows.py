@@ -42,7 +42,7 @@ from pathlib import Path
 
 from winnow.config import ConfigError, group_file
 from winnow.eval.contamination import row_summary
-from winnow.eval.scoring import heldout_aggregate, heldout_gold_bpb
+from winnow.eval.scoring import untargeted_values
 from winnow.io import read_json, sha256_bytes
 from winnow.leaderboard.evidence import is_bundle, results_of
 from winnow.manifest import hash_obj
@@ -160,15 +160,11 @@ def curation_times(row: dict) -> dict[str, float | None]:
 
 def targeted_aggregates(tasks: dict, targets: list[str], schema: int = ROW_SCHEMA) -> dict:
     """For a targeted submission (recipe ``targets:``), CORE without its target tasks
-    (``core_heldout_*``, winnow.eval.scoring.heldout_aggregate; from schema 4 also the gold-bpb
-    ones, heldout_gold_bpb); nothing otherwise."""
+    (``core_heldout_*``, ``winnow.eval.scoring.untargeted_values``; from schema 4 also the gold-bpb
+    ones); nothing otherwise."""
     if not targets:
         return {}
-    held = heldout_aggregate(tasks, targets)
-    held.pop("heldout_excluded", None)
-    if schema >= 4:
-        held.update(heldout_gold_bpb(tasks, targets))
-    return held
+    return untargeted_values(tasks, targets, gold_bpb=schema >= 4)
 
 
 def row_numbers(evidence: dict, schema: int = ROW_SCHEMA) -> dict:

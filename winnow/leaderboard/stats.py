@@ -59,6 +59,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
 
+from winnow.leaderboard.rows import row_primary
+from winnow.registry import suggest
+
 INTERVAL_RULE = "interval_v2"
 TIE_RULE = "ties_overlap_v1"
 NOISE_RULE = "seed_noise_v1"      # the default rule: tables whose scale YAML names none
@@ -195,8 +198,6 @@ NOISE_RULES = {"seed_noise_v1": seed_noise_v1, NOISE_V2: seed_noise_v2}
 def entry_noise(rows: list[dict], metric: str, rule: str = NOISE_RULE) -> dict[tuple, Noise]:
     """{entry key: Noise} of ``metric`` for every entry of ``rows`` under the named rule."""
     if rule not in NOISE_RULES:
-        from winnow.registry import suggest
-
         raise ValueError(f"unknown seed-noise rule {rule!r}: {suggest(rule, sorted(NOISE_RULES))}")
     return NOISE_RULES[rule](rows, metric)
 
@@ -376,8 +377,6 @@ class Agreement:
 def agreement(rows: list[dict], scale_a: str, scale_b: str, track: str = "filtering") -> Agreement:
     """Agreement of two scales over the submissions (by name and fingerprint) run at both; each
     scale ranks by its own primary metric, seeds averaged."""
-    from winnow.leaderboard.rows import row_primary
-
     scores = {}
     metrics = {}
     for scale in (scale_a, scale_b):

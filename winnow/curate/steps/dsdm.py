@@ -49,7 +49,7 @@ Targeted selection looks at evaluation data: the target rows are *eval* rows (th
 separate train split here), so scores on the target tasks are optimistic. A recipe using this
 step must list its target tasks in the recipe's top-level ``targets:`` (the recipe loader
 checks that every name in a step's ``targets`` parameter is declared there), and such runs are
-also ranked by ``core_heldout_*`` aggregates (``winnow.eval.aggregates.heldout_aggregates``),
+also ranked by ``core_heldout_*`` aggregates (``winnow.eval.aggregates.untargeted_aggregates``),
 CORE without the targeted tasks.
 
 Resumable (``winnow.curate.common.partial``): ``proxy.pt``, ``target.npy``, per-shard features
