@@ -14,16 +14,15 @@ from winnow.cli import main
 from winnow.eval.aggregates import (
     CATEGORIES,
     DCLM_TASKS_FILE,
-    PRE_V1,
     TaskTableError,
     UnknownTaskError,
     aggregate_names,
     centered,
     centered_accuracies,
-    check_dclm_database,
     dclm_aggregates,
     load_task_table,
 )
+from winnow.eval.dclm_database import PRE_V1, check_dclm_database
 from winnow.eval.scoring import AGGREGATES, aggregate, load_random_baselines
 from winnow.paths import DataRootError, data_root
 

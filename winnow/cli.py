@@ -397,7 +397,7 @@ def cmd_data(args) -> int:
 
 def cmd_check_aggregates(args) -> int:
     """Recompute DCLM's published Core/Extended from its per-task columns (winnow.eval.aggregates)."""
-    from winnow.eval.aggregates import check_dclm_database
+    from winnow.eval.dclm_database import check_dclm_database
     from winnow.paths import data_root
 
     csv_path = Path(args.csv) if args.csv else data_root() / "reference" / "dclm_model_database.csv"

@@ -7,7 +7,8 @@ Modules, one concern each (imported lazily: lm-eval and torch are slow to import
 - `scoring`: per-item and per-task values by llm-foundry's rules, versioned aggregates
   (`aggregate(per_task)`), DCLM's random baselines;
 - `aggregates`: DCLM's task table (eval/dclm_tasks.json) and its aggregates (Core, Extended,
-  MMLU, category means, core_prob_v1), and the reproduction check of DCLM's published numbers;
+  MMLU, category means, core_prob_v1, gold bpb, CORE over the untargeted tasks);
+- `dclm_database`: the reproduction check of DCLM's published numbers against those aggregates;
 - `heldout`: held-out bits per byte of the model and of a unigram reference on the same tokens;
 - `contamination`: the trained tokens' 13-token overlap with the scored items (gold and
   context), written by the eval stage into results.json and carried by every leaderboard row;
