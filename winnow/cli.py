@@ -6,45 +6,62 @@ functions of ``winnow.run``. Utility verbs (``ls``, ``validate``, ``inspect``, `
 ``leaderboard build|check``, ``analyze agreement|signal``, ``tokenizer show|train``, ``data pull|status``, ``import-dclm``) take ordinary flags. Verbs are a registry (a dict
 of name -> handler), not an if/elif chain. Errors that users can fix print one clear message and
 exit with status 2; anything else is a bug and shows its traceback.
+
+winnow's own modules are imported at the top (about half a second for all of them); only modules
+that load torch (``winnow.train.convert``) are imported by the verb that needs them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
+
+from winnow.config import ConfigError, group_file, load_run_config
+from winnow.curate import stepdoc
+from winnow.curate.dclm_import import DclmImportError, check_result, import_dclm
+from winnow.curate.inspect import InspectError, inspect_run
+from winnow.curate.recipe import RecipeError, validate_recipe
+from winnow.docs import DocumentError
+from winnow.eval.catalog import format_catalog, format_results
+from winnow.eval.data import EvalDataError, data_status, format_status, pull, resolve_root
+from winnow.eval.dclm_database import check_dclm_database
+from winnow.eval.model_io import ModelLoadError
+from winnow.eval.runner import evaluate
+from winnow.io import read_json, sha256_bytes
+from winnow.leaderboard import agreement, signal
+from winnow.leaderboard.build import build
+from winnow.leaderboard.readmes import stale_readmes
+from winnow.leaderboard.rows import RowError, load_rows, rows_root
+from winnow.leaderboard.submit import submit, write_missing_bundles
+from winnow.leaderboard.tables import Board
+from winnow.leaderboard.verify import check_rows, verify_run
+from winnow.paths import REPO_ROOT, DataRootError, conf_dir, data_root, leaderboard_dir, winnow_home
+from winnow.pool.build import build_pool, pool_shards
+from winnow.registry import RegistryError
+from winnow.run import STAGES, StageError, entry_seeds, is_main_process, launch_rank, prepare, run_stages
+from winnow.stages import EVAL
+from winnow.submission import SubmissionError, resolve_folder
+from winnow.tokenize import bpe
+from winnow.tokenize.pack import NotEnoughData
+from winnow.tokenize.registry import EXTERNAL
+from winnow.train.scales import scale_table
 
 log = logging.getLogger("winnow")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is the whole story for the user (bad input, missing data, ...)."""
-    from winnow.config import ConfigError
-    from winnow.curate.dclm_import import DclmImportError
-    from winnow.curate.inspect import InspectError
-    from winnow.curate.recipe import RecipeError
-    from winnow.docs import DocumentError
-    from winnow.eval.data import EvalDataError
-    from winnow.eval.model_io import ModelLoadError
-    from winnow.paths import DataRootError
-    from winnow.registry import RegistryError
-    from winnow.run import StageError
-    from winnow.submission import SubmissionError
-    from winnow.leaderboard.rows import RowError
-    from winnow.tokenize.bpe import TokenizerMismatch
-    from winnow.tokenize.pack import NotEnoughData
-
     return (ConfigError, DataRootError, DclmImportError, DocumentError, EvalDataError, InspectError,
             ModelLoadError, RecipeError, RegistryError, StageError, SubmissionError, RowError,
-            TokenizerMismatch, NotEnoughData, FileNotFoundError)
+            bpe.TokenizerMismatch, NotEnoughData, FileNotFoundError)
 
 
 # ------------------------------------------------------------------------------- compute verbs
 def _compute(stages):
     def handler(args) -> int:
-        from winnow.run import is_main_process, prepare, run_stages
-
         run = prepare(args.overrides)
         main_rank = is_main_process()  # under torchrun, only global rank 0 reports
         if not run.rc.official and main_rank:
@@ -53,10 +70,7 @@ def _compute(stages):
         if not main_rank:
             return 0
         if "eval" in done:
-            from winnow.eval.catalog import format_results
-            from winnow.io import read_json
-
-            print(format_results(read_json(run.dir / "eval" / run.suite["name"] / "results.json")))
+            print(format_results(read_json(run.folder(EVAL) / "results.json")))
         print(f"run folder: {run.dir}")
         for stage, m in done.items():
             print(f"  {stage:<9} {m.kind:<10} content id {m.short}")
@@ -65,9 +79,6 @@ def _compute(stages):
 
 
 def cmd_run(args) -> int:
-    from winnow.leaderboard.submit import submit
-    from winnow.run import STAGES, entry_seeds, is_main_process, prepare, run_stages
-
     overrides = list(args.overrides)
     seeds: list[int | None] = [None]
     if args.entry:  # every seed the scale's official entry needs, one run after the other
@@ -88,37 +99,28 @@ def cmd_run(args) -> int:
             print(f"leaderboard row: {path}")
             submitted = True
     if submitted:
-        from winnow.leaderboard.build import build
-
         build()
     return 0
 
 
 # ------------------------------------------------------------------------------- utility verbs
 def cmd_ls(args) -> int:
-    from winnow.paths import conf_dir, winnow_home
-
     what = args.what
     if args.name and what != "steps":
         print(f"winnow ls: error: a NAME goes with `ls steps` only, not `ls {what}`",
               file=sys.stderr)
         return 2
     if what == "scales":
-        from winnow.train.scales import scale_table
-
         print(scale_table())
     elif what in ("suites", "pools", "engines"):
         group = {"suites": "suite", "pools": "pool", "engines": "engine"}[what]
-        from winnow.config import group_file
 
         for p in sorted((conf_dir() / group).glob("*.yaml")):
             cfg = group_file(group, p.stem)
             if cfg.get("name") != "auto":
                 print(f"{p.stem:<12} v{cfg.get('version', '-')}")
     elif what == "steps":
-        from winnow.curate.stepdoc import describe, render, step_table
-
-        print(render(describe(args.name)) if args.name else step_table())
+        print(stepdoc.render(stepdoc.describe(args.name)) if args.name else stepdoc.step_table())
     elif what == "runs":
         for d in sorted((winnow_home() / "runs").glob("*")):
             print(d.name)
@@ -126,9 +128,6 @@ def cmd_ls(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from winnow.curate.recipe import validate_recipe
-    from winnow.submission import resolve_folder
-
     bad = 0
     for ref in args.recipes:
         p = Path(ref)
@@ -145,8 +144,6 @@ def cmd_validate(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from winnow.leaderboard.verify import verify_run
-
     problems = verify_run(Path(args.run))
     if problems:
         print(f"{args.run}: FAILED")
@@ -158,15 +155,11 @@ def cmd_verify(args) -> int:
 
 
 def cmd_inspect(args) -> int:
-    from winnow.curate.inspect import inspect_run
-
     print(inspect_run(Path(args.run), step=args.step, reason=args.reason, limit=args.limit))
     return 0
 
 
 def cmd_import_dclm(args) -> int:
-    from winnow.curate.dclm_import import check_result, import_dclm
-
     res = import_dclm(Path(args.config), name=args.name, source=args.source)
     text = res.to_yaml()
     if args.output:
@@ -201,8 +194,6 @@ def cmd_import_dclm(args) -> int:
 def cmd_submit(args) -> int:
     """Check a finished run (official scale and suite, hashes, token budget, filtering-track
     descent) and write its row and evidence bundle; refusals name every reason."""
-    from winnow.leaderboard.submit import submit
-
     path = submit(Path(args.run))
     print(f"leaderboard row: {path}")
     return 0
@@ -210,26 +201,17 @@ def cmd_submit(args) -> int:
 
 def cmd_leaderboard(args) -> int:
     if args.action == "build":
-        from winnow.leaderboard.build import build
-
         for p in build(html=args.html):
             print(f"wrote {p}")
         return 0
-    from winnow.leaderboard.submit import write_missing_bundles
-    from winnow.leaderboard.verify import check_rows
 
     runs = [Path(r) for r in args.runs or []]
     if args.write_bundles:
         for line in write_missing_bundles(runs_dirs=runs):
             print(line)
     problems, n = check_rows(runs_dirs=runs)
-    from winnow.paths import REPO_ROOT, leaderboard_dir
 
     if leaderboard_dir() == REPO_ROOT / "leaderboard":   # the repository's board: its READMEs too
-        from winnow.leaderboard.readmes import stale_readmes
-        from winnow.leaderboard.rows import load_rows
-        from winnow.leaderboard.tables import Board
-
         problems += stale_readmes(Board.of(load_rows()))
     for p in problems:
         print(f"  - {p}")
@@ -241,21 +223,17 @@ def cmd_analyze_signal(args) -> int:
     """`winnow analyze signal --scale S`: per metric and task, the spread of the entries' means, the
     pooled seed sd, SNR, seed-to-seed Kendall tau and the pairs separated beyond noise
     (``winnow.leaderboard.signal``), from the leaderboard rows or from ``--rows`` files."""
-    import json
-
-    from winnow.leaderboard.signal import SignalError, format_report, run
-
     group_by = args.group_by if args.group_by is not None else ("study_config" if args.rows else None)
     try:
-        reports = run(args.scale, args.version, args.rows, args.metric, None if group_by == "none" else group_by)
-    except SignalError as e:
+        reports = signal.run(args.scale, args.version, args.rows, args.metric, None if group_by == "none" else group_by)
+    except signal.SignalError as e:
         print(f"winnow analyze signal: error: {e}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps([r.to_json() for r in reports], indent=1, default=str))
         return 0
     where = f"--scale {args.scale}" if args.scale else ""
-    print("\n\n".join(format_report(r) for r in reports))
+    print("\n\n".join(signal.format_report(r) for r in reports))
     print(f"\n(winnow analyze signal {where}{' --rows ...' if args.rows else ''}; definitions: "
           "winnow/leaderboard/signal.py)")
     return 0
@@ -266,39 +244,32 @@ def cmd_analyze(args) -> int:
     as the larger scale B does (DataDecide's decision accuracy, with a bootstrap interval over
     seeds, Kendall tau and the flipped pairs marked within or beyond noise), per metric and with
     --per-task per task (``winnow.leaderboard.agreement``), from rows alone."""
-    import json
-
-    from winnow.leaderboard.agreement import analyze, format_report
-    from winnow.leaderboard.signal import SignalError, read_rows
-
     def pair(text: str, what: str, cast=str) -> list:
         parts = [p.strip() for p in text.split(",")]
         if len(parts) != 2 or not all(parts):
-            raise SignalError(f"--{what} takes two values, comma-separated, the small scale's first "
+            raise signal.SignalError(f"--{what} takes two values, comma-separated, the small scale's first "
                               f"(e.g. --scales tiny-1x,1m-1x), got {text!r}")
         try:
             return [cast(p) for p in parts]
         except ValueError:
-            raise SignalError(f"--{what} takes two whole numbers, e.g. --versions 3,3; got {text!r}") from None
+            raise signal.SignalError(f"--{what} takes two whole numbers, e.g. --versions 3,3; got {text!r}") from None
 
     try:
         small, large = pair(args.scales, "scales")
         versions = tuple(pair(args.versions, "versions", int)) if args.versions else (None, None)
         if args.rows:
-            rows, where = read_rows(args.rows), "--rows " + " ".join(args.rows)
+            rows, where = signal.read_rows(args.rows), "--rows " + " ".join(args.rows)
         else:
-            from winnow.leaderboard.rows import load_rows, rows_root
-
             rows, where = load_rows(), str(rows_root())
-        rep = analyze(rows, small, large, versions, args.metric, args.target, args.track,
+        rep = agreement.analyze(rows, small, large, versions, args.metric, args.target, args.track,
                       args.per_task, where)
-    except SignalError as e:
+    except signal.SignalError as e:
         print(f"winnow analyze agreement: error: {e}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(rep.to_json(), indent=1, default=str))
         return 0
-    print(format_report(rep))
+    print(agreement.format_report(rep))
     print("\n(definitions: winnow/leaderboard/agreement.py)")
     return 0
 
@@ -308,22 +279,18 @@ def cmd_tokenizer(args) -> int:
     tokenizer name resolves to (file, sha256 check, sizes, special tokens)."""
     if args.action == "show":
         return _show_tokenizer(args.name)
-    from winnow.config import ConfigError, group_file
-    from winnow.pool.build import build_pool, pool_shards
-    from winnow.tokenize.bpe import RECIPES, train
-    from winnow.tokenize.registry import EXTERNAL
 
     name = args.name
-    if name not in RECIPES:
+    if name not in bpe.RECIPES:
         why = ("is built from a file under the data root, not trained (`winnow tokenizer show "
-               f"{name}`)") if name in EXTERNAL else f"has no training recipe (known: {', '.join(sorted(RECIPES))})"
+               f"{name}`)") if name in EXTERNAL else f"has no training recipe (known: {', '.join(sorted(bpe.RECIPES))})"
         raise ConfigError(f"tokenizer {name!r} {why}")
-    pool_name, _, version = RECIPES[name]["pool"].partition("@v")
+    pool_name, _, version = bpe.RECIPES[name]["pool"].partition("@v")
     cfg = group_file("pool", pool_name)
     if int(version) != cfg["version"]:
         raise SystemExit(f"tokenizer {name} was trained on {pool_name}@v{version}; conf has v{cfg['version']}")
     build_pool(cfg)
-    s = train(name, pool_shards(cfg))
+    s = bpe.train(name, pool_shards(cfg))
     print(f"{s.path}: sha256 {s.sha256}, {s.bytes_per_token} bytes/token")
     return 0
 
@@ -331,10 +298,8 @@ def cmd_tokenizer(args) -> int:
 def _show_tokenizer(name: str) -> int:
     from tokenizers import Tokenizer
 
-    from winnow.tokenize.bpe import spec, tokenizer_file
-
-    s = spec(name)
-    path = tokenizer_file(name)
+    s = bpe.spec(name)
+    path = bpe.tokenizer_file(name)
     tok = Tokenizer.from_file(str(path))
     info = s.describe() if hasattr(s, "describe") else {
         "name": name, "source": str(s.path), "sha256": s.sha256, "vocab_size": s.vocab_size,
@@ -353,17 +318,10 @@ def _show_tokenizer(name: str) -> int:
 def cmd_eval(args) -> int:
     """`winnow eval`: the run's eval stage (Hydra overrides), any model folder (--model), or --list."""
     if args.list:
-        from winnow.eval.catalog import format_catalog
-
         print(format_catalog())
         return 0
     if not args.model:
         return _compute(("pool", "curate", "tokenize", "train", "eval"))(args)
-    from winnow.config import load_run_config
-    from winnow.eval.runner import evaluate
-    from winnow.paths import winnow_home
-    from winnow.io import sha256_bytes
-    from winnow.run import is_main_process, launch_rank
 
     if not is_main_process():  # evaluation is one process: under torchrun, rank 0 does it alone
         log.info("winnow eval --model: rank %d of a torchrun launch; global rank 0 evaluates", launch_rank()[0])
@@ -376,7 +334,6 @@ def cmd_eval(args) -> int:
         / suite["name"])
     res = evaluate(model_dir=model, tokenizer_file=args.tokenizer, seq_len=args.seq_len, suite=suite,
                    out_dir=out, progress=rc.cfg["progress"])
-    from winnow.eval.catalog import format_results
 
     print(format_results(res))
     print(f"results: {out / 'results.json'}")
@@ -384,8 +341,6 @@ def cmd_eval(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from winnow.eval.data import data_status, format_status, pull, resolve_root
-
     if args.action == "pull":
         pull(dest=args.dest, files=args.only, base_url=args.base_url, force=args.force)
         return 0
@@ -396,10 +351,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_check_aggregates(args) -> int:
-    """Recompute DCLM's published Core/Extended from its per-task columns (winnow.eval.aggregates)."""
-    from winnow.eval.dclm_database import check_dclm_database
-    from winnow.paths import data_root
-
+    """Recompute DCLM's published Core/Extended from its per-task columns (winnow.eval.dclm_database)."""
     csv_path = Path(args.csv) if args.csv else data_root() / "reference" / "dclm_model_database.csv"
     if not csv_path.is_file():
         print(f"winnow check-aggregates: error: no DCLM model database at {csv_path}; pass --csv PATH "
@@ -412,8 +364,6 @@ def cmd_check_aggregates(args) -> int:
 
 def cmd_convert(args) -> int:
     """`winnow convert from-open-lm|to-open-lm`: open_lm (DCLM) checkpoints <-> winnow HF folders."""
-    import json
-
     from winnow.train.convert import ConvertError, from_open_lm, to_open_lm
 
     try:

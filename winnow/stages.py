@@ -37,7 +37,10 @@ class Stage:
     parent: str | None   # the stage it is built from
     folder: str          # under the run folder ("{suite}" is the suite's name); the pool's is pool_folder
 
-    def path(self, run_dir: Path, suite: str) -> Path:
+    def path(self, run_dir: Path, suite: str | None = None) -> Path:
+        """The stage's folder in ``run_dir`` (``suite`` is needed for eval's only)."""
+        if "{suite}" in self.folder and suite is None:
+            raise ValueError(f"the {self.name} stage's folder names the suite; pass it")
         return Path(run_dir) / self.folder.format(suite=suite)
 
 

@@ -11,8 +11,10 @@ from collections import Counter
 from itertools import islice
 from pathlib import Path
 
+from winnow.curate.pipeline import format_stats
 from winnow.docs import read_docs
 from winnow.io import read_json
+from winnow.stages import CURATE
 
 
 class InspectError(ValueError):
@@ -30,9 +32,7 @@ def dropped_samples(curated: Path):
 
 
 def inspect_run(run_dir: Path, step: str | None = None, reason: str | None = None, limit: int = 5) -> str:
-    from winnow.curate.pipeline import format_stats
-
-    curated = Path(run_dir) / "curated"
+    curated = CURATE.path(run_dir)
     if not (curated / "stats.json").exists():
         raise InspectError(f"{curated}: no stats.json; run `winnow curate` for this run first")
     stats = read_json(curated / "stats.json")

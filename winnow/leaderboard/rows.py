@@ -47,6 +47,7 @@ from winnow.io import read_json, sha256_bytes
 from winnow.leaderboard.evidence import is_bundle, results_of
 from winnow.manifest import hash_obj
 from winnow.paths import leaderboard_dir
+from winnow.stages import CURATE, TOKENIZE, TRAIN
 from winnow.tokenize.bpe import RECIPES
 
 ROW_SCHEMA = 4
@@ -172,7 +173,7 @@ def row_numbers(evidence: dict, schema: int = ROW_SCHEMA) -> dict:
     row of ``schema`` derives them."""
     run, ms = evidence["run"], evidence["manifests"]
     res = results_of(evidence)
-    tok, train, cur = ms["tokenized"]["stats"], ms["train"]["stats"], ms["curated"]["stats"]
+    tok, train, cur = ms[TOKENIZE.kind]["stats"], ms[TRAIN.kind]["stats"], ms[CURATE.kind]["stats"]
     targets = list((evidence.get("recipe") or {}).get("targets") or [])
     return {
         "submission": run["submission"], "fingerprint": run["fingerprint"], "track": run["track"],
@@ -194,7 +195,7 @@ def row_numbers(evidence: dict, schema: int = ROW_SCHEMA) -> dict:
         "contamination": contamination_summary(cur, res),
         "flags": {"plugin_code": bool(run.get("allow_code") and run.get("plugins")),
                   "allow_code": bool(run.get("allow_code")),
-                  "ids_list": bool((ms["curated"]["stats"].get("steps") or [{}])[0].get("step") == "select_ids"
+                  "ids_list": bool((cur.get("steps") or [{}])[0].get("step") == "select_ids"
                                    and len(cur.get("steps", [])) == 1),
                   "targeted": bool(targets), "external_data": run["track"] == "mixing"},
         "targets": targets,

@@ -27,6 +27,7 @@ from winnow.leaderboard.rows import ROW_SCHEMA, RowError, row_files, row_hash, r
 from winnow.leaderboard.verify import check_row, find_run, verify_run
 from winnow.manifest import code_version
 from winnow.pool.build import pool_shards
+from winnow.stages import CURATE, EVAL, TOKENIZE, TRAIN
 from winnow.train.plan import derive
 
 TOKEN_TOL = 0          # tokens trained must equal the derived budget exactly
@@ -60,7 +61,7 @@ def official_problems(evidence: dict) -> list[str]:
                      f"conf/suite/{suite['name']}.yaml (v{committed_suite.get('version')})")
     if suite["name"] != committed.get("suite"):
         probs.append(f"scale {scale['name']} is evaluated with suite {committed.get('suite')!r}, not {suite['name']!r}")
-    tr, tk, ev = ms["train"], ms["tokenized"], ms["eval"]
+    tr, tk, ev = ms[TRAIN.kind], ms[TOKENIZE.kind], ms[EVAL.kind]
     if tr["config"].get("model") != committed.get("model") or tr["config"].get("train") != committed.get("train"):
         probs.append(f"the train manifest's model/train config is not conf/scale/{scale['name']}.yaml's")
     if tk["config"].get("tokenizer") != committed.get("tokenizer") or \
@@ -83,7 +84,7 @@ def descent_of(run_dir: Path, evidence: dict):
     pool_cfg = run["config"]["pool"]
     shards = pool_shards(pool_cfg if "n_shards" in pool_cfg else group_file("pool", pool_cfg["name"]),
                          run["config"]["scale"]["pool"].get("shards"))
-    return check_descent(sorted((Path(run_dir) / "curated" / "shards").glob("*.jsonl.zst")), shards)
+    return check_descent(sorted((CURATE.path(run_dir) / "shards").glob("*.jsonl.zst")), shards)
 
 
 def make_row(run_dir: Path) -> tuple[dict, dict]:
