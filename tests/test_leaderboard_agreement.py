@@ -98,3 +98,24 @@ def test_cli_reads_row_files_and_prints_json(tmp_path, capsys):
     assert main(["analyze", "agreement", "--scales", "small,large", "--rows", str(tmp_path), "--per-task"]) == 0
     text = capsys.readouterr().out
     assert "decision accuracy" in text and "task.dclm_a.bpb" in text and "beyond noise / beyond noise" in text
+
+
+def test_page_section_compares_the_smaller_scale_with_the_larger_one():
+    from winnow.leaderboard.html import _agreement
+
+    rows = two_scales(large_flip=0.15)
+    for r in rows:
+        r["training"] = {"tokens": 10 if r["scale"] == "small" else 40}
+    html = _agreement(rows, ["large", "small"])            # the page's order: lead scale first
+    assert "small v3 → large v3: 4 entries" in html        # compared smaller → larger all the same
+    assert "<td>0.83</td>" in html and "per task (2)" in html and "How to read it" in html
+    assert "nothing to compare" in _agreement([r for r in rows if r["scale"] == "small"], ["small"])
+
+
+def test_decision_accuracy_counts_concordant_pairs_and_half_ties():
+    a = [0.1, 0.4, 0.35, 0.8, 0.2, 0.2]
+    b = [0.15, 0.3, 0.5, 0.9, 0.1, 0.25]
+    pairs = [(i, j) for i in range(6) for j in range(i + 1, 6)]
+    agree = sum((a[i] - a[j]) * (b[i] - b[j]) > 0 for i, j in pairs) + 0.5 * sum(
+        (a[i] - a[j]) * (b[i] - b[j]) == 0 for i, j in pairs)
+    assert decision_accuracy(a, b) == pytest.approx(agree / 15)

@@ -12,7 +12,9 @@ one sortable table per scale and track (click a header: descending, click again:
 cell carries its sort key in ``data-v``), a per-task heatmap per table (cells coloured by the
 task's value relative to the other entries), score against training FLOPs (one SVG scatter per
 track, log-x, 95% intervals as bars, one colour per scale) and cross-scale agreement (decision
-accuracy, Spearman, Kendall for every pair of scales sharing submissions). An entry flagged for
+accuracy with its seed-bootstrap interval, Kendall tau and flips beyond noise, per metric and per
+task, of every smaller scale against every larger one sharing two entries,
+``winnow.leaderboard.agreement``). An entry flagged for
 contamination (a task's gold share over the threshold, ``winnow.eval.contamination``) has its
 table row shaded red, in bold.
 
@@ -31,10 +33,13 @@ from itertools import combinations
 from pathlib import Path
 
 from winnow.io import atomic_open
+from winnow.leaderboard import agreement
 from winnow.leaderboard.fmt import primary_text, rank_text
 from winnow.leaderboard.render import LEGEND
-from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, agreement, higher_better
-from winnow.leaderboard.tables import CONTROL, Board, Table, entry_flagged, is_lead, scale_order, task_measure
+from winnow.leaderboard.signal import SignalError
+from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, higher_better
+from winnow.leaderboard.tables import (CONTROL, Board, Table, budget, entry_flagged, is_lead, scale_order,
+                                      task_measure)
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2")
 
@@ -236,24 +241,42 @@ def _scatter(tables: list[Table], track: str) -> str:
     return "".join(parts)
 
 
-def _agreement(rows: list[dict], track: str) -> str:
-    scales = sorted({r["scale"] for r in rows if r["track"] == track})
-    lines = []
-    for a, b in combinations(scales, 2):
-        ag = agreement(rows, a, b, track)
-        if ag.n < 2:
-            lines.append(f'<tr><td class="s">{_e(a)} vs {_e(b)}</td><td>{ag.n}</td><td colspan="3">'
-                         "fewer than 2 common submissions</td></tr>")
-            continue
-        s = ag.summary()
-        f = lambda v: "–" if v is None else f"{v:.3f}"   # noqa: E731
-        lines.append(f'<tr><td class="s">{_e(a)} vs {_e(b)}</td><td>{ag.n}</td><td>{f(s["decision_accuracy"])}</td>'
-                     f'<td>{f(s["spearman"])}</td><td>{f(s["kendall_tau_b"])}</td></tr>')
-    if not lines:
-        return "<p class=note>one scale only: nothing to compare</p>"
-    return ('<table class="agree"><thead><tr><th class="s">scales</th><th>common submissions</th>'
-            "<th>decision accuracy</th><th>Spearman</th><th>Kendall τ-b</th></tr></thead><tbody>"
-            + "".join(lines) + "</tbody></table>")
+AGREEMENT_NOTE = ("How to read it: decision accuracy is the share of pairs of entries that the smaller scale "
+                  "orders as the larger one does (ties count one half; 0.5 is chance; DataDecide reports about 0.8 "
+                  "from 150M to 1B parameters), each scale at its newest version, the larger scale ranking by its "
+                  "primary metric. The interval resamples each entry's seeds (95%, bootstrap). A flip is a pair "
+                  "the two scales order differently; 'beyond noise' counts the flips that both scales separate "
+                  "beyond their seed noise: those are real disagreements, the rest are coin tosses. "
+                  "`winnow analyze agreement --scales A,B --per-task` prints the same numbers and every flip.")
+
+
+def _agreement(rows: list[dict], order: list[str]) -> str:
+    """Decision accuracy of every smaller scale against every larger one sharing 2+ entries
+    (``winnow.leaderboard.agreement``): the small scale's primary metric and the alternatives,
+    each with its bootstrap interval; per task in a fold."""
+    f = lambda v, spec=".2f": "–" if v is None else format(v, spec)   # noqa: E731
+    by: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by[r["scale"]].append(r)
+    blocks = []
+    for a, b in combinations(sorted(order, key=lambda s: (budget(by[s]), s)), 2):   # smaller scale first
+        try:
+            rep = agreement.analyze(rows, a, b, per_task="bpb")
+        except SignalError:
+            continue                       # fewer than two shared entries (or no rows at a version)
+        def line(g) -> str:
+            iv = f"{g.interval[0]:.2f}–{g.interval[1]:.2f}" if g.interval else "–"
+            return (f'<tr><td class="s">{_e(g.metric)}</td><td>{f(g.decision_accuracy)}</td><td>{iv}</td>'
+                    f"<td>{f(g.kendall_tau, '+.2f')}</td><td>{len(g.flips)}</td><td>{g.real_flips}</td></tr>")
+        head = ('<table class="agree"><thead><tr><th class="s">metric at the smaller scale</th><th>decision accuracy</th>'
+                "<th>95% interval</th><th>Kendall τ-b</th><th>flips</th><th>beyond noise</th></tr></thead><tbody>")
+        blocks.append(f"<h3>{_e(rep.small)} → {_e(rep.large)}: {len(rep.entries)} entries, "
+                      f"target {_e(rep.target)}</h3>" + head + "".join(line(g) for g in rep.metrics) + "</tbody></table>"
+                      + (f"<details><summary>per task ({len(rep.tasks)})</summary>{head}"
+                         + "".join(line(g) for g in rep.tasks) + "</tbody></table></details>" if rep.tasks else ""))
+    if not blocks:
+        return "<p class=note>no two scales share two entries yet: nothing to compare</p>"
+    return f'<p class="note">{_e(AGREEMENT_NOTE)}</p>' + "".join(blocks)
 
 
 def _ticks(lo: float, hi: float, n: int = 6) -> list[float]:
@@ -377,8 +400,8 @@ def page(board: Board) -> str:
     for track, ts in sorted(by_track.items()):
         body.append(f"<h2>Score against compute ({_e(track)} track)</h2>")
         body.append(_scatter(ts, track))
-        body.append(f"<h2>Cross-scale agreement ({_e(track)} track)</h2>")
-        body.append(_agreement(rows, track))
+    body.append("<h2>Cross-scale agreement</h2>")
+    body.append(_agreement(rows, order))
     data = json.dumps([{k: r.get(k) for k in ("submission", "scale", "track", "seed", "run_id")} for r in rows])
     return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>winnow leaderboard</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}"

@@ -47,9 +47,8 @@ numbers when a newer scale version measures noise another way.
   differ beyond noise by the pooled two-sample t test when they share a pool, else by Welch's
   test (Satterthwaite df) with each entry's own (sd, df).
 
-Cross-scale agreement (DataDecide): over the submissions run at both scales, the decision
-accuracy is the fraction of pairs that the two scales order the same way (a pair tied at either
-scale counts one half), with Spearman's rho and Kendall's tau-b between the two scales' scores.
+Kendall's tau-b (rank agreement of two lists of values) serves the seed-to-seed tau of
+``winnow.leaderboard.signal`` and the cross-scale agreement of ``winnow.leaderboard.agreement``.
 """
 
 from __future__ import annotations
@@ -287,36 +286,7 @@ def assign_ranks(entries: list[Entry]) -> None:
         e.tied = counts[e.rank] > 1
 
 
-# ------------------------------------------------------------------------------ agreement
-def _ranks(xs: list[float]) -> list[float]:
-    """Average ranks (1-based), ties sharing the mean of their positions."""
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    ranks = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return ranks
-
-
-def _pearson(a: list[float], b: list[float]) -> float | None:
-    n = len(a)
-    ma, mb = sum(a) / n, sum(b) / n
-    va = sum((x - ma) ** 2 for x in a)
-    vb = sum((y - mb) ** 2 for y in b)
-    if va == 0 or vb == 0:
-        return None
-    return sum((x - ma) * (y - mb) for x, y in zip(a, b)) / math.sqrt(va * vb)
-
-
-def spearman(a: list[float], b: list[float]) -> float | None:
-    return _pearson(_ranks(a), _ranks(b)) if len(a) >= 2 else None
-
-
+# ------------------------------------------------------------------------------ rank agreement
 def kendall_tau_b(a: list[float], b: list[float]) -> float | None:
     conc = disc = ties_a = ties_b = 0
     for i, j in combinations(range(len(a)), 2):
@@ -333,62 +303,3 @@ def kendall_tau_b(a: list[float], b: list[float]) -> float | None:
             disc += 1
     denom = math.sqrt((conc + disc + ties_a) * (conc + disc + ties_b))
     return (conc - disc) / denom if denom else None
-
-
-def decision_accuracy(a: list[float], b: list[float]) -> float | None:
-    pairs = list(combinations(range(len(a)), 2))
-    if not pairs:
-        return None
-    score = 0.0
-    for i, j in pairs:
-        da, db = a[i] - a[j], b[i] - b[j]
-        if da == 0 or db == 0:
-            score += 0.5
-        elif (da > 0) == (db > 0):
-            score += 1.0
-    return score / len(pairs)
-
-
-@dataclass
-class Agreement:
-    scale_a: str
-    scale_b: str
-    metric_a: str
-    metric_b: str
-    submissions: list[str]
-    a: list[float]
-    b: list[float]
-
-    @property
-    def n(self) -> int:
-        return len(self.submissions)
-
-    @property
-    def pairs(self) -> int:
-        return self.n * (self.n - 1) // 2
-
-    def summary(self) -> dict:
-        return {"scales": [self.scale_a, self.scale_b], "metrics": [self.metric_a, self.metric_b],
-                "submissions": self.n, "pairs": self.pairs,
-                "decision_accuracy": decision_accuracy(self.a, self.b),
-                "spearman": spearman(self.a, self.b), "kendall_tau_b": kendall_tau_b(self.a, self.b)}
-
-
-def agreement(rows: list[dict], scale_a: str, scale_b: str, track: str = "filtering") -> Agreement:
-    """Agreement of two scales over the submissions (by name and fingerprint) run at both; each
-    scale ranks by its own primary metric, seeds averaged."""
-    scores = {}
-    metrics = {}
-    for scale in (scale_a, scale_b):
-        rs = [r for r in rows if r["scale"] == scale and r["track"] == track]
-        if not rs:
-            scores[scale], metrics[scale] = {}, None
-            continue
-        newest = max(r["scale_version"] for r in rs)
-        rs = [r for r in rs if r["scale_version"] == newest]
-        metrics[scale] = row_primary(rs[0])
-        scores[scale] = {(e.first["submission"], e.first["fingerprint"]): e.mean
-                         for e in group(rs, metrics[scale]) if e.mean is not None}
-    common = sorted(set(scores[scale_a]) & set(scores[scale_b]))
-    return Agreement(scale_a, scale_b, metrics[scale_a], metrics[scale_b], [c[0] for c in common],
-                     [scores[scale_a][c] for c in common], [scores[scale_b][c] for c in common])
