@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+from winnow.eval.aggregates import load_task_table
+from winnow.eval.data import EvalDataError, files_for_task, task_data_status
+from winnow.eval.taskgen import TASKS
+
 
 def catalog_rows() -> list[dict]:
     """One row per DCLM task, in suite order, with the status of its data on this machine."""
-    from winnow.eval.aggregates import load_task_table
-    from winnow.eval.data import EvalDataError, files_for_task, task_data_status
-    from winnow.eval.taskgen import TASKS
-
     category = {t.name: t.category for t in load_task_table().tasks}
     rows = []
     for t in TASKS:

@@ -38,6 +38,7 @@ from tokenizers import Tokenizer
 from tqdm import tqdm
 
 from winnow.eval.foundry import split_preamble
+from winnow.eval.generation import clean_up_tokenization_spaces
 
 
 EOS_CANDIDATES = ("<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>", "<|eos|>")
@@ -396,8 +397,6 @@ class WinnowLM(LM):
 
     def _decode_generated(self, ids: list[int]) -> str:
         """Generated ids as composer's eval_forward decodes them (see generate_until)."""
-        from winnow.eval.generation import clean_up_tokenization_spaces
-
         text = clean_up_tokenization_spaces(self.tok.decode(ids, skip_special_tokens=True))
         prefix = getattr(self, "_generation_prefix", None)
         if prefix is None:  # composer: sentencepiece-style tokenizers get their space back

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from winnow.io import atomic_open
 from winnow.paths import eval_tasks_dir
 
 TASKS_VERSION = 2  # bump when a generated prompt changes (it changes scores)
@@ -247,8 +248,6 @@ def generated_files() -> dict[str, str]:
 
 
 def write(out_dir: Path | None = None) -> list[Path]:
-    from winnow.io import atomic_open
-
     out_dir = Path(out_dir or eval_tasks_dir())
     written = []
     for name, text in generated_files().items():
