@@ -61,7 +61,7 @@ def evaluate_variant(run_dir: Path, info: dict, weights: str, suite: dict) -> Pa
     tok = run.scale["tokenizer"]
     evaluate(model_dir=model, tokenizer_file=tokenizer_file(tok["name"], tok.get("sha256")), suite=suite,
              out_dir=out, seq_len=run.scale["model"]["seq_len"], heldout_texts=heldout_texts(run),
-             train_tokens=run_dir / "tokenized" / "tokens.npy", seed=suite.get("seed", 1234), progress=False)
+             train_tokens=run_dir / "tokenized" / "tokens.npy", suite_seed=suite.get("seed", 1234), progress=False)
     return out / "results.json"
 
 
