@@ -60,10 +60,20 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 # ------------------------------------------------------------------------------- compute verbs
+def _scale_notice(verb: str, overrides: list[str], scale: str) -> None:
+    """One line on stderr when the command line names no scale: which one runs and how to pick."""
+    if not any(o.lstrip("+").startswith("scale=") for o in overrides):
+        print(f"winnow {verb}: no scale= given, so this uses the default scale {scale!r} (conf/run.yaml); "
+              "pick one with scale=NAME (`winnow ls scales` lists them; scale=debug runs in seconds)",
+              file=sys.stderr)
+
+
 def _compute(stages):
     def handler(args) -> int:
         run = prepare(args.overrides)
         main_rank = is_main_process()  # under torchrun, only global rank 0 reports
+        if main_rank:
+            _scale_notice(args.verb, args.overrides, run.scale["name"])
         if not run.rc.official and main_rank:
             log.warning("unofficial run (the leaderboard will refuse it): %s", "; ".join(run.rc.unofficial))
         done = run_stages(run, stages)
@@ -88,8 +98,10 @@ def cmd_run(args) -> int:
         seeds = entry_seeds(overrides)
         print(f"entry: seeds {', '.join(map(str, seeds))} (the scale's leaderboard.seeds)")
     submitted = False
-    for seed in seeds:
+    for i, seed in enumerate(seeds):
         run = prepare(overrides + ([f"seed={seed}"] if seed is not None else []))
+        if i == 0 and is_main_process():
+            _scale_notice("run", overrides, run.scale["name"])
         run_stages(run, STAGES)
         if not is_main_process():  # under torchrun, global rank 0 evaluates, reports and submits
             continue
