@@ -54,3 +54,50 @@ def test_ls_scales_prints_derived_numbers(capsys):
 def test_unknown_scale_is_a_clear_error(capsys):
     assert main(["pool", "scale=quickstrat"]) == 2
     assert "quickstart" in capsys.readouterr().err
+
+
+def test_a_run_without_scale_says_which_scale_it_uses(monkeypatch, capsys):
+    import winnow.cli as cli
+
+    monkeypatch.setattr(cli, "run_stages", lambda run, stages: {})
+    assert main(["pool", "submission=baselines/random", "progress=false"]) == 0
+    err = capsys.readouterr().err
+    assert "no scale= given" in err and "'quickstart'" in err and "scale=NAME" in err
+    assert main(["pool", "scale=debug", "progress=false"]) == 0
+    assert "no scale= given" not in capsys.readouterr().err
+
+
+def test_pool_ids_lists_the_scale_pool_and_an_id_file_is_a_submission(mini_pool, tmp_path, capsys):
+    """`winnow pool ids` writes the ids a scale's curation sees; a plain subset of them is a
+    filtering submission (validate and run accept it); bad ids are shown a few, with a count."""
+    from winnow.run import prepare
+
+    out = tmp_path / "all.txt"
+    assert main(["pool", "ids", "progress=false", "--scale", "debug", "--out", str(out)]) == 0
+    ids = out.read_text().split()
+    assert ids == sorted(set(ids)) and len(ids) > 100
+    assert f"wrote {len(ids):,} ids" in capsys.readouterr().err
+    kept = tmp_path / "kept.txt"
+    kept.write_text("".join(f"{i}\n" for i in ids[::2]))
+    assert main(["validate", str(kept)]) == 0
+    run = prepare(["scale=debug", f"submission={kept}", "progress=false"])
+    assert run.submission.name == f"{tmp_path.name}/kept" and run.submission.recipe.track == "filtering"
+    assert [s.name for s in run.submission.recipe.steps] == ["select_ids"]
+    # an unsorted file: one line names the place and the fix; a long list is never printed whole
+    bad = tmp_path / "unsorted.txt"
+    bad.write_text("".join(f"{i}\n" for i in reversed(ids)))
+    assert main(["validate", str(bad)]) == 2
+    text = capsys.readouterr().out
+    assert "LC_ALL=C sort -u" in text and len(text) < 600
+    # the id list given as YAML: the error cuts the string
+    yml = tmp_path / "ids.yaml"
+    yml.write_text("\n".join(ids) + "\n")
+    assert main(["validate", str(yml)]) == 2
+    text = capsys.readouterr().out
+    assert "characters)" in text and ids[-1] not in text
+
+
+def test_a_missing_submission_names_each_place_once(capsys, tmp_path):
+    assert main(["validate", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert f"found in {tmp_path / 'nope'};" in err and "id file" in err  # not "in X or X"

@@ -157,7 +157,7 @@ def test_plugins_are_not_imported_without_allow_code(tmp_path):
     (tmp_path / "my_steps.py").write_text(PLUGIN.format(name="plugin_lines_a"))
     p = write(tmp_path, HEAD + "plugins: [my_steps.py]\nsteps:\n  - step: plugin_lines_a\n")
     msg = error_of(p)
-    assert "plugin code" in msg and "--allow-code" in msg and "my_steps.py" in msg
+    assert "plugin code" in msg and "allow_code=true" in msg and "my_steps.py" in msg
     assert not (tmp_path / "IMPORTED").exists()
     assert validate_recipe(p) and not (tmp_path / "IMPORTED").exists()
 

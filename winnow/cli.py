@@ -21,6 +21,7 @@ from pathlib import Path
 
 from winnow.config import ConfigError, group_file, load_run_config
 from winnow.curate import stepdoc
+from winnow.curate.base import StepError
 from winnow.curate.dclm_import import DclmImportError, check_result, import_dclm
 from winnow.curate.inspect import InspectError, inspect_run
 from winnow.curate.recipe import RecipeError, validate_recipe
@@ -40,10 +41,11 @@ from winnow.leaderboard.tables import Board
 from winnow.leaderboard.verify import check_rows, verify_run
 from winnow.paths import REPO_ROOT, DataRootError, conf_dir, data_root, leaderboard_dir, winnow_home
 from winnow.pool.build import build_pool, pool_shards
+from winnow.pool.ids import pool_ids, write_ids
 from winnow.registry import RegistryError
 from winnow.run import STAGES, StageError, entry_seeds, is_main_process, launch_rank, prepare, run_stages
 from winnow.stages import EVAL
-from winnow.submission import SubmissionError, resolve_folder
+from winnow.submission import SubmissionError, resolve_recipe
 from winnow.tokenize import bpe
 from winnow.tokenize.pack import NotEnoughData
 from winnow.tokenize.registry import EXTERNAL
@@ -86,6 +88,35 @@ def _compute(stages):
             print(f"  {stage:<9} {m.kind:<10} content id {m.short}")
         return 0
     return handler
+
+
+def cmd_pool(args) -> int:
+    """`winnow pool [overrides]` builds the scale's pool; `winnow pool ids --scale S [--out FILE]`
+    writes the ids of the documents a submission at that scale sees (to stdout without --out):
+    keep the lines you want, in order, and the file is an id-list submission."""
+    overrides = list(args.overrides) + ([f"scale={args.scale}"] if args.scale else [])
+    if not overrides or overrides[0] != "ids":
+        if args.out:
+            print("winnow pool: error: --out goes with `winnow pool ids` (the ids of a scale's pool); "
+                  "`winnow pool` builds the pool under $WINNOW_HOME/pools", file=sys.stderr)
+            return 2
+        args.overrides = overrides
+        return _compute(("pool",))(args)
+    overrides = overrides[1:]
+    rc = load_run_config(overrides)
+    scale = rc.cfg["scale"]
+    _scale_notice("pool ids", overrides, scale["name"])
+    build_pool(rc.cfg["pool"], progress=rc.cfg["progress"])
+    shards = pool_shards(rc.cfg["pool"], scale["pool"].get("shards"))
+    ids = pool_ids(shards)
+    where = (f"scale {scale['name']}: pool {rc.cfg['pool']['name']}@v{rc.cfg['pool']['version']}, "
+             f"{len(shards)} shards, held-out documents excluded")
+    if args.out:
+        print(f"wrote {len(ids):,} ids ({where}) to {write_ids(ids, args.out)}", file=sys.stderr)
+    else:
+        sys.stdout.write("".join(f"{i}\n" for i in ids))
+        print(f"{len(ids):,} ids ({where})", file=sys.stderr)
+    return 0
 
 
 def cmd_run(args) -> int:
@@ -143,7 +174,7 @@ def cmd_validate(args) -> int:
     bad = 0
     for ref in args.recipes:
         p = Path(ref)
-        path = p if p.is_file() else resolve_folder(ref) / "recipe.yaml"
+        path = p if p.is_file() else resolve_recipe(ref)
         problems = validate_recipe(path, allow_code=args.allow_code)
         if problems:
             bad += 1
@@ -410,6 +441,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp = sub.add_parser(verb, help=helptext + " (earlier stages run or are skipped as needed)")
         sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. scale=debug seed=1")
         sp.set_defaults(func=_compute(stages))
+    pool_parser = sub.choices["pool"]
+    pool_parser.usage = "winnow pool [overrides ...] | winnow pool ids [overrides ...] --scale S [--out FILE]"
+    pool_parser.add_argument("--scale", help="the scale (same as scale=S)")
+    pool_parser.add_argument("--out", help="with `ids`: write the ids here (atomically) instead of stdout")
+    pool_parser.set_defaults(func=cmd_pool)
     sp = sub.add_parser("eval", help="evaluate the run's model on its suite (earlier stages run or are "
                         "skipped as needed), or any model folder with --model; --list shows the tasks")
     sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. suite=cpu suite.limit=5")
@@ -537,6 +573,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except _user_errors() as e:
         print(f"winnow {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+    except StepError as e:  # a step failed on the data; its message names the step and the cause
+        if args.verbose:
+            raise
+        print(f"winnow {args.verb}: error: {e} (`winnow -v {args.verb} ...` shows the traceback)",
+              file=sys.stderr)
         return 2
 
 

@@ -3,8 +3,10 @@
 A recipe (DESIGN.md Contracts) is ``name``, ``track`` (filtering | mixing | order) and either
 ``steps:`` (a list of ``{step: <registered name>, <param>: <value>, ...}``; a bare name is a step
 without parameters; ``steps: []`` keeps the whole pool) or ``ids: <file>`` (a sorted list of pool
-document ids, compiled to one ``select_ids`` step). ``plugins: [file.py]`` are imported by path
-only with ``allow_code=True`` (``--allow-code``); ``external:`` is accepted on the mixing track
+document ids, compiled to one ``select_ids`` step; a file that is not YAML is read as such a list
+on its own: ``is_id_list``). ``plugins: [file.py]`` are imported by path
+only with ``allow_code=True`` (``allow_code=true`` on the command line, ``--allow-code`` for
+``winnow validate``); ``external:`` is accepted on the mixing track
 only; ``stages:`` on the order track only, where it is required (the ordered training stages
 over the documents' ``meta.stage`` labels: ``winnow.tokenize.stages`` has the syntax; the
 compact and explicit spellings compile to the same list and fingerprint, which includes the
@@ -284,8 +286,9 @@ def _yaml_type(value: Any) -> str:
         return f"an integer ({value})"
     if isinstance(value, float):
         return f"a number ({value})"
-    if isinstance(value, str):
-        return f"a string ({value!r})"
+    if isinstance(value, str):  # a long one (an id file read as YAML) is cut, never printed whole
+        return f"a string ({value!r})" if len(value) <= 60 else \
+            f"a string ({value[:40]!r}... {len(value):,} characters)"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -515,17 +518,27 @@ def recipe_path(path: str | Path) -> Path:
     return p / RECIPE_FILE if p.is_dir() else p
 
 
+def is_id_list(path: str | Path) -> bool:
+    """A file that is not YAML is a plain id list (one pool document id a line, sorted): a
+    complete filtering-track submission, as ``name: <file stem>, track: filtering, ids: <file>``."""
+    p = Path(path)
+    return p.is_file() and p.suffix.lower() not in (".yaml", ".yml")
+
+
 def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
     """Load, validate and compile a recipe; raise RecipeError listing every problem found."""
     path = recipe_path(path)
     if not path.is_file():
         raise RecipeError(f"{path}: no such recipe file (give a recipe.yaml or a submission "
                           "folder holding one)", path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as e:
-        raise RecipeError(_yaml_problem(path, text, e), path) from None
+    if is_id_list(path):
+        data: Any = {"name": path.stem, "track": "filtering", "ids": path.name}
+    else:
+        text = path.read_text(encoding="utf-8")
+        try:
+            data = yaml.load(text, Loader=_Loader)
+        except yaml.YAMLError as e:
+            raise RecipeError(_yaml_problem(path, text, e), path) from None
     if data is None:
         raise RecipeError(f"{path}: the file is empty; a recipe needs at least `name:`, `track:` "
                           "and `steps:` (or `ids:`)", path)
@@ -599,8 +612,10 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
                 plugins.append(full)
     if plugins and not allow_code:
         problems.append(f"{path}: the recipe uses plugin code ({', '.join(plugins_raw)}), which "
-                        "runs only if you opt in: pass --allow-code to winnow (allow_code=True "
-                        "to load_recipe) after reading the plugin files")
+                        "runs only if you opt in after reading the plugin files: add "
+                        "allow_code=true to the compute verb (`winnow run submission=... "
+                        "allow_code=true`), or --allow-code to `winnow validate` "
+                        "(allow_code=True in load_recipe)")
         raise RecipeError(problems, path)
     if problems:
         raise RecipeError(problems, path)
