@@ -31,7 +31,7 @@ vs datatrove's four MinHash stages (``MinhashDedupSignature``, ``-Buckets`` (14 
 ``LocalPipelineExecutor`` with ``workers=1`` (in-process). Both read the same ``.jsonl.zst``
 shard and write their kept documents; fresh folders every pass.
 
-``extract``: ``winnow.pool.extract.bench_extract``: resiliparse main-content extraction with
+``extract``: ``bench_extract.bench_extract`` (bench/bench_extract.py): resiliparse main-content extraction with
 DCLM's settings, pages per CPU-second (and trafilatura's, when installed).
 
 datatrove is a bench-only dependency: ``pip install -e '.[bench]'`` (datatrove; spaCy, which
@@ -423,7 +423,7 @@ def main(argv: list[str] | None = None) -> dict:
         if "minhash" in parts:
             res["minhash"] = bench_minhash(docs, a.repeats)
     if "extract" in parts:
-        from winnow.pool.extract import bench_extract
+        from bench_extract import bench_extract  # bench/ is on sys.path when run as a script
 
         print("\n== extract ==")
         res["extract"] = bench_extract(limit=a.extract_limit, repeats=a.repeats)

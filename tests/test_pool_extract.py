@@ -23,8 +23,10 @@ from winnow.docs import POOL_FIELDS, read_docs
 from winnow.manifest import verify_folder
 from winnow.paths import data_root
 from winnow.pool.build import build_pool, new_id, pool_dir, split_document
-from winnow.pool.extract import (DCLM_EXTRACTION, SourceError, Skips, bench_extract, decode_html,
-                                 extract_main_text, read_unit)
+from winnow.pool.extract.damage import SourceError, Skips
+from winnow.pool.extract.htmltext import DCLM_EXTRACTION, decode_html, extract_main_text
+from winnow.pool.extract.readers import read_unit
+from winnow.pool.extract.streams import decompressed
 from winnow.pool.sources import (ChecksumError, SourceConfigError, expand, normalize_sources,
                                  source_units)
 
@@ -221,8 +223,6 @@ def test_zstd_stream_is_served_without_copying_what_is_left():
     served from an offset: slicing the unread rest off on every read copied it again each time
     (quadratic: 12 s for 128 MiB of zeros) and held two copies at once."""
     import tracemalloc
-
-    from winnow.pool.extract import decompressed
 
     data = bytes(32 << 20)  # 32 MiB of zeros, a few KiB compressed
     frames = zstandard.ZstdCompressor().compress(data) + zstandard.ZstdCompressor().compress(b"end")
@@ -547,7 +547,7 @@ def test_remote_shards_are_downloaded_once_and_verified(dclm_mirror, memfs, tmp_
 
 
 # ------------------------------------------------------------------------------------------------
-# Configuration errors and the benchmark
+# Configuration errors
 
 
 def test_source_declarations_are_checked():
@@ -563,17 +563,6 @@ def test_source_declarations_are_checked():
     with pytest.raises(ValueError, match="unknown resiliparse option 'main_contents'"):
         read_source({"kind": "html_tar", "paths": "pool/raw_html/web_dclm_test_fixtures.tar.zst",
                      "extract": {"main_contents": True}})
-
-
-def test_bench_extract_reports_pages_per_cpu_second():
-    res = bench_extract([PAGE] * 20, verbose=False)
-    assert res["pages"] == 20 and res["resiliparse_pages_per_cpu_s"] > 0
-    try:
-        import trafilatura  # noqa: F401
-    except ImportError:
-        assert "ratio_resiliparse_over_trafilatura" not in res
-    else:
-        assert res["ratio_resiliparse_over_trafilatura"] > 0
 
 
 def test_example_pool_configs_resolve():

@@ -50,6 +50,7 @@ from typing import Iterator
 from winnow.docs import read_docs, write_docs
 from winnow.io import read_json, sha256_file, write_json
 from winnow.paths import winnow_home
+from winnow.pool.extract.htmltext import DCLM_EXTRACTION
 from winnow.registry import suggest
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -245,8 +246,6 @@ def html_text(html: bytes) -> str:
     """Main-content text of an HTML page, with the pool's DCLM extraction settings."""
     from resiliparse.extract.html2text import extract_plain_text
     from resiliparse.parse.html import HTMLTree
-
-    from winnow.pool.extract import DCLM_EXTRACTION
 
     return extract_plain_text(HTMLTree.parse_from_bytes(html), **DCLM_EXTRACTION).strip()
 

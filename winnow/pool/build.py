@@ -40,6 +40,10 @@ from winnow.docs import read_docs, write_docs
 from winnow.io import sha256_file
 from winnow.manifest import Manifest, completed, hash_obj, write_manifest
 from winnow.paths import data_root, winnow_home
+from winnow.pool.extract.damage import Skips
+from winnow.pool.extract.htmltext import extractor_version
+from winnow.pool.extract.readers import read_unit
+from winnow.pool.sources import source_units, unit_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +100,6 @@ def _source_readers(cfg: dict, root: Path):
     if isinstance(cfg["sources"], str):
         return [(f.name, sha256_file(f), (lambda f=f, skips=None: read_docs(f)))
                 for f in _source_files(cfg, root)], False
-    from winnow.pool.extract import read_unit
-    from winnow.pool.sources import source_units, unit_fingerprint
 
     readers, units = [], source_units(cfg, root)
     for u in units:
@@ -119,8 +121,6 @@ def build_pool(cfg: dict, *, progress: bool = True) -> Manifest:
     source_hashes = {name: digest for name, digest, _ in readers}
     key = {"cfg": cfg, "sources": source_hashes, "build": POOL_BUILD_VERSION}
     if extracting:  # extraction output depends on the extractor's version
-        from winnow.pool.extract import extractor_version
-
         key["extractor"] = extractor_version()
     input_key = hash_obj(key)
     done = completed(out, input_key)
@@ -137,8 +137,6 @@ def build_pool(cfg: dict, *, progress: bool = True) -> Manifest:
     heldout_notes: list[dict] = []
     seen: set[str] = set()
     max_docs, max_bytes = cfg.get("max_docs_per_source"), cfg.get("max_bytes_per_source")
-    from winnow.pool.extract import Skips
-
     skips = Skips()
     for name, _, docs in tqdm(readers, desc=f"pool {cfg['name']}: reading sources", unit="file",
                               disable=not progress):
