@@ -272,3 +272,19 @@ def test_carried_time_counts_only_earlier_attempts_units_still_done(tmp_path):
         [pytest.approx(v) for v in (before[part.root / "a.done"]["cpu_seconds"], before[part.root / "a.done"]["seconds"])])
     partial.PartialDir(tmp_path, {"step": "y"})                    # another fingerprint wipes it all
     assert partial.carried(before) == (0.0, 0.0)
+
+
+def test_every_segment_says_when_it_starts_and_ends(tmp_path, caplog):
+    """Curation is never silent for long: one log line as each segment (document steps, or a
+    GlobalStep) starts, one when it ends, with documents in and out (issue 22, progress)."""
+    import logging
+
+    shards = make_pool(tmp_path / "pool")
+    r = recipe(tmp_path, "steps:\n  - step: length_filter\n    min_chars: 10\n  - step: exact_dedup\n")
+    with caplog.at_level(logging.INFO, logger="winnow.curate.pipeline"):
+        curate(r, shards, tmp_path / "out", CTX, engine())
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "winnow.curate.pipeline"]
+    assert any("seg_0_docs: step 1 (length_filter); segment 1 of 3, over 3 shards" in m for m in lines)
+    assert any("step 2 (exact_dedup) (seg_1_global) starts" in m for m in lines)
+    assert any("step 2 (exact_dedup) done in" in m and "out" in m for m in lines)
+    assert sum("done in" in m for m in lines) == 3

@@ -248,7 +248,8 @@ def curate_into(run: Run, pool_m: Manifest, key: str, out: Path) -> Manifest:
     shards = pool_inputs(run)
     recipe = run.submission.recipe
     engine_cfg = run.cfg["engine"]
-    engine = ENGINES.get(engine_cfg["name"])(**{k: v for k, v in engine_cfg.items() if k != "name"})
+    engine = ENGINES.get(engine_cfg["name"])(**{"progress": run.cfg["progress"],  # a bar per segment, as other stages
+                                                **{k: v for k, v in engine_cfg.items() if k != "name"}})
     ctx = StepContext(seed=curation_seed(run), workers=engine_cfg.get("workers"), work_dir=out / "_work",
                       train_tokens=run.plan["tokens"],
                       bytes_per_token=spec(run.scale["tokenizer"]["name"]).bytes_per_token)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import shutil
 import sys
@@ -52,6 +53,8 @@ from winnow.curate.external import external_shards
 from winnow.curate.recipe import Recipe, RecipeError, Segment, load_recipe
 from winnow.io import atomic_path, read_json, sha256_file, write_json
 from winnow.manifest import hash_obj
+
+log = logging.getLogger(__name__)
 
 PIPELINE_FORMAT = 1  # bump when the work layout or the engine's document handling changes
 STATS_SCHEMA = 1
@@ -167,6 +170,21 @@ def _run_global(recipe: Recipe, spec: StepSpec, inputs: list[Path], seg_dir: Pat
     return outs, c, False
 
 
+def _announce(seg: Segment, n_segments: int, shards: list[Path], engine: Any) -> None:
+    """One log line as each segment starts, so curation is never silent for long: what runs,
+    over how many shards, and (document segments) with how many worker processes."""
+    where = f"segment {seg.index + 1} of {n_segments}, over {len(shards)} shards"
+    if seg.kind == "global":
+        log.info("curate: %s (%s) starts, %s", seg.steps[0].label, seg.dirname, where)
+        return
+    steps = (", ".join(s.label for s in seg.steps) if seg.steps
+             else "no step: reads and checks the documents")
+    workers = getattr(engine, "workers", None) if getattr(engine, "name", "") == "local" else None
+    log.info("curate: %s: %s; %s%s", seg.dirname, steps, where,
+             f", {min(workers, len(shards))} worker processes" if workers and workers > 1
+             and len(shards) > 1 else "")
+
+
 def _place(shards: list[Path], final: Path) -> None:
     final.mkdir(parents=True, exist_ok=True)
     names = {p.name for p in shards}
@@ -246,12 +264,14 @@ def curate(recipe: Recipe | str | Path, input_shards: list[Path], out_dir: Path,
     blame: StepSpec | None = None  # the step that produced ``current``
     pending: dict | None = None  # a GlobalStep row whose ``out`` the next segment tells
     flow: int | None = None  # documents after the latest step (None: a step did not count)
-    for seg in plan_segments(recipe):
+    plan = plan_segments(recipe)
+    for seg in plan:
         key = hash_obj({"prev": key, "kind": seg.kind, "steps": [s.canonical for s in seg.steps],
                         "plugins": plugins, **run_inputs})
         seg_dir = work / seg.dirname
         _prepare(seg_dir, key)
         t0 = time.perf_counter()
+        _announce(seg, len(plan), current, engine)
         if seg.kind == "docs":
             res = engine.run_segment(recipe.job(seg.steps, ctx), current, seg_dir)
             seg_in = sum(r["docs_in"] for r in res.sources.rows.values())
@@ -278,6 +298,8 @@ def curate(recipe: Recipe | str | Path, input_shards: list[Path], out_dir: Path,
                                   "steps": [s.index for s in seg.steps],
                                   "resumed_shards": res.skipped,
                                   "seconds": round(time.perf_counter() - t0, 3)})
+            log.info("curate: %s done in %.1f s: %s documents in, %s out", seg.dirname,
+                     time.perf_counter() - t0, f"{seg_in:,}", f"{flow:,}")
         else:
             spec = seg.steps[0]
             outs, c, resumed = _run_global(recipe, spec, current, seg_dir, ctx, say)
@@ -296,6 +318,8 @@ def curate(recipe: Recipe | str | Path, input_shards: list[Path], out_dir: Path,
             segments_info.append({"dir": seg.dirname, "kind": "global", "steps": [spec.index],
                                   "resumed": resumed,
                                   "seconds": round(time.perf_counter() - t0, 3)})
+            log.info("curate: %s done in %.1f s%s", spec.label, time.perf_counter() - t0,
+                     f": {c.docs_in:,} documents in, {c.docs_out:,} out" if c.docs_in else "")
 
     _place(current, out_dir / "shards")
 
