@@ -79,10 +79,10 @@ def test_reference_entry_is_built_cached_and_fingerprinted_like_a_local_file(
 
 def test_reference_entry_fingerprint_follows_the_docs_sha256(tmp_path, monkeypatch):
     """With build_corpus stubbed: only the docs file's bytes (and the name) make the hash."""
-    from winnow.curate import reference
+    from winnow.curate import external
 
     docs = tmp_path / "docs.jsonl.zst"
-    monkeypatch.setattr(reference, "build_corpus", lambda name: docs)
+    monkeypatch.setattr(external, "build_corpus", lambda name: docs)
     p = mixing_recipe(tmp_path / "r", "  - {reference: debian_tutorials_v1}\n")
     write_docs(docs, [{"id": "a", "text": "one document", "url": None, "source": "s", "meta": {}}])
     fp = load_recipe(p).fingerprint()

@@ -197,14 +197,14 @@ def test_mixing_track_curates_external_documents_beside_the_pool(tmp_path, monke
 
 
 def test_external_download_is_verified_against_its_pin(tmp_path, monkeypatch):
-    from winnow.curate.external import ExternalError, ExternalFile, fetch
+    from winnow.curate.external import ExternalError, ExternalFile, fetch_external
 
     monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))
     src = tmp_path / "x.jsonl"
     src.write_text('{"text": "a"}\n')
     bad = ExternalFile(label="x", sha256="0" * 64, url=f"file://{src}")
     with pytest.raises(ExternalError, match="does not match the recipe's pin"):
-        fetch(bad)
+        fetch_external(bad)
     assert not (tmp_path / "home" / "external" / ("0" * 64)).exists()  # nothing kept under the pin
 
 def test_empty_recipe_keeps_the_pool(tmp_path):

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import http.server
 import json
 import random
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
+from test_fetch import HTTPFixtureServer
+from winnow import fetch as F
 from winnow.eval import data as D
 from winnow.paths import DataRootError, data_root
 
@@ -85,8 +85,8 @@ def test_git_blob_id_matches_git_hash_object(tmp_path):
     f.write_bytes(b'{"a": "caf\xc3\xa9"}\n' * 1000 + b"no trailing newline")
     want = subprocess.run(["git", "hash-object", str(f)], capture_output=True, text=True, check=True).stdout.strip()
     assert D.git_blob_id(f) == want
-    assert D.git_blob_id_bytes(f.read_bytes()) == want
-    assert D.git_blob_id_bytes(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # git's empty blob
+    assert F.git_blob_id_bytes(f.read_bytes()) == want
+    assert F.git_blob_id_bytes(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # git's empty blob
 
 
 # ------------------------------------------------------------------------------------- status
@@ -268,52 +268,6 @@ def test_pull_reports_a_source_without_the_file(tmp_path, table):
                table=table, progress=None)
 
 
-class _Server:
-    """A local HTTP server for the mirror, with or without Range support; records Range headers."""
-
-    def __init__(self, files: dict[str, bytes], ranges: bool, cut_first_at: int | None = None):
-        self.ranges_seen: list[str | None] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                body = files.get(self.path.lstrip("/"))
-                rng = self.headers.get("Range")
-                outer.ranges_seen.append(rng)
-                if body is None:
-                    self.send_error(404)
-                    return
-                start = int(rng.split("=")[1].rstrip("-")) if (rng and ranges) else 0
-                if start >= len(body) and start:
-                    self.send_error(416)
-                    return
-                self.send_response(206 if start else 200)
-                self.send_header("Content-Length", str(len(body) - start))
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
-                self.end_headers()
-                if cut_first_at is not None and len(outer.ranges_seen) == 1:
-                    self.wfile.write(body[start:cut_first_at])  # then the connection drops
-                    self.close_connection = True
-                    return
-                self.wfile.write(body[start:])
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.mark.parametrize("ranges", [True, False], ids=["server-supports-range", "server-ignores-range"])
 def test_pull_over_http_resumes_or_restarts(tmp_path, table, ranges):
     name, content = "cat/exact.jsonl", UPSTREAM["cat/exact.jsonl"]
@@ -321,7 +275,7 @@ def test_pull_over_http_resumes_or_restarts(tmp_path, table, ranges):
     part = dest / "eval" / "cat" / ".exact.jsonl.part"
     part.parent.mkdir(parents=True)
     part.write_bytes(content[:700])
-    with _Server(UPSTREAM, ranges=ranges) as server:
+    with HTTPFixtureServer(UPSTREAM, ranges=ranges) as server:
         r = D.pull(dest=dest, files=[name], base_url=server.url + "/", table=table, progress=None)
         assert server.ranges_seen == ["bytes=700-"]
         with pytest.raises(D.EvalDataError, match="HTTP 404"):
@@ -332,10 +286,10 @@ def test_pull_over_http_resumes_or_restarts(tmp_path, table, ranges):
 
 
 def test_pull_over_http_resumes_after_the_connection_drops(tmp_path, table, monkeypatch):
-    monkeypatch.setattr(D, "RETRY_WAIT_S", 0.0)
+    monkeypatch.setattr(F, "RETRY_WAIT_S", 0.0)
     name, content = "cat/exact.jsonl", UPSTREAM["cat/exact.jsonl"]
     dest = tmp_path / "dest"
-    with _Server(UPSTREAM, ranges=True, cut_first_at=1234) as server:
+    with HTTPFixtureServer(UPSTREAM, ranges=True, cut_first_at=1234) as server:
         r = D.pull(dest=dest, files=[name], base_url=server.url, table=table, progress=None)
     assert server.ranges_seen == [None, "bytes=1234-"]
     assert r[0].bytes == len(content) and (dest / "eval" / name).read_bytes() == content

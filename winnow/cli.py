@@ -31,6 +31,7 @@ from winnow.eval.data import EvalDataError, data_status, format_status, pull, re
 from winnow.eval.dclm_database import check_dclm_database
 from winnow.eval.model_io import ModelLoadError
 from winnow.eval.runner import evaluate
+from winnow.fetch import FetchError
 from winnow.io import read_json, sha256_bytes
 from winnow.leaderboard import agreement, signal
 from winnow.leaderboard.build import build
@@ -56,9 +57,9 @@ log = logging.getLogger("winnow")
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is the whole story for the user (bad input, missing data, ...)."""
-    return (ConfigError, DataRootError, DclmImportError, DocumentError, EvalDataError, InspectError,
-            ModelLoadError, RecipeError, RegistryError, StageError, SubmissionError, RowError,
-            bpe.TokenizerMismatch, NotEnoughData, FileNotFoundError)
+    return (ConfigError, DataRootError, DclmImportError, DocumentError, EvalDataError, FetchError,
+            InspectError, ModelLoadError, RecipeError, RegistryError, StageError, SubmissionError,
+            RowError, bpe.TokenizerMismatch, NotEnoughData, FileNotFoundError)
 
 
 # ------------------------------------------------------------------------------- compute verbs

@@ -31,17 +31,20 @@ unknown name is a recipe error that lists the registered corpora.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from winnow.docs import DocumentError, write_docs
 import fsspec
 
-from winnow.io import atomic_path, compression_for, sha256_file
+from winnow.curate.reference import REFERENCE_CORPORA, ReferenceError, build_corpus
+from winnow.docs import DocumentError, write_docs
+from winnow.fetch import FetchError, VerifyError, fetch
+from winnow.io import compression_for, sha256_file
+from winnow.paths import winnow_home
+from winnow.registry import suggest
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -84,9 +87,6 @@ def reference_file(name: Any) -> ExternalFile:
     Raises ExternalError for an unknown name (listing the registered ones) and
     ``winnow.curate.reference.ReferenceError`` when the corpus cannot be fetched or built.
     """
-    from winnow.curate.reference import REFERENCE_CORPORA, build_corpus
-    from winnow.registry import suggest
-
     known = sorted(REFERENCE_CORPORA)
     if not isinstance(name, str) or name not in REFERENCE_CORPORA:
         hint = suggest(str(name), known)
@@ -123,8 +123,6 @@ def parse_external(raw: Any, folder: Path) -> tuple[list[ExternalFile], list[str
                 continue
             files.append(ExternalFile(label=str(entry["url"]), sha256=digest, url=str(entry["url"])))
         elif isinstance(entry, dict) and set(entry) == {"reference"}:
-            from winnow.curate.reference import ReferenceError
-
             try:
                 files.append(reference_file(entry["reference"]))
             except (ExternalError, ReferenceError) as e:
@@ -135,26 +133,20 @@ def parse_external(raw: Any, folder: Path) -> tuple[list[ExternalFile], list[str
     return files, problems
 
 
-def fetch(f: ExternalFile, cache: Path | None = None) -> Path:
+def fetch_external(f: ExternalFile, cache: Path | None = None) -> Path:
     """The local bytes of ``f``: the file itself, or the pinned download (verified, cached)."""
     if f.path is not None:
         if sha256_file(f.path) != f.sha256:
             raise ExternalError(f"external file {f.path} changed after the recipe was loaded; rerun")
         return f.path
-    from winnow.paths import winnow_home
-
     dest = (cache or winnow_home() / "external") / f.sha256
-    if dest.is_file() and sha256_file(dest) == f.sha256:
-        return dest
-    h = hashlib.sha256()
-    with atomic_path(dest) as tmp, fsspec.open(f.url, "rb").open() as src, open(tmp, "wb") as out:
-        while block := src.read(1 << 20):
-            h.update(block)
-            out.write(block)
-        if h.hexdigest() != f.sha256:
-            raise ExternalError(f"external file {f.url}: sha256 {h.hexdigest()} does not match the "
-                                f"recipe's pin {f.sha256}; the upstream changed, re-pin it")
-    return dest
+    try:
+        return fetch(f.url, dest, sha256=f.sha256, progress=True).path
+    except VerifyError as e:
+        raise ExternalError(f"external file {f.url}: sha256 {e.sha256} does not match the "
+                            f"recipe's pin {f.sha256}; the upstream changed, re-pin it") from None
+    except FetchError as e:
+        raise ExternalError(f"external file {f.label}: {e}") from None
 
 
 def _documents(f: ExternalFile, k: int, local: Path):
@@ -181,7 +173,7 @@ def external_shards(files: list[ExternalFile], out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     shards = []
     for k, f in enumerate(files):
-        local = fetch(f)
+        local = fetch_external(f)
         shard = out_dir / f"external-{k:02d}.jsonl.zst"
         n = write_docs(shard, _documents(f, k, local))["docs"]
         if n == 0:

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Iterator
 
 from winnow.docs import read_docs, write_docs
+from winnow.fetch import FetchError, VerifyError, fetch
 from winnow.io import read_json, sha256_file, write_json
 from winnow.paths import winnow_home
 from winnow.pool.extract.htmltext import DCLM_EXTRACTION
@@ -164,34 +165,22 @@ def reference_home() -> Path:
 def fetch_source(src: DebSource, mirror: str | None = None, cache: Path | None = None,
                  retries: int = 3, timeout: float = 60.0) -> Path:
     """The verified ``.deb`` of ``src`` in the download cache (fetched once, sha256-checked)."""
-    from winnow.eval.data import EvalDataError, _fetch, file_hashes
-
     dest = (cache or reference_home() / "downloads") / src.filename
-    if dest.is_file():
-        if file_hashes(dest)[0] == src.sha256:
-            return dest
-        dest.unlink()  # a stale or corrupt copy
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(f".{dest.name}.part")
     url = src.url(mirror)
     try:
-        _fetch(url, part, src.size, retries, timeout)
-    except EvalDataError as e:
+        return fetch(url, dest, sha256=src.sha256, size=src.size, retries=retries,
+                     timeout=timeout, progress=True).path
+    except VerifyError as e:
+        raise ReferenceError(f"reference package {src.package}={src.version} from {url} does not "
+                             f"verify: expected sha256 {src.sha256} ({src.size:,} bytes), got "
+                             f"{e.sha256} ({e.size:,} bytes); nothing was kept. The mirror may serve "
+                             "another version: check it, or pin a new corpus version in "
+                             "winnow/curate/reference.py") from None
+    except FetchError as e:
         raise ReferenceError(f"reference package {src.package}={src.version}: could not fetch "
-                             f"{url}: {e}. Set ${MIRROR_ENV} to a reachable Debian mirror (or a "
+                             f"{e}. Set ${MIRROR_ENV} to a reachable Debian mirror (or a "
                              "folder laid out like one), or give the step a local *_file "
                              "instead") from None
-    sha = file_hashes(part)[0]
-    if sha != src.sha256:
-        size = part.stat().st_size
-        part.unlink()
-        raise ReferenceError(f"reference package {src.package}={src.version} from {url} does not "
-                             f"verify: expected sha256 {src.sha256} ({src.size:,} bytes), got {sha} "
-                             f"({size:,} bytes); nothing was kept. The mirror may serve another "
-                             "version: check it, or pin a new corpus version in "
-                             "winnow/curate/reference.py")
-    os.replace(part, dest)
-    return dest
 
 
 # --------------------------------------------------------------------------- .deb reading

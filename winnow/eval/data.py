@@ -12,8 +12,9 @@ root, what each file is:
 - ``modified``: a file is there but matches neither;
 - ``missing``: no file.
 
-`pull` downloads files from their upstream (or a mirror laid out like ``<data>/eval/``), checks
-the git blob id (or sha256) before renaming into place, and resumes partial downloads.
+`pull` downloads files from their upstream (or a mirror laid out like ``<data>/eval/``) with
+:func:`winnow.fetch.fetch`: it checks the git blob id (or sha256) before renaming into place,
+and resumes partial downloads.
 `gpqa_jsonl` turns the password-protected ``gpqa/dataset.zip`` into the multiple-choice JSONL
 files DCLM evaluates, exactly as DCLM's ``eval/eval_openlm_ckpt.py`` (``convert_gpqa``) does,
 cached under ``$WINNOW_HOME/eval_derived/gpqa/`` by the zip's sha256.
@@ -23,26 +24,21 @@ from __future__ import annotations
 
 import csv
 import difflib
-import hashlib
-import http.client
 import io
 import json
 import logging
 import math
 import os
 import random
-import socket
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from winnow.fetch import FetchError, VerifyError, fetch, file_hashes
 from winnow.io import atomic_open
-from winnow.paths import REPO_ROOT, DataRootError, data_root, winnow_home
+from winnow.paths import REPO_ROOT, DataRootError, data_root, data_root_candidates, winnow_home
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +54,6 @@ GPQA_ZIP = "gpqa/dataset.zip"
 GPQA_PASSWORD = b"deserted-untie-orchid"
 #: Variants DCLM converts (its tasks use main and diamond), with their expected row counts.
 GPQA_VARIANTS = {"main": 448, "diamond": 198, "extended": 546}
-
-CHUNK = 1 << 20
-RETRY_WAIT_S = 2.0  # first wait before retrying a failed transfer; doubles each time (at most 30 s)
-USER_AGENT = "winnow-data-pull/1"
 
 
 class EvalDataError(Exception):
@@ -129,31 +121,6 @@ def files_for_task(task: str, table=None) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------ hashing
-def git_blob_id_bytes(data: bytes) -> str:
-    """Git's object id of a blob: sha1 over ``b"blob <size>\\0"`` then the content."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-_HASH_CACHE: dict[tuple, tuple[str, str]] = {}
-
-
-def file_hashes(path: str | os.PathLike) -> tuple[str, str]:
-    """``(sha256, git blob id)`` of a file in one streaming pass (cached by size and mtime)."""
-    path = Path(path)
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
-    if key in _HASH_CACHE:
-        return _HASH_CACHE[key]
-    sha, blob = hashlib.sha256(), hashlib.sha1(b"blob %d\0" % st.st_size)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            sha.update(block)
-            blob.update(block)
-    out = (sha.hexdigest(), blob.hexdigest())
-    _HASH_CACHE[key] = out
-    return out
-
-
 def git_blob_id(path: str | os.PathLike) -> str:
     """``git hash-object <path>`` without git."""
     return file_hashes(path)[1]
@@ -239,8 +206,6 @@ def format_status(statuses: list[FileStatus], root: Path | None, table=None) -> 
     if root:
         lines = [f"data root: {root}"]
     else:
-        from winnow.paths import data_root_candidates
-
         lines = ["data root: none found; winnow looked in "
                  + ", ".join(f"{path} ({how})" for how, path in data_root_candidates())]
     width = max(len(s.path) for s in statuses)
@@ -297,122 +262,31 @@ def source_url(name: str, entry: Mapping, base_url: str | None = None) -> str:
     return base_url.rstrip("/") + "/" + urllib.parse.quote(name)
 
 
-class _Restart(Exception):
-    """The partial download cannot be continued: start again from byte 0."""
-
-
-def _open_remote(url: str, offset: int, timeout: float):
-    """(stream, resumed) for ``url`` from byte ``offset``; resumed False means from byte 0."""
-    scheme = urllib.parse.urlsplit(url).scheme
-    if scheme in ("http", "https"):
-        req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        if offset:
-            req.add_header("Range", f"bytes={offset}-")
-        try:
-            resp = urllib.request.urlopen(req, timeout=timeout)
-        except urllib.error.HTTPError as e:
-            if e.code == 416 and offset:
-                raise _Restart() from None
-            raise
-        resumed = bool(offset) and resp.status == 206
-        content_range = resp.headers.get("Content-Range")
-        if resumed and content_range and not content_range.startswith(f"bytes {offset}-"):
-            resp.close()  # the server sent another part than the one asked for
-            raise _Restart()
-        return resp, resumed
-    if scheme == "file":
-        local = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
-        f = open(local, "rb")
-    else:  # any other fsspec protocol (s3://, gs://, ...)
-        import fsspec
-
-        f = fsspec.open(url, "rb").open()
-    if offset:
-        f.seek(offset)
-    return f, bool(offset)
-
-
-TRANSIENT = (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout,
-             TimeoutError)
-
-
-def _fetch(url: str, part: Path, expected_bytes: int | None, retries: int, timeout: float) -> int:
-    """Download ``url`` into ``part``, continuing a partial file; returns bytes transferred."""
-    moved = 0
-    attempt = 0
-    while True:
-        offset = part.stat().st_size if part.exists() else 0
-        if expected_bytes is not None and offset > expected_bytes:
-            part.unlink()
-            offset = 0
-        if expected_bytes is not None and offset == expected_bytes:
-            return moved
-        try:
-            stream, resumed = _open_remote(url, offset, timeout)
-            before = moved
-            with stream, open(part, "ab" if resumed else "wb") as out:
-                for block in iter(lambda: stream.read(CHUNK), b""):
-                    out.write(block)
-                    moved += len(block)
-            size = part.stat().st_size
-            if (expected_bytes is not None and size < expected_bytes and moved > before
-                    and url.startswith(("http://", "https://")) and attempt < retries):
-                # The connection ended early without an error: ask for the rest.
-                log.warning("%s: connection ended at byte %d of %d; resuming", url, size, expected_bytes)
-                attempt += 1
-                continue
-            return moved  # a short or wrong file then fails verification, naming its size
-        except _Restart:
-            part.unlink(missing_ok=True)
-            continue
-        except urllib.error.HTTPError as e:
-            if e.code < 500 or attempt >= retries:
-                raise EvalDataError(f"{url}: HTTP {e.code} {e.reason}") from None
-        except FileNotFoundError:
-            raise EvalDataError(f"{url}: no such file") from None
-        except TRANSIENT as e:
-            offline = isinstance(getattr(e, "reason", None), socket.gaierror)  # unknown host: no retry
-            if attempt >= retries or offline:
-                kept = (f"; the partial download {part} is kept: run the same command again to resume"
-                        if part.exists() else "")
-                hint = "; no network? --base-url fetches from a local or mirrored copy" if offline else ""
-                raise EvalDataError(f"{url}: {e} (after {attempt + 1} attempt(s){kept}{hint})") from None
-        attempt += 1
-        time.sleep(min(RETRY_WAIT_S * 2 ** (attempt - 1), 30.0))
-
-
-def _pull_one(name: str, entry: dict, dest: Path, url: str, retries: int, timeout: float) -> tuple[int, str]:
+def _pull_one(name: str, entry: dict, dest: Path, url: str, retries: int, timeout: float,
+              show: bool) -> tuple[int, str]:
     target = dest / "eval" / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A stable temporary name (not the final one) so that an interrupted download can resume.
-    part = target.with_name(f".{target.name}.part")
-    expected_bytes = entry.get("bytes") if entry["status"] == "exact" else None
-    resumed_from = part.stat().st_size if part.exists() else 0
-    moved = _fetch(url, part, expected_bytes, retries, timeout)
-    sha, blob = file_hashes(part)
-    ok = blob == entry["git_blob"] or sha == entry.get("sha256")
-    if not ok and resumed_from:
-        # The kept partial may come from another version of the file: one clean attempt.
-        part.unlink()
-        moved += _fetch(url, part, expected_bytes, retries, timeout)
-        sha, blob = file_hashes(part)
-        ok = blob == entry["git_blob"] or sha == entry.get("sha256")
-    if not ok:
-        size = part.stat().st_size
-        part.unlink()
+    # the upstream bytes, or the project's accepted reconstruction (its sha256, for reconstructed
+    # entries; for exact ones the same file): either verifies
+    try:
+        got = fetch(url, target, git_blob=entry["git_blob"], sha256=entry.get("sha256"),
+                    size=entry.get("bytes") if entry["status"] == "exact" else None, reuse=False,
+                    retries=retries, timeout=timeout, progress=show)
+    except VerifyError as e:
         want = f"git blob {entry['git_blob']}"
         if entry.get("sha256"):
             want += (f" (sha256 {entry['sha256']})" if entry["status"] == "exact" else
                      f" or the project's reconstruction (sha256 {entry['sha256']})")
         raise EvalDataError(f"{name}: the file downloaded from {url} does not verify: expected {want}, "
-                            f"got git blob {blob} (sha256 {sha}, {size:,} bytes). Nothing was written. "
-                            "The source may hold another version of the file, or the transfer was corrupted: "
-                            "retry, or check --base-url.")
-    os.replace(part, target)
-    how = f"resumed at byte {resumed_from:,}, " if resumed_from and moved < target.stat().st_size else ""
-    what = (f"verified (git blob {blob[:12]})" if blob == entry["git_blob"] else
-            f"verified as the project's reconstruction (sha256 {sha[:12]}), not the upstream file")
-    return moved, f"{how}{target.stat().st_size:,} bytes, {what}"
+                            f"got git blob {e.git_blob} (sha256 {e.sha256}, {e.size:,} bytes). Nothing was "
+                            "written. The source may hold another version of the file, or the transfer was "
+                            "corrupted: retry, or check --base-url.") from None
+    except FetchError as e:
+        raise EvalDataError(str(e).replace("fetch from a local or mirrored copy instead",
+                                           "--base-url fetches from a local or mirrored copy")) from None
+    how = f"resumed at byte {got.resumed_from:,}, " if got.resumed_from else ""
+    what = (f"verified (git blob {got.git_blob[:12]})" if got.git_blob == entry["git_blob"] else
+            f"verified as the project's reconstruction (sha256 {got.sha256[:12]}), not the upstream file")
+    return got.moved, f"{how}{got.size:,} bytes, {what}"
 
 
 def pull(dest=None, files=None, base_url: str | None = None, force: bool = False, table=None,
@@ -457,7 +331,7 @@ def pull(dest=None, files=None, base_url: str | None = None, force: bool = False
             continue
         url = source_url(name, entry, base_url)
         try:
-            moved, detail = _pull_one(name, entry, dest, url, retries, timeout)
+            moved, detail = _pull_one(name, entry, dest, url, retries, timeout, progress is not None)
         except EvalDataError as e:
             msg = str(e) if str(e).startswith(name) else f"{name}: {e}"
             results.append(PullResult(name, "failed", msg))

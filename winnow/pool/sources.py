@@ -32,9 +32,9 @@ bucket/host (``s3://commoncrawl/contrib/...`` and ``https://data.commoncrawl.org
 both ``contrib/...``). The name goes into the pool manifest's parents and the annotations.
 
 Remote files are read through :func:`open_unit`: with ``fetch: cache`` (the default for remote
-URLs) each file is downloaded once into ``$WINNOW_HOME/downloads/<name>`` under a temporary name,
-its sha256 checked against the known one (or recorded, when none is known) and then renamed into
-place; with ``fetch: stream`` it is read straight from the URL and hashed on the way, and a digest
+URLs) each file is downloaded once into ``$WINNOW_HOME/downloads/<name>`` by
+:func:`winnow.fetch.fetch` (under a temporary name, resumed if interrupted), its sha256 checked
+against the known one (or recorded, when none is known) and then renamed into place; with ``fetch: stream`` it is read straight from the URL and hashed on the way, and a digest
 mismatch raises :class:`ChecksumError` when the file has been read to its end. Nothing is ever
 downloaded by tests: they use ``file://`` URLs and local directories laid out like the remote.
 """
@@ -49,6 +49,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+import fsspec
+
+from winnow.fetch import FetchError, VerifyError, fetch
+from winnow.io import open_file, sha256_file
+from winnow.paths import winnow_home
 
 SOURCE_KINDS = ("jsonl", "html", "html_tar", "warc", "wet", "dclm_pool")
 EXTRACT_KINDS = ("html", "html_tar", "warc", "wet", "dclm_pool")
@@ -172,8 +178,6 @@ def apply_mirror(url: str, mirror: dict | None) -> str:
 
 
 def _read_lines(path: str) -> list[str]:
-    from winnow.io import open_file
-
     with open_file(path, "rt") as f:
         return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith("#")]
 
@@ -190,8 +194,6 @@ def _glob(pattern: str, root: Path) -> list[str]:
         if not os.path.isabs(p):
             p = str(root / p)
         return sorted(str(Path(x)) for x in globlib.glob(p))
-    import fsspec
-
     fs, path = fsspec.core.url_to_fs(pattern)
     proto = pattern.split("://", 1)[0]
     return sorted(f"{proto}://{x}" for x in fs.glob(path))
@@ -318,50 +320,36 @@ class VerifyingReader(io.RawIOBase):
 
 
 def downloads_dir() -> Path:
-    from winnow.paths import winnow_home
-
     return winnow_home() / "downloads"
 
 
-def _sha256_of(path: Path) -> str:
-    from winnow.io import sha256_file
-
-    return sha256_file(path)
-
-
 def fetch_to_cache(unit: SourceUnit, cache: Path | None = None) -> Path:
-    """Download a remote file once (streamed, hashed, verified, atomically renamed); its path.
+    """Download a remote file once (:func:`winnow.fetch.fetch`: verified, renamed into place,
+    resumed if interrupted); its path.
 
-    A cached copy is reused when its recorded or recomputed digest matches the known one; its
-    digest is kept beside it (``<file>.sha256``) so later builds can tell what they read.
+    Its digest is kept beside it (``<file>.sha256``), so a later build reuses the copy without
+    hashing it again when that digest is the known one (or none is known); a copy without the
+    record is hashed and reused if it verifies.
     """
-    from winnow.io import atomic_path
-
     dest = (cache or downloads_dir()) / unit.name
     side = dest.with_name(dest.name + ".sha256")
-    if dest.exists():
-        have = side.read_text().strip() if side.exists() else _sha256_of(dest)
-        if unit.sha256 is None or have == unit.sha256:
+    if dest.exists() and side.exists():
+        if unit.sha256 is None or side.read_text().strip() == unit.sha256:
             return dest
-        dest.unlink()  # a stale or corrupt copy: fetch again
-    with atomic_path(dest) as tmp, _fsspec_open(unit.url) as src, open(tmp, "wb") as out:
-        h = hashlib.sha256()
-        n = 0
-        for block in iter(lambda: src.read(1 << 20), b""):
-            h.update(block)
-            out.write(block)
-            n += len(block)
-        got = h.hexdigest()
-        if unit.sha256 and got != unit.sha256:
-            raise ChecksumError(f"{unit.url}: downloaded {n} bytes with sha256 {got}, but the pool "
-                                f"config declares {unit.sha256}; nothing was kept")
-    side.write_text(got + "\n")
+    try:
+        got = fetch(unit.url, dest, sha256=unit.sha256, progress=True)
+    except VerifyError as e:
+        raise ChecksumError(f"{unit.url}: downloaded {e.size} bytes with sha256 {e.sha256}, but the "
+                            f"pool config declares {unit.sha256}; nothing was kept") from None
+    except FetchError as e:
+        raise FetchError(f"pool source file {unit.name}: {e} (for Common Crawl, the source's "
+                         "`mirror` can map 's3://commoncrawl/' to 'https://data.commoncrawl.org/' "
+                         "or to a local copy)") from None
+    side.write_text(got.sha256 + "\n")
     return dest
 
 
 def _fsspec_open(url: str) -> BinaryIO:
-    import fsspec
-
     try:
         return fsspec.open(url, "rb").open()
     except (ImportError, ValueError) as e:  # e.g. s3:// without s3fs
@@ -393,7 +381,7 @@ def unit_fingerprint(unit: SourceUnit) -> str:
     declared sha256, or by their URL when none is declared (Common Crawl paths never change).
     """
     if unit.is_local:
-        digest = _sha256_of(Path(_local_path(unit.url)))
+        digest = sha256_file(Path(_local_path(unit.url)))
         if unit.sha256 and digest != unit.sha256:
             raise ChecksumError(f"{unit.url}: sha256 {digest}, but the pool config declares "
                                 f"{unit.sha256}")
