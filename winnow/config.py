@@ -4,6 +4,12 @@ Compute verbs are thin wrappers around pure functions; this module turns their c
 overrides into one resolved config (a plain dict) with Hydra's compose API over ``conf/``. A run
 is *official* only when its scale and suite equal the committed YAML files: any ``scale.*`` or
 ``suite.*`` override is recorded and makes the leaderboard refuse the row (DESIGN.md "Scale").
+
+Boolean settings are parsed strictly (``parse_bool``): Hydra hands ``allow_code=no`` or
+``allow_code='false'`` over as a string, and any non-empty string is truthy in Python, so without
+this check those spellings would switch plugin code *on*. Every key whose committed value is a
+boolean (``allow_code``, ``progress``, ``scale.train.compile``, ...) accepts true/false/1/0/yes/no
+in any case and nothing else.
 """
 
 from __future__ import annotations
@@ -19,6 +25,68 @@ from winnow.paths import conf_dir
 
 class ConfigError(ValueError):
     pass
+
+
+TRUE_WORDS = ("true", "1", "yes")
+FALSE_WORDS = ("false", "0", "no")
+# boolean settings whose committed value is null (null: the default), so the YAML cannot say
+# they are booleans
+NULLABLE_BOOLS = ("runtime.activation_checkpointing",)
+
+
+def parse_bool(value, name: str) -> bool:
+    """``value`` as a boolean, strictly: True/False, 1/0, or the strings true/false/1/0/yes/no in
+    any case; anything else (``'off'``, ``2``, ``''``, a list) raises ConfigError naming ``name``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    raise ConfigError(f"{name}={value!r} is not a boolean: write {name}=true or {name}=false "
+                      f"(also accepted, in any case: {'/'.join(TRUE_WORDS)} and {'/'.join(FALSE_WORDS)})")
+
+
+def _bool_paths(committed: dict, prefix: str = "") -> list[str]:
+    """Dotted paths of the boolean leaves of a committed config."""
+    out = []
+    for k, v in committed.items():
+        if isinstance(v, dict):
+            out += _bool_paths(v, f"{prefix}{k}.")
+        elif isinstance(v, bool):
+            out.append(f"{prefix}{k}")
+    return out
+
+
+def coerce_bools(cfg: dict, committed: dict) -> None:
+    """Parse (in place, strictly) every value of ``cfg`` whose committed counterpart in
+    ``committed`` is a boolean, and the ``NULLABLE_BOOLS`` when set."""
+    for path in _bool_paths(committed) + list(NULLABLE_BOOLS):
+        *parents, leaf = path.split(".")
+        node = cfg
+        for k in parents:
+            node = node.get(k) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        if node[leaf] is None and path in NULLABLE_BOOLS:
+            continue
+        node[leaf] = parse_bool(node[leaf], path)
+
+
+def _committed(cfg: dict) -> dict:
+    """The committed values the composed ``cfg`` is compared with: ``conf/run.yaml``'s own keys
+    and the files of the chosen scale, suite and engine."""
+    own = OmegaConf.to_container(OmegaConf.load(conf_dir() / "run.yaml"), resolve=False)
+    own.pop("defaults", None)
+    for group in ("scale", "suite", "engine"):
+        name = (cfg.get(group) or {}).get("name")
+        if isinstance(name, str) and (conf_dir() / group / f"{name}.yaml").exists():
+            own[group] = group_file(group, name)
+    return own
 
 
 @dataclass
@@ -70,6 +138,7 @@ def load_run_config(overrides: list[str] | None = None) -> RunConfig:
     cfg = _compose(overrides)
     if cfg["suite"].get("name") == "auto":
         cfg = _compose(overrides + [f"suite={cfg['scale']['suite']}"])
+    coerce_bools(cfg, _committed(cfg))
     apply_paths(cfg)
     unofficial = _diff(cfg["scale"], group_file("scale", cfg["scale"]["name"]), "scale")
     unofficial += _diff(cfg["suite"], group_file("suite", cfg["suite"]["name"]), "suite")

@@ -147,7 +147,8 @@ def run_key(rc: RunConfig, sub: Submission) -> str:
 
 def prepare(overrides: list[str] | None = None) -> Run:
     rc = load_run_config(overrides)
-    sub = load_submission(rc.cfg["submission"], allow_code=bool(rc.cfg.get("allow_code")))
+    allow_code = rc.cfg.get("allow_code") is True  # parsed strictly (winnow.config.parse_bool); only an explicit true
+    sub = load_submission(rc.cfg["submission"], allow_code=allow_code)
     key = run_key(rc, sub)
     d = winnow_home() / "runs" / f"{sub.slug}__{rc.cfg['scale']['name']}__{key[:8]}"
     d.mkdir(parents=True, exist_ok=True)
@@ -156,7 +157,7 @@ def prepare(overrides: list[str] | None = None) -> Run:
             "scale": rc.cfg["scale"]["name"], "scale_version": rc.cfg["scale"]["version"],
             "suite": rc.cfg["suite"]["name"], "suite_version": rc.cfg["suite"]["version"],
             "seed": rc.cfg["seed"], "seeds": rc.cfg.get("seeds"), "official": rc.official, "unofficial": rc.unofficial,
-            "overrides": rc.overrides, "allow_code": bool(rc.cfg.get("allow_code")),
+            "overrides": rc.overrides, "allow_code": allow_code,
             "plugins": [str(p) for p in getattr(sub.recipe, "plugins", []) or []], "config": rc.cfg}
     if is_main_process():  # under torchrun every rank prepares the run; rank 0 alone writes it
         write_json(d / "run.json", info)
