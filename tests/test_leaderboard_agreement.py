@@ -6,7 +6,8 @@ import pytest
 
 from winnow.cli import main
 from winnow.leaderboard.agreement import analyze, compare, decision_accuracy
-from winnow.leaderboard.signal import Metric, SignalError
+from winnow.leaderboard.rowsets import SignalError
+from winnow.leaderboard.signal import Metric
 
 
 def row(scale, sub, seed, bpb, prob=None, version=3, task_bpb=None):

@@ -33,7 +33,7 @@ from winnow.eval.model_io import ModelLoadError
 from winnow.eval.runner import evaluate
 from winnow.fetch import FetchError
 from winnow.io import read_json, sha256_bytes
-from winnow.leaderboard import agreement, signal
+from winnow.leaderboard import agreement, rowsets, signal
 from winnow.leaderboard.build import build
 from winnow.leaderboard.readmes import stale_readmes
 from winnow.leaderboard.rows import RowError, load_rows, rows_root
@@ -270,7 +270,7 @@ def cmd_analyze_signal(args) -> int:
     group_by = args.group_by if args.group_by is not None else ("study_config" if args.rows else None)
     try:
         reports = signal.run(args.scale, args.version, args.rows, args.metric, None if group_by == "none" else group_by)
-    except signal.SignalError as e:
+    except rowsets.SignalError as e:
         print(f"winnow analyze signal: error: {e}", file=sys.stderr)
         return 2
     if args.json:
@@ -291,23 +291,23 @@ def cmd_analyze(args) -> int:
     def pair(text: str, what: str, cast=str) -> list:
         parts = [p.strip() for p in text.split(",")]
         if len(parts) != 2 or not all(parts):
-            raise signal.SignalError(f"--{what} takes two values, comma-separated, the small scale's first "
+            raise rowsets.SignalError(f"--{what} takes two values, comma-separated, the small scale's first "
                               f"(e.g. --scales tiny-1x,1m-1x), got {text!r}")
         try:
             return [cast(p) for p in parts]
         except ValueError:
-            raise signal.SignalError(f"--{what} takes two whole numbers, e.g. --versions 3,3; got {text!r}") from None
+            raise rowsets.SignalError(f"--{what} takes two whole numbers, e.g. --versions 3,3; got {text!r}") from None
 
     try:
         small, large = pair(args.scales, "scales")
         versions = tuple(pair(args.versions, "versions", int)) if args.versions else (None, None)
         if args.rows:
-            rows, where = signal.read_rows(args.rows), "--rows " + " ".join(args.rows)
+            rows, where = rowsets.read_rows(args.rows), "--rows " + " ".join(args.rows)
         else:
             rows, where = load_rows(), str(rows_root())
         rep = agreement.analyze(rows, small, large, versions, args.metric, args.target, args.track,
                       args.per_task, where)
-    except signal.SignalError as e:
+    except rowsets.SignalError as e:
         print(f"winnow analyze agreement: error: {e}", file=sys.stderr)
         return 2
     if args.json:

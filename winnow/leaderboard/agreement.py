@@ -39,8 +39,8 @@ from itertools import combinations
 
 import numpy as np
 
-from winnow.leaderboard.signal import (Metric, SignalError, duplicate_seeds, metrics_of, primary_of, select,
-                                       select_metrics, signal)
+from winnow.leaderboard.rowsets import SignalError, duplicate_seeds, primary_of, select
+from winnow.leaderboard.signal import Metric, metrics_of, select_metrics, signal
 from winnow.leaderboard.stats import beyond_noise, kendall_tau_b
 
 BOOTSTRAP = 2000

@@ -36,7 +36,7 @@ from winnow.io import atomic_open
 from winnow.leaderboard import agreement
 from winnow.leaderboard.fmt import primary_text, rank_text
 from winnow.leaderboard.render import LEGEND
-from winnow.leaderboard.signal import SignalError
+from winnow.leaderboard.rowsets import SignalError
 from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, higher_better
 from winnow.leaderboard.tables import (CONTROL, Board, Table, budget, entry_flagged, is_lead, scale_order,
                                       task_measure)

@@ -58,7 +58,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from winnow.leaderboard.rows import row_primary
 from winnow.registry import suggest
 
 INTERVAL_RULE = "interval_v2"

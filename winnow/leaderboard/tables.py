@@ -25,8 +25,9 @@ from typing import Callable
 from winnow.config import ConfigError, group_file
 from winnow.eval.contamination import format_summary
 from winnow.eval.scoring import aggregate_stderr
-from winnow.leaderboard import signal as sig
 from winnow.leaderboard import fmt as formats
+from winnow.leaderboard import rowsets
+from winnow.leaderboard import signal as sig
 from winnow.leaderboard.rows import curation_times, is_cpu_scale, row_primary, targeted_aggregates
 from winnow.leaderboard.stats import NOISE_RULE, NOISE_RULES, Entry, entry_noise, group
 
@@ -85,9 +86,9 @@ def signal_line(rows: list[dict], scale: str, version: int) -> str:
     """The primary metric's SNR and seed-to-seed tau over the rows of ``scale`` at ``version``,
     from ``signal.measure`` on the same rows ``winnow analyze signal`` reads (one line per suite)."""
     lines = []
-    groups = sig.groups(sig.select(rows, scale, version, "the rows"))
+    groups = rowsets.groups(rowsets.select(rows, scale, version, "the rows"))
     for g in groups:
-        primary = sig.primary_of(g.rows) or ""
+        primary = rowsets.primary_of(g.rows) or ""
         s = sig.measure(g.rows, f"aggregates.{primary}")
         how = f"computed by `winnow analyze signal --scale {scale} --version {version}`"
         head = f"{g.label}: " if len(groups) > 1 else ""
