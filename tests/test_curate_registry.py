@@ -86,6 +86,15 @@ def test_step_reference_reads_shared_and_own_parameter_docs():
         assert doc.summary and doc.kind in ("Filter", "Mapper", "GlobalStep")
 
 
+@pytest.mark.parametrize("name", sorted(BUILTIN_STEPS))
+def test_every_parameter_of_a_builtin_step_has_a_meaning(name):
+    """`winnow ls steps NAME` reads a meaning for every parameter: the docstring convention
+    ````name````: *meaning* (winnow.curate.stepdoc) must cover each one."""
+    missing = [p.name for p in describe(name).params if not p.meaning]
+    assert not missing, (f"{name}: no meaning for {', '.join(missing)}; document each in the step's "
+                         "docstring as ``name``: meaning (see winnow/curate/stepdoc.py)")
+
+
 def test_ls_steps_unknown_name_suggests(capsys):
     assert main(["ls", "steps", "dsri"]) == 2
     assert "did you mean 'dsir'" in capsys.readouterr().err

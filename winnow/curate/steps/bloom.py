@@ -253,7 +253,24 @@ def ngram_hashes(h: np.ndarray, n: int) -> np.ndarray:
 
 
 class BloomDedup(GlobalStep):
-    """DCLM BFF: remove paragraphs and/or documents whose n-grams were mostly seen before."""
+    """DCLM BFF: remove paragraphs and/or documents whose n-grams were mostly seen before.
+
+    Parameters:
+
+    * ``mode``: ``paragraph`` (remove duplicate paragraphs), ``document`` (drop duplicate
+      documents) or ``both``
+    * ``ngram``: the n-gram size, in UAX #29 word tokens
+    * ``min_ngram``: a unit with fewer tokens than this is kept and never added to the filter
+    * ``threshold``: a unit whose share of n-grams already in the filter is greater than this is
+      a duplicate
+    * ``fp_rate``: the filter's false-positive probability per n-gram, which sizes it
+    * ``expected_ngram_count``: the n-gram insertions the filter is sized for (null: estimated
+      as the input's text bytes / 3)
+    * ``num_hashers``: the number of hash functions (0: derived from the filter size, as BFF)
+    * ``max_memory``: the most memory the step may need (``auto``: 80% of physical memory, or
+      bytes, or a size)
+    * ``seed``: a fixed seed of the hash functions (null: the run seed)
+    """
 
     version = 2  # 2: tokens split as UAX #29 where the regex module joins a quote to its word
     resumable = True

@@ -37,7 +37,12 @@ _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]")
 class PunctuationLineModifier(LineModifier):
     """Keep only lines ending in terminal punctuation (``.``, ``!``, ``?``, ``"``, ``…``, then
     optional whitespace) and empty lines; ``remove_ellipses`` (C4's TFDS behaviour) also removes
-    lines ending in ``...`` or ``…``."""
+    lines ending in ``...`` or ``…``.
+
+    Parameters:
+
+    * ``remove_ellipses``: also remove lines ending in an ellipsis (C4's TFDS behaviour)
+    """
 
     strip = False
     empty_reason = "empty_after_punctuation_lines"
@@ -54,7 +59,16 @@ class PunctuationLineModifier(LineModifier):
 
 class WordLengthModifier(LineModifier):
     """Remove lines holding a word longer than ``max_length`` characters (C4: 1000). Words are
-    DCLM ``split_words`` tokens: ``model`` fasttext (default), uniseg or split."""
+    DCLM ``split_words`` tokens: ``model`` fasttext (default), uniseg or split.
+
+    Parameters:
+
+    * ``max_length``: the longest word, in characters, a kept line may hold
+    * ``model``: how words are split (DCLM ``split_words``): ``fasttext`` tokens, ``uniseg``
+      (UAX #29 words) or ``split`` (``str.split``)
+    * ``ignore_punctuation``: keep only tokens whose first character is alphanumeric
+    * ``ignore_whitespace``: leave out whitespace tokens (DCLM's default)
+    """
 
     strip = False
     empty_reason = "empty_after_long_word_lines"
@@ -104,6 +118,19 @@ class SubstringFilter(Filter):
     the same matches). ``exact_word`` wraps the alternation in ``\\b``; ``location`` ``prefix``
     / ``suffix`` anchors it to the start / end of the page. Case-insensitive (page and entries
     lower-cased) unless ``case_sensitive``. Reason: ``reason`` (default ``banned_substring``).
+
+    Parameters:
+
+    * ``banlist``: the banned entries inline, a string or a list (give exactly one of the three
+      banlist parameters)
+    * ``data_banlist``: the name of a banlist under ``<data root>/banlists/<name>.txt``, read at
+      run time
+    * ``banlist_file``: a banlist file beside the recipe, one entry a line
+    * ``location``: ``any`` (anywhere), ``prefix`` (the start of the page) or ``suffix`` (its
+      end)
+    * ``case_sensitive``: match case as written (false: page and entries lower-cased)
+    * ``exact_word``: match entries only as whole words (the alternation wrapped in ``\\b``)
+    * ``reason``: the drop reason counted for a matching page
     """
 
     version = 1

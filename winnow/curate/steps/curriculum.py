@@ -160,7 +160,24 @@ def quantile_stages(difficulty: np.ndarray, count: int) -> np.ndarray:
 
 
 class CurriculumStages(GlobalStep):
-    """Label every document with ``meta.stage``: its difficulty quantile (0 = easiest)."""
+    """Label every document with ``meta.stage``: its difficulty quantile (0 = easiest).
+
+    Parameters:
+
+    * ``by``: the difficulty measure: ``lm_loss``, ``sentence_length`` or ``random``
+    * ``count``: the number of stages (0 the easiest, ``count - 1`` the hardest)
+    * ``proxy_docs``: how many input documents (of lowest keyed hash) the proxy LM trains on
+    * ``proxy_steps``: AdamW steps of the proxy LM's training
+    * ``proxy_batch``: the proxy LM's batch size, in sequences
+    * ``proxy_lr``: the proxy LM's learning rate (10% linear warmup, then constant)
+    * ``proxy_d_model``: the proxy LM's width
+    * ``proxy_layers``: the proxy LM's layer count
+    * ``proxy_heads``: the proxy LM's attention heads
+    * ``seq_len``: the proxy LM's sequence length, in tokens (a document is scored on its first
+      ``seq_len`` tokens)
+    * ``tokenizer``: the committed tokenizer the proxy LM uses
+    * ``seed``: a fixed seed (null: the run seed)
+    """
 
     version = 1
     resumable = True

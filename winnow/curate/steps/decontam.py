@@ -127,7 +127,20 @@ def suite_tasks(suite: str) -> list[str]:
 
 
 class Decontaminate(GlobalStep):
-    """Measure (and with ``remove: true`` remove) n-gram overlap with the eval suite's items."""
+    """Measure (and with ``remove: true`` remove) n-gram overlap with the eval suite's items.
+
+    Parameters:
+
+    * ``suite``: the ``conf/suite`` whose tasks are checked (``all``: the 53 tasks), unless
+      ``tasks`` is given
+    * ``tasks``: the tasks to check, DCLM names or ``dclm_<name>`` (null: those of ``suite``)
+    * ``ngram``: the n-gram size, in lower-cased words
+    * ``min_ngram``: an item shorter than ``ngram`` words counts whole when it has at least this
+      many words
+    * ``max_ngram_items``: n-grams found in more than this many items are template text and
+      ignored
+    * ``remove``: drop contaminated documents (false: only measure)
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # unseeded n-gram hashes of the eval items

@@ -38,7 +38,12 @@ def normalize_url(url: str) -> str:
 
 
 class ExactDedup(GlobalStep):
-    """Drop every document whose (optionally normalised) text was seen before. Reason: duplicate."""
+    """Drop every document whose (optionally normalised) text was seen before. Reason: duplicate.
+
+    Parameters:
+
+    * ``normalize``: compare texts lower-cased with whitespace runs collapsed
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # unseeded digests, first copy in input order
@@ -91,7 +96,13 @@ class ExactDedup(GlobalStep):
 
 class UrlDedup(ExactDedup):
     """Drop every document whose (optionally normalised) url was seen before; no url: kept.
-    Reason: duplicate_url."""
+    Reason: duplicate_url.
+
+    Parameters:
+
+    * ``normalize``: compare urls stripped, with scheme and host lower-cased and the fragment
+      dropped
+    """
 
     version = 1
     reason = "duplicate_url"

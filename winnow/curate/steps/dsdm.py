@@ -225,7 +225,31 @@ SCORERS = {"cosine": cosine_scores, "trak": trak_scores}
 
 
 class DsDmSelect(GlobalStep):
-    """Keep the documents a tiny proxy LM's gradients predict help the target tasks most."""
+    """Keep the documents a tiny proxy LM's gradients predict help the target tasks most.
+
+    Parameters:
+
+    * ``targets``: the target tasks (DCLM names), which the recipe's top-level ``targets`` must
+      also list
+    * ``tokens``: keep documents by descending score until this many tokens (an integer, or
+      ``budget``: the scale's train tokens)
+    * ``fraction``: instead of ``tokens``, keep this fraction of documents
+    * ``multiplier``: scales ``tokens``
+    * ``target_examples``: rows of each target task's eval file in the target set
+    * ``proxy_docs``: how many input documents (of lowest keyed hash) the proxy LM trains on
+    * ``proxy_steps``: AdamW steps of the proxy LM's training
+    * ``proxy_batch``: the proxy LM's batch size, in sequences
+    * ``proxy_lr``: the proxy LM's learning rate (10% linear warmup, then constant)
+    * ``proxy_d_model``: the proxy LM's width
+    * ``proxy_layers``: the proxy LM's layer count
+    * ``proxy_heads``: the proxy LM's attention heads
+    * ``seq_len``: the proxy LM's sequence length, in tokens (a document is scored on its first
+      ``seq_len`` tokens)
+    * ``tokenizer``: the committed tokenizer the proxy LM uses
+    * ``proj_dim``: the dimension the head gradients are projected to
+    * ``ridge``: the ridge term, relative to ``trace(Phi^T Phi) / proj_dim``
+    * ``seed``: a fixed seed (null: the run seed)
+    """
 
     version = 1
     resumable = True

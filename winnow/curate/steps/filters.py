@@ -21,6 +21,11 @@ class LengthFilter(Filter):
     """Keep documents with ``min_chars <= len(text) <= max_chars`` (characters).
 
     Reasons: ``too_short``, ``too_long``.
+
+    Parameters:
+
+    * ``min_chars``: the fewest characters (``len(text)``) a kept document has
+    * ``max_chars``: the most characters a kept document has (null: no upper bound)
     """
 
     version = 1
@@ -44,6 +49,11 @@ class WordCountFilter(Filter):
     """Keep documents with ``min_words <= words <= max_words``; words = ``text.split()`` tokens.
 
     Reasons: ``too_few_words``, ``too_many_words``.
+
+    Parameters:
+
+    * ``min_words``: the fewest ``text.split()`` words a kept document has
+    * ``max_words``: the most words a kept document has (null: no upper bound)
     """
 
     version = 1

@@ -62,6 +62,17 @@ class PageLengthFilter(Filter):
     uniseg or split; ``ignore_punctuation`` keeps only alphanumeric-led tokens), ``sentence``
     (NLTK Punkt, English), ``line`` or ``paragraph`` (stripped non-empty pieces between ``\\n``
     or ``\\n\\n``). Reasons: ``too_few_<unit>s``, ``too_many_<unit>s``.
+
+    Parameters:
+
+    * ``min_length``: the fewest ``length_type`` units a kept page has
+    * ``max_length``: the most units a kept page has (null: no upper bound)
+    * ``model``: how words are split (DCLM ``split_words``): ``fasttext`` tokens, ``uniseg``
+      (UAX #29 words) or ``split`` (``str.split``), for ``length_type: word``
+    * ``ignore_punctuation``: keep only tokens whose first character is alphanumeric
+      (``length_type: word``)
+    * ``ignore_whitespace``: leave out whitespace tokens (DCLM's default) (``length_type:
+      word``)
     """
 
     version = 1
@@ -121,7 +132,13 @@ class PageLengthFilter(Filter):
 class LineLengthFilter(Filter):
     """Drop pages whose longest (``length_type: max``) or mean (``avg``) line, in characters over
     ``text.splitlines()``, exceeds ``max_length`` (RedPajama's code rule). Reasons: ``long_lines``,
-    ``empty``."""
+    ``empty``.
+
+    Parameters:
+
+    * ``length_type``: ``max`` (the longest line) or ``avg`` (the mean line length) is compared
+    * ``max_length``: the most characters that line length may reach in a kept page
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone
@@ -147,7 +164,13 @@ class LineLengthFilter(Filter):
 class WordLengthFilter(Filter):
     """Keep pages whose mean word length (``text.split()``) is within ``[min_length,
     max_length]`` (Gopher: 3 to 10). Reasons: ``mean_word_length_too_short``,
-    ``mean_word_length_too_long``, ``no_words``."""
+    ``mean_word_length_too_long``, ``no_words``.
+
+    Parameters:
+
+    * ``min_length``: the smallest mean word length (characters) a kept page has
+    * ``max_length``: the largest mean word length a kept page has (null: no upper bound)
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone
@@ -178,7 +201,13 @@ ELLIPSES = ("...", ". . .", "\u2026")
 class SymbolRatioFilter(Filter):
     """Drop pages whose count of ``#``, ``...``, ``. . .`` and ``…`` (``str.count`` each) per
     word (``text.split()``) exceeds ``max_symbol_to_word_ratio``. Reasons:
-    ``symbol_to_word_ratio``, ``no_words``."""
+    ``symbol_to_word_ratio``, ``no_words``.
+
+    Parameters:
+
+    * ``max_symbol_to_word_ratio``: the most hash and ellipsis symbols per word a kept page may
+      have
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone
@@ -198,7 +227,13 @@ class SymbolRatioFilter(Filter):
 
 class BulletCountFilter(Filter):
     """Drop pages where more than ``max_bullet_start_ratio`` of the (stripped, non-empty) lines
-    start with ``●``, ``•``, ``*`` or ``-``. Reason: ``bullet_lines``."""
+    start with ``●``, ``•``, ``*`` or ``-``. Reason: ``bullet_lines``.
+
+    Parameters:
+
+    * ``max_bullet_start_ratio``: the largest share of lines starting with a bullet a kept page
+      may have
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone
@@ -214,7 +249,13 @@ class BulletCountFilter(Filter):
 
 class EllipsisCountFilter(Filter):
     """Drop pages where more than ``max_ellipsis_end_ratio`` of the (stripped, non-empty) lines
-    end with ``...``, ``. . .`` or ``…``. Reason: ``ellipsis_lines``."""
+    end with ``...``, ``. . .`` or ``…``. Reason: ``ellipsis_lines``.
+
+    Parameters:
+
+    * ``max_ellipsis_end_ratio``: the largest share of lines ending with an ellipsis a kept page
+      may have
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone
@@ -230,7 +271,13 @@ class EllipsisCountFilter(Filter):
 
 class AlphabeticWordRatioFilter(Filter):
     """Drop pages where more than ``max_ratio`` of the words (``text.split()``) contain no
-    alphabetic character (Gopher: 20%). Reasons: ``non_alphabetic_words``, ``no_words``."""
+    alphabetic character (Gopher: 20%). Reasons: ``non_alphabetic_words``, ``no_words``.
+
+    Parameters:
+
+    * ``max_ratio``: the largest share of words without an alphabetic character a kept page may
+      have
+    """
 
     # 2: ``str.isalpha`` per character, as DCLM; ``regex``'s ``\p{L}`` follows a newer Unicode
     # than Python's and called ~26k more code points letters (e.g. CJK extension H)
@@ -251,7 +298,13 @@ class AlphabeticWordRatioFilter(Filter):
 class AlphanumericCharRatioFilter(Filter):
     """Drop pages whose share of alphanumeric characters is below ``max_alnum_ratio`` (DCLM's
     name for a minimum; RedPajama's code rule, 0.25). Reasons: ``low_alphanumeric_ratio``,
-    ``empty``."""
+    ``empty``.
+
+    Parameters:
+
+    * ``max_alnum_ratio``: despite its DCLM name, the smallest share of alphanumeric characters
+      a kept page has
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone
@@ -275,6 +328,11 @@ class StopWordFilter(Filter):
     that, have, with; a word is a ``text.split()`` token, lower-cased, matched exactly);
     ``count_unique`` counts distinct ones. Reason: ``few_stop_words``. ``min_stop_word: 0`` keeps
     every page (DCLM's loop only returns a page after seeing a stop word, so there 0 acts as 1).
+
+    Parameters:
+
+    * ``count_unique``: count distinct stop words instead of every occurrence
+    * ``min_stop_word``: the fewest stop words a kept page has
     """
 
     version = 1
@@ -458,6 +516,16 @@ class RepetitionFilter(Filter):
     segments that occur more than once, every occurrence counted (DCLM's definition). N-grams of
     UAX #29 words: ``ngram_char_ratio`` ``most_common`` or ``all`` (default by size, as Gopher).
     A page with one segment passes the segment rules; an empty page is dropped (``empty``).
+
+    Parameters:
+
+    * ``granularity``: ``line``, ``paragraph`` or an n-gram size (an integer)
+    * ``max_fraction``: the largest repeated share a kept page may have
+    * ``count_characters``: measure the share in characters (true, DCLM's definition) or in
+      segments (false), for lines and paragraphs
+    * ``ngram_char_ratio``: for n-grams, ``most_common`` (the most common n-gram's characters)
+      or ``all`` (characters in repeated n-grams); null picks by size, as Gopher
+    * ``ignore_case``: lower-case the page before comparing
     """
 
     version = 1
@@ -513,6 +581,11 @@ class MassiveWebRepetitionFilters(Filter):
 
     Speed: the n-gram share of repeated n-grams never grows with n, so once it is under every
     remaining threshold the larger sizes are not computed.
+
+    Parameters:
+
+    * ``skip_paragraph``: skip the duplicate-paragraph rules (for extractions without blank-line
+      paragraphs)
     """
 
     version = 1

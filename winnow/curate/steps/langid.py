@@ -55,7 +55,13 @@ def fasttext_model_path() -> Path:
 
 
 class LanguageId(Mapper):
-    """Add ``meta.lang`` (a language code such as ``en``, or null) and ``meta.lang_score``."""
+    """Add ``meta.lang`` (a language code such as ``en``, or null) and ``meta.lang_score``.
+
+    Parameters:
+
+    * ``model``: ``fasttext`` (the lid.176 model) or ``langdetect``
+    * ``seed``: the seed of ``langdetect`` (the fastText model is deterministic)
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # langdetect's seed is the `seed` parameter
@@ -129,7 +135,13 @@ class LanguageId(Mapper):
 
 class LanguageFilter(Filter):
     """Keep pages whose ``meta.lang`` is in ``keep_languages`` with ``meta.lang_score >
-    threshold`` (run ``language_id`` first)."""
+    threshold`` (run ``language_id`` first).
+
+    Parameters:
+
+    * ``keep_languages``: the language codes a kept page may have (``en``, ...)
+    * ``threshold``: a kept page's ``meta.lang_score`` must exceed this
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone

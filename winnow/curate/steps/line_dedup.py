@@ -58,7 +58,15 @@ def line_digest(line: str, normalize: bool) -> int:
 
 class LineDedup(GlobalStep):
     """Remove every line (normalised) seen earlier in the corpus; first copy kept.
-    Reason for pages left empty: ``empty_after_line_dedup``."""
+    Reason for pages left empty: ``empty_after_line_dedup``.
+
+    Parameters:
+
+    * ``normalize``: compare lines lower-cased, whitespace runs collapsed, ends stripped
+    * ``keep_blank``: never treat blank lines as duplicates (paragraph breaks survive)
+    * ``max_memory``: fail once the line digests outgrow this many bytes (or a size such as
+      ``2GiB``; null: no limit)
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # unseeded digests, first copy in input order

@@ -209,7 +209,18 @@ def cluster_roots(band_columns, n: int, bands: int, excluded: np.ndarray) -> np.
 
 
 class MinHashDedup(GlobalStep):
-    """Drop near-duplicates found by MinHash-LSH; keep the first document of each cluster."""
+    """Drop near-duplicates found by MinHash-LSH; keep the first document of each cluster.
+
+    Parameters:
+
+    * ``ngram``: the shingle size, in words
+    * ``bands``: LSH bands (with ``rows``; default 14)
+    * ``rows``: signature values per LSH band (with ``bands``; default 8)
+    * ``num_perm``: MinHash permutations (null: ``bands * rows``, or 112 with ``threshold``)
+    * ``threshold``: instead of ``bands`` and ``rows``, the Jaccard similarity around which
+      datasketch picks them
+    * ``seed``: a fixed seed of the hash functions (null: the run seed)
+    """
 
     version = 1
     resumable = True

@@ -13,12 +13,13 @@ from winnow.curate.base import Mapper, ParamError
 class LineCleanup(Mapper):
     """Strip trailing whitespace, drop short lines, collapse blank runs, drop emptied documents.
 
-    Parameters:
-      min_line_chars: drop non-blank lines whose stripped length is below this (0 = keep all).
-      max_blank_lines: blank lines kept between paragraphs (default 1); leading and trailing
-        blank lines are always removed.
-
     Reason: ``empty_after_cleanup`` when no non-blank line remains.
+
+    Parameters:
+
+    * ``min_line_chars``: drop non-blank lines whose stripped length is below this (0: keep all)
+    * ``max_blank_lines``: blank lines kept between paragraphs (leading and trailing blank lines
+      are always removed)
     """
 
     version = 1

@@ -17,7 +17,13 @@ from winnow.curate.base import Mapper, ParamError
 
 
 class WithinPageDedup(Mapper):
-    """Keep the first copy of each line (``granularity: line``) or paragraph of a page."""
+    """Keep the first copy of each line (``granularity: line``) or paragraph of a page.
+
+    Parameters:
+
+    * ``granularity``: ``line`` or ``paragraph`` pieces are deduplicated
+    * ``normalize``: compare pieces stripped and lower-cased
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone

@@ -42,7 +42,12 @@ _COUNTER = re.compile(
 
 
 class UppercaseRatioLineModifier(LineModifier):
-    """Remove lines whose share of uppercase characters exceeds ``max_ratio``."""
+    """Remove lines whose share of uppercase characters exceeds ``max_ratio``.
+
+    Parameters:
+
+    * ``max_ratio``: the largest share of uppercase characters a kept line may have
+    """
 
     empty_reason = "empty_after_uppercase_lines"
 
@@ -55,7 +60,12 @@ class UppercaseRatioLineModifier(LineModifier):
 
 class NumericRatioLineModifier(LineModifier):
     """Remove lines whose share of digits (``str.isdigit``) exceeds ``max_ratio``; RefinedWeb's
-    "all digits" rule is ``max_ratio: 0.999999``."""
+    "all digits" rule is ``max_ratio: 0.999999``.
+
+    Parameters:
+
+    * ``max_ratio``: the largest share of digit characters a kept line may have
+    """
 
     empty_reason = "empty_after_numeric_lines"
 
@@ -78,7 +88,13 @@ class CounterLineModifier(LineModifier):
 
 class LineLengthModifier(LineModifier):
     """Remove non-empty lines whose word count (``line.split()``) is outside ``[min_length,
-    max_length]``. Like DCLM, the joined page is not stripped."""
+    max_length]``. Like DCLM, the joined page is not stripped.
+
+    Parameters:
+
+    * ``min_length``: the fewest ``line.split()`` words a kept non-empty line has
+    * ``max_length``: the most words a kept line has (null: no upper bound)
+    """
 
     strip = False
     empty_reason = "empty_after_short_lines"
@@ -105,6 +121,10 @@ class SubstringLineModifier(Mapper):
     touched. ``remove_substring_only``: delete the match (with one adjacent whitespace) instead of
     the line; a line left blank is removed. Case-insensitive unless ``case_sensitive``.
     Reason: ``empty_after_substring_lines``.
+
+    Parameters:
+
+    * ``case_sensitive``: match case as written (false: line and entries lower-cased)
     """
 
     version = 1
@@ -162,7 +182,12 @@ class SubstringLineModifier(Mapper):
 
 
 class NewlineRemovalModifier(Mapper):
-    """Collapse every run of more than ``max_consecutive`` newlines to ``max_consecutive``."""
+    """Collapse every run of more than ``max_consecutive`` newlines to ``max_consecutive``.
+
+    Parameters:
+
+    * ``max_consecutive``: the longest run of newlines kept
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone
@@ -188,7 +213,16 @@ def _word_count(text: str, ignore_punctuation: bool, model: str) -> int:
 
 class WordCounterEnricher(Mapper):
     """Store the page's word count (DCLM ``split_words``; fastText tokens, alphanumeric-led with
-    ``ignore_punctuation``) in ``meta[key]``, for ``word_removal_ratio_filter``."""
+    ``ignore_punctuation``) in ``meta[key]``, for ``word_removal_ratio_filter``.
+
+    Parameters:
+
+    * ``key``: the ``meta`` field the count is written to
+    * ``overwrite``: replace an existing ``meta[key]`` (false: a page that has one is an error)
+    * ``ignore_punctuation``: keep only tokens whose first character is alphanumeric
+    * ``model``: how words are split (DCLM ``split_words``): ``fasttext`` tokens, ``uniseg``
+      (UAX #29 words) or ``split`` (``str.split``)
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone
@@ -219,6 +253,18 @@ class WordRemovalRatioFilter(Filter):
 
     The current count is ``meta[new_word_count_key]`` if given and present, else counted like
     the enricher. Reasons: ``too_many_words_removed``, ``no_words_before``.
+
+    Parameters:
+
+    * ``prev_word_count_key``: the ``meta`` field holding the count stored earlier by
+      ``word_counter_enricher``
+    * ``new_word_count_key``: a ``meta`` field holding the current count (null, or absent: the
+      words are counted again)
+    * ``max_removed_ratio``: the largest share of words a kept page may have lost
+    * ``ignore_punctuation``: keep only tokens whose first character is alphanumeric when
+      counting again
+    * ``model``: how words are split (DCLM ``split_words``): ``fasttext`` tokens, ``uniseg``
+      (UAX #29 words) or ``split`` (``str.split``), when counting again
     """
 
     version = 1

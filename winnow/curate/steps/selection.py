@@ -176,7 +176,12 @@ def read_ids(path: str | Path) -> list[str]:
 
 
 class SelectIds(GlobalStep):
-    """Keep exactly the documents whose id is listed in ``ids_file``. Reason: not_listed."""
+    """Keep exactly the documents whose id is listed in ``ids_file``. Reason: not_listed.
+
+    Parameters:
+
+    * ``ids_file``: a file of pool document ids, one a line, sorted and unique
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # the ids file decides

@@ -228,7 +228,21 @@ def cluster_max_similarity(emb: np.ndarray, centers: np.ndarray, assign: np.ndar
 
 
 class SemDeDup(GlobalStep):
-    """Remove documents whose MiniLM embedding is too close to another in its k-means cluster."""
+    """Remove documents whose MiniLM embedding is too close to another in its k-means cluster.
+
+    Parameters:
+
+    * ``keep_fraction``: keep this fraction of documents, those least similar to an earlier one
+      (give this or ``threshold``)
+    * ``threshold``: remove a document whose highest similarity to an earlier one of its cluster
+      exceeds this
+    * ``n_clusters``: k of the spherical k-means
+    * ``kmeans_iters``: the most Lloyd iterations of the k-means
+    * ``max_tokens``: embed each document's first this many WordPiece tokens
+    * ``chunk_docs``: documents embedded (and cached, for resuming) at a time
+    * ``device``: the torch device of the encoder (``cpu`` or ``cuda``)
+    * ``seed``: a fixed seed of the k-means++ seeding (null: the run seed)
+    """
 
     version = 1
     resumable = True

@@ -32,7 +32,23 @@ from winnow.curate.common.banlists import check_banlist_source, load_banlist
 
 
 class UrlSubstringFilter(Filter):
-    """Drop pages whose URL host is banned, or whose URL holds banned words (see module)."""
+    """Drop pages whose URL host is banned, or whose URL holds banned words (see module).
+
+    Parameters:
+
+    * ``banlist``: the banned entries inline, a string or a list (give exactly one of the three
+      banlist parameters)
+    * ``data_banlist``: the name of a banlist under ``<data root>/banlists/<name>.txt``, read at
+      run time
+    * ``banlist_file``: a banlist file beside the recipe, one entry a line
+    * ``ignore_chars``: strings deleted from the url (or host) before matching
+    * ``num_banned_substrs``: drop a page when at least this many distinct banned words are
+      found
+    * ``match_substrings``: match banned words as substrings (false: whole words only)
+    * ``case_sensitive``: match case as written (false: url and entries lower-cased)
+    * ``reason``: the drop reason counted for a matching page
+    * ``missing_url``: ``keep`` or ``drop`` (reason ``no_url``) a document without a url
+    """
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone
