@@ -82,3 +82,104 @@ def test_every_boolean_flag_is_strict():
     assert parse_bool(" Yes ", "x") is True and parse_bool(0, "x") is False
     with pytest.raises(ConfigError):
         parse_bool(0.0, "x")
+
+
+# ------------------------------------------------------------------------ 2. evidence binding
+def _committed(scale: str = "quickstart", track: str = "filtering", name: str = "baselines-random") -> Path:
+    from winnow.paths import REPO_ROOT
+
+    return next((REPO_ROOT / "leaderboard" / "rows" / scale / track).glob(f"{name}__seed0__*.json"))
+
+
+def _board(tmp_path, monkeypatch, *rows: Path) -> Path:
+    """A board of copies of committed rows (with bundles), and no run folders on this machine."""
+    import shutil
+
+    from winnow.leaderboard.evidence import bundle_path
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "no_runs"))
+    board = tmp_path / "rows"
+    for r in rows:
+        dest = board / r.parent.parent.name / r.parent.name
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(r, dest / r.name)
+        shutil.copy(bundle_path(r), dest / bundle_path(r).name)
+    return board
+
+
+def test_a_row_copied_into_another_scale_or_track_folder_is_refused(tmp_path, monkeypatch):
+    import shutil
+
+    from winnow.leaderboard.evidence import bundle_path
+    from winnow.leaderboard.verify import check_rows
+
+    src = _committed()
+    board = _board(tmp_path, monkeypatch, src)
+    assert check_rows(board) == ([], 1)
+    for where in ("tiny-1x/filtering", "quickstart/mixing"):
+        (board / where).mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, board / where / src.name)
+        shutil.copy(bundle_path(src), board / where / bundle_path(src).name)
+    problems, n = check_rows(board)
+    assert n == 3
+    assert sum("belongs at rows/quickstart/filtering/" in p for p in problems) == 2, problems
+    assert sum("built from the same evidence as" in p for p in problems) == 2, problems
+
+
+def test_a_relabelled_seed_is_caught_by_the_run_id_and_the_manifests():
+    from winnow.leaderboard.evidence import bundle_path, read_bundle
+    from winnow.leaderboard.identity import evidence_problems
+    from winnow.runid import run_id_of, run_key_of
+
+    ev, _ = read_bundle(bundle_path(_committed()))
+    assert evidence_problems(ev) == []
+    ev["run"]["seed"] = ev["run"]["config"]["seed"] = 1
+    probs = evidence_problems(ev)
+    assert any("run.json was edited" in p for p in probs), probs
+    # a forger who also recomputes the run key and id is still caught by the manifests' seeds
+    run = ev["run"]
+    run["run_key"] = run_key_of(run["config"], run["submission"], run["fingerprint"])
+    run["run_id"] = run_id_of(run["submission"], run["scale"], run["run_key"])
+    probs = evidence_problems(ev)
+    assert any("tokenized manifest was made with seed 0" in p for p in probs), probs
+    assert any("train manifest was made with seed 0" in p for p in probs), probs
+    run["seed"] = 2   # run.json's field against its own config
+    assert any("run.json says seed 2" in p for p in evidence_problems(ev))
+
+
+def test_one_submission_name_one_fingerprint_and_baselines_from_this_repository(tmp_path):
+    from winnow.leaderboard.identity import (baseline_folder_problems, baseline_problems, board_problems,
+                                             name_conflicts)
+    from winnow.paths import REPO_ROOT
+
+    a = {"submission": "submissions/x", "fingerprint": "a" * 64, "manifests": {"train": "1" * 64}}
+    b = {"submission": "submissions/x", "fingerprint": "b" * 64, "manifests": {"train": "2" * 64}}
+    rows = [(Path("r1.json"), a), (Path("r2.json"), dict(a, manifests={"train": "3" * 64})), (Path("r3.json"), b)]
+    probs = board_problems(rows)
+    assert probs == [f"r3.json: submission submissions/x has recipe fingerprint bbbbbbbb here but aaaaaaaa in 2 "
+                     "other row(s): one name, one recipe (submit a changed recipe under a new name)"]
+    assert name_conflicts(b, rows[:2]) and not name_conflicts(a, rows[:2])
+    # a folder elsewhere named baselines/random
+    fake = tmp_path / "baselines" / "random"
+    assert baseline_folder_problems({"submission": "baselines/random", "submission_folder": str(fake)})
+    assert not baseline_folder_problems({"submission": "baselines/random",
+                                         "submission_folder": str(REPO_ROOT / "baselines" / "random")})
+    row = {"submission": "baselines/random", "fingerprint": "f" * 64, "track": "filtering"}
+    assert any("was not made from this repository's baselines/random" in p
+               for p in baseline_problems(Path("r.json"), row, {}))
+    assert any("not a baseline of this repository" in p
+               for p in baseline_problems(Path("r.json"), dict(row, submission="baselines/nope"), {}))
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"note": "hello"}', "\"text\"", "\xff\xfe"])
+def test_stray_files_in_rows_are_a_clear_problem(tmp_path, monkeypatch, content):
+    from winnow.leaderboard.rows import RowError, load_rows
+    from winnow.leaderboard.verify import check_rows
+
+    board = _board(tmp_path, monkeypatch, _committed())
+    (board / "notes.json").write_bytes(content.encode("latin-1"))
+    problems, n = check_rows(board)
+    assert n == 2 and len(problems) == 1 and "notes.json" in problems[0], problems
+    assert "not a leaderboard row" in problems[0] or "unreadable row" in problems[0]
+    with pytest.raises(RowError, match="notes.json"):
+        load_rows(board)

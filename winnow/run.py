@@ -43,6 +43,7 @@ from winnow.io import read_json, write_json
 from winnow.manifest import Manifest, completed, hash_obj, read_manifest, write_manifest
 from winnow.paths import winnow_home
 from winnow.pool.build import HELDOUT, build_pool, pool_shards
+from winnow.runid import SEED_SOURCES, RunIdError, run_id_of, run_key_of, source_seed  # noqa: F401 (SEED_SOURCES: re-exported)
 from winnow.stages import CURATE, DATA_STAGES, EVAL, NAMES, POOL, TOKENIZE, TRAIN, pool_folder
 from winnow.submission import Submission, load_submission
 from winnow.tokenize.bpe import spec, tokenizer_file
@@ -62,9 +63,6 @@ log = logging.getLogger("winnow")
 # eval 5: results carry the gold-bpb aggregates (core_gold_bpb_v1, core_gold_bpb_pooled_v1).
 STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 5}
 STAGES = NAMES  # the stage table's order (winnow.stages)
-# What the run seed drives, each overridable alone by ``seeds.<source>`` (conf/run.yaml) so the
-# noise study can vary one source at a time.
-SEED_SOURCES = ("curate", "fill", "order", "init")
 
 
 class StageError(RuntimeError):
@@ -103,22 +101,11 @@ class Run:
         return int(self.cfg["seed"])
 
     def seed_for(self, source: str) -> int | None:
-        """The seed of one noise source (``SEED_SOURCES``): ``seeds.<source>`` when the noise
-        study sets it, else the scale's (``seeds:`` in the scale YAML: a number holds that source
-        fixed for every run seed, e.g. the curation, so an entry's seeds train one dataset;
-        ``run`` makes it follow the run seed), else the run seed; ``order`` defaults to None
-        (rows stay in packed order)."""
-        if source not in SEED_SOURCES:
-            raise KeyError(f"unknown seed source {source!r}; known: {', '.join(SEED_SOURCES)}")
-        for fixed in ((self.cfg.get("seeds") or {}).get(source), (self.scale.get("seeds") or {}).get(source)):
-            if fixed == "run":
-                return self.seed
-            if fixed is not None:
-                try:
-                    return int(fixed)
-                except (TypeError, ValueError):
-                    raise StageError(f"seeds.{source} must be a whole number or 'run', got {fixed!r}") from None
-        return None if source == "order" else self.seed
+        """The seed of one noise source (``SEED_SOURCES``): ``winnow.runid.source_seed``."""
+        try:
+            return source_seed(self.cfg, source)
+        except RunIdError as e:
+            raise StageError(str(e)) from None
 
     @property
     def data_order(self) -> str:
@@ -137,12 +124,7 @@ def entry_seeds(overrides: list[str] | None = None) -> list[int]:
 
 
 def run_key(rc: RunConfig, sub: Submission) -> str:
-    cfg = rc.cfg
-    parts = {"submission": sub.name, "fingerprint": sub.fingerprint, "scale": cfg["scale"],
-             "suite": cfg["suite"], "seed": cfg["seed"], "pool": cfg["pool"]}
-    if seeds := {k: v for k, v in (cfg.get("seeds") or {}).items() if v is not None}:
-        parts["seeds"] = seeds  # only when set, so every earlier run keeps its folder
-    return hash_obj(parts)
+    return run_key_of(rc.cfg, sub.name, sub.fingerprint)
 
 
 def prepare(overrides: list[str] | None = None) -> Run:
@@ -150,7 +132,7 @@ def prepare(overrides: list[str] | None = None) -> Run:
     allow_code = rc.cfg.get("allow_code") is True  # parsed strictly (winnow.config.parse_bool); only an explicit true
     sub = load_submission(rc.cfg["submission"], allow_code=allow_code)
     key = run_key(rc, sub)
-    d = winnow_home() / "runs" / f"{sub.slug}__{rc.cfg['scale']['name']}__{key[:8]}"
+    d = winnow_home() / "runs" / run_id_of(sub.name, rc.cfg["scale"]["name"], key)
     d.mkdir(parents=True, exist_ok=True)
     info = {"run_id": d.name, "run_key": key, "submission": sub.name, "fingerprint": sub.fingerprint,
             "submission_folder": str(sub.folder), "track": sub.recipe.track,

@@ -212,8 +212,11 @@ def load_rows(root: Path | None = None) -> list[dict]:
     for p in row_files(root):
         try:
             r = read_json(p)
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise RowError(f"{p}: unreadable row ({e}); `winnow leaderboard check` names the problem") from None
+        if not isinstance(r, dict) or "schema" not in r:
+            raise RowError(f"{p}: not a leaderboard row; rows/ holds only rows written by `winnow submit` and "
+                           "their bundles: move other files out of it (`winnow leaderboard check` lists them)")
         r["_path"] = str(p)
         rows.append(r)
     return rows

@@ -6,7 +6,9 @@ with the reason: unofficial runs (run.json, and the scale/suite configs the mani
 compared with the committed YAML and its version), broken hash chains (``winnow.leaderboard.verify
 .verify_run``), a token budget trained that is not the scale plan's (``winnow.train.plan``), and
 filtering- and order-track runs whose documents add text to their pool parents
-(``winnow.leaderboard.descent``).
+(``winnow.leaderboard.descent``), baseline runs not made from this repository's ``baselines/``,
+and a submission name whose rows on the board record another recipe fingerprint
+(``winnow.leaderboard.identity``).
 
 Rows and bundles are written under an exclusive lock over the rows folder (``board_lock``) with
 atomic renames, the bundle first and then the row citing its sha256, so concurrent submits never
@@ -23,8 +25,9 @@ from winnow.config import ConfigError, group_file
 from winnow.io import file_lock, read_json, write_json
 from winnow.leaderboard.descent import check_descent
 from winnow.leaderboard.evidence import EvidenceError, bundle_path, chain_problems, collect, write_bundle
+from winnow.leaderboard.identity import baseline_folder_problems, name_conflicts
 from winnow.leaderboard.rows import ROW_SCHEMA, RowError, row_files, row_hash, row_numbers, rows_root
-from winnow.leaderboard.verify import check_row, find_run, verify_run
+from winnow.leaderboard.verify import check_row, find_run, read_row, verify_run
 from winnow.manifest import code_version
 from winnow.pool.build import pool_shards
 from winnow.stages import CURATE, EVAL, TOKENIZE, TRAIN
@@ -100,6 +103,7 @@ def make_row(run_dir: Path) -> tuple[dict, dict]:
     except EvidenceError as e:
         raise RowError(f"{run_dir}: refused: {e}") from None
     problems = official_problems(ev)
+    problems += baseline_folder_problems(ev["run"])
     problems += verify_run(run_dir)
     problems += chain_problems(ev, {k: m["content_id"] for k, m in ev["manifests"].items()})
     descent = None
@@ -136,6 +140,9 @@ def write_row(row: dict, evidence: dict) -> Path:
     """Bundle first, then the row citing its hash; both by atomic rename, under the board lock."""
     path = row_path(row)
     with board_lock():
+        existing = [(p, r) for p in row_files() if p != path and (r := read_row(p)[0]) is not None]
+        if conflicts := name_conflicts(row, existing):
+            raise RowError(f"refused: {conflicts[0]}" + (f" (and {len(conflicts) - 1} more rows)" if len(conflicts) > 1 else ""))
         row["bundle"] = {"file": bundle_path(path).name, "sha256": write_bundle(bundle_path(path), evidence)}
         row["row_hash"] = row_hash(row)
         write_json(path, row)

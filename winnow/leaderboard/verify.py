@@ -9,7 +9,10 @@ its per-task values, then every number of the row from its evidence (``winnow.le
 .evidence``): the run folder when it is on this machine (``$WINNOW_HOME/runs`` or a ``--runs``
 folder; every artifact file is re-hashed), else the bundle stored beside the row (checked to be
 chained to the manifest ids the row cites). A row with neither is reported as "artifacts not on
-this machine and no bundle": it is never passed silently.
+this machine and no bundle": it is never passed silently. The row's identity is bound to its
+evidence and its place (``winnow.leaderboard.identity``): run.json must agree with the manifests
+and the run id, the row must sit in its own scale/track folder, a trained model counts once and
+a submission name has one recipe fingerprint (baselines: this repository's).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from winnow.eval.scoring import aggregate
 from winnow.io import read_json
 from winnow.leaderboard.evidence import (EvidenceError, bundle_path, chain_problems, collect, comparable,
                                          read_bundle)
+from winnow.leaderboard.identity import baseline_problems, board_problems, evidence_problems, place_problems
 from winnow.leaderboard.rows import READABLE_SCHEMAS, row_files, row_hash, row_numbers
 from winnow.manifest import read_manifest, verify_folder
 from winnow.paths import winnow_home
@@ -37,6 +41,9 @@ def verify_run(run_dir: Path) -> list[str]:
     for stage, folder in folders.items():
         problems += verify_folder(folder)
         manifests[stage] = read_manifest(folder)
+    by_kind = {s.kind: manifests[s.name].to_dict() for s in STAGES if manifests.get(s.name) is not None}
+    problems += [f"{run_dir}: {p}" for p in evidence_problems({"run": read_json(run_dir / "run.json"),
+                                                                "manifests": by_kind})]
     for stage in STAGES:
         m, parent = manifests.get(stage.name), manifests.get(stage.parent)
         if m is None or parent is None:
@@ -90,17 +97,30 @@ def find_run(run_id: str, runs_dirs: list[Path] | None = None) -> Path | None:
     return None
 
 
+def read_row(path: Path) -> tuple[dict | None, str | None]:
+    """(row, None), or (None, the problem) for a file under rows/ that is not a readable row."""
+    try:
+        row = read_json(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return None, f"{path}: unreadable row ({e})"
+    if not isinstance(row, dict) or "schema" not in row:
+        what = f"a JSON {type(row).__name__}" if not isinstance(row, dict) else "an object without a schema field"
+        return None, (f"{path}: not a leaderboard row ({what}); rows/ holds only rows written by `winnow "
+                      "submit` and their bundles: move other files out of it")
+    return row, None
+
+
 def check_row(path: Path, runs_dirs: list[Path] | None = None) -> list[str]:
     """Every problem with one row file, each starting with the row's path."""
     path = Path(path)
-    try:
-        row = read_json(path)
-    except (OSError, json.JSONDecodeError) as e:
-        return [f"{path}: unreadable row ({e})"]
+    row, unreadable = read_row(path)
+    if row is None:
+        return [unreadable]
     probs: list[str] = []
     schema = row.get("schema")
     if schema not in READABLE_SCHEMAS:
         return [f"{path}: schema {schema!r}; this winnow reads schemas {READABLE_SCHEMAS}"]
+    probs += place_problems(path, row)
     if row_hash(row) != row.get("row_hash"):
         probs.append(f"{path}: row_hash does not match the row's content (the row was edited)")
     recomputed = aggregate(row.get("tasks") or {})
@@ -140,6 +160,7 @@ def check_row(path: Path, runs_dirs: list[Path] | None = None) -> list[str]:
                          "does not exist, so its numbers cannot be checked")
         return probs
     probs += [f"{path}: {source}: {p}" for p in chain_problems(evidence, row.get("manifests") or {})]
+    probs += [f"{path}: {source}: {p}" for p in evidence_problems(evidence)]
     try:
         want = row_numbers(evidence, schema)
     except (KeyError, TypeError, ValueError) as e:
@@ -157,7 +178,12 @@ def check_row(path: Path, runs_dirs: list[Path] | None = None) -> list[str]:
 def check_rows(rows_dir: Path | None = None, runs_dirs: list[Path] | None = None) -> tuple[list[str], int]:
     paths = row_files(rows_dir)
     problems = []
+    rows, fingerprints = [], {}
     for p in paths:
         problems += check_row(p, runs_dirs)
-    return problems, len(paths)
+        row, _ = read_row(p)
+        if row is not None:
+            rows.append((p, row))
+            problems += baseline_problems(p, row, fingerprints)
+    return problems + board_problems(rows), len(paths)
 
