@@ -183,3 +183,50 @@ def test_stray_files_in_rows_are_a_clear_problem(tmp_path, monkeypatch, content)
     assert "not a leaderboard row" in problems[0] or "unreadable row" in problems[0]
     with pytest.raises(RowError, match="notes.json"):
         load_rows(board)
+
+
+# ------------------------------------------------------------------ 3. corruption is never skipped
+def _flip(path: Path, at: float = 0.5) -> None:
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * at)] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_changed_byte_in_a_finished_stage_is_noticed_and_redone(mini_pool, tmp_path, monkeypatch, caplog):
+    import logging
+
+    from winnow.run import prepare, run_stages
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))
+    run = prepare(["scale=debug", "progress=false", "engine.workers=1", "submission=baselines/random"])
+    first = {k: m.content_id for k, m in run_stages(run, ("pool", "curate", "tokenize")).items()}
+    _flip(run.dir / "tokenized" / "tokens.npy")
+    shard = sorted((run.dir / "curated" / "shards").glob("*.jsonl.zst"))[0]
+    _flip(shard, 0.99)
+    with caplog.at_level(logging.INFO, logger="winnow"):
+        again = {k: m.content_id for k, m in run_stages(run, ("pool", "curate", "tokenize")).items()}
+    log = caplog.text
+    assert "no longer matches its manifest" in log and "tokens.npy changed" in log, log
+    assert f"{shard.name} changed" in log, log
+    assert again == first   # redone, to the same bytes
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="winnow"):
+        run_stages(run, ("curate", "tokenize"))
+    assert "no longer matches" not in caplog.text and "tokenize: up to date" in caplog.text
+
+
+def test_damaged_checks_sizes_samples_and_small_files_fully(tmp_path):
+    from winnow.manifest import damaged, write_manifest
+
+    (tmp_path / "big.bin").write_bytes(bytes(range(256)) * 4096)
+    (tmp_path / "small.txt").write_text("hello\n")
+    m = write_manifest(tmp_path, "x", "k")
+    assert damaged(tmp_path, m) == []
+    _flip(tmp_path / "big.bin", 0.37)   # between sampled blocks: only the full hash sees it
+    assert damaged(tmp_path, m) == ["big.bin changed (sha256)"]
+    assert damaged(tmp_path, m, full_bytes=0) == []
+    _flip(tmp_path / "big.bin", 0.0)   # a sampled block
+    assert damaged(tmp_path, m, full_bytes=0) == ["big.bin changed (sample hash)"]
+    (tmp_path / "small.txt").write_text("hello!\n")
+    (tmp_path / "big.bin").unlink()
+    assert damaged(tmp_path, m) == ["big.bin is missing", "small.txt has 7 bytes, the manifest 6"]

@@ -8,6 +8,11 @@ last and atomically. Two hashes matter:
 * ``content_id`` — hash of the sorted (path, sha256) list of the folder's content files. It
   verifies: ``winnow verify`` recomputes every file hash and names the file that changed.
 
+Before a stage is skipped, ``damaged`` checks that its files still match the manifest: every
+file's size and its ``sample`` hash (sha256 of 16 spread 4 KiB blocks and the size, recorded at
+write time; cheap for any file size), and, where the folder holds at most ``FULL_CHECK_BYTES``,
+every file's full sha256, so a single changed byte of a small run is caught and the stage redone.
+
 Hashes are sha256 over canonical JSON (sorted keys, no whitespace, UTF-8), so identity comes from
 content, never from timestamps or random ids. Timings and host facts live in ``stats``/``env``,
 which are outside both hashes.
@@ -28,6 +33,8 @@ from winnow.io import read_json, sha256_file, write_json
 
 MANIFEST = "manifest.json"
 SCHEMA = 1
+FULL_CHECK_BYTES = 256 << 20   # a skipped stage's files are fully re-hashed up to this total size
+SAMPLE_BLOCKS, SAMPLE_BLOCK = 16, 4096
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -90,11 +97,24 @@ def content_id_of(files: dict[str, dict]) -> str:
     return hash_obj(sorted((name, meta["sha256"]) for name, meta in files.items()))
 
 
+def sample_hash(path: Path) -> str:
+    """sha256 of the file's size and ``SAMPLE_BLOCKS`` blocks spread evenly over it (first and
+    last included): a cheap check of any file, outside the content id."""
+    size = Path(path).stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        span = max(size - SAMPLE_BLOCK, 0)
+        for i in range(SAMPLE_BLOCKS):
+            f.seek(span * i // (SAMPLE_BLOCKS - 1))
+            h.update(f.read(SAMPLE_BLOCK))
+    return h.hexdigest()
+
+
 def hash_files(folder: Path, names: Iterable[str], counts: dict[str, dict] | None = None) -> dict:
     files = {}
     for name in sorted(names):
         p = folder / name
-        files[name] = {"sha256": sha256_file(p), "bytes": p.stat().st_size,
+        files[name] = {"sha256": sha256_file(p), "bytes": p.stat().st_size, "sample": sample_hash(p),
                        **((counts or {}).get(name, {}))}
     return files
 
@@ -141,6 +161,28 @@ def completed(folder: Path, input_key: str) -> Manifest | None:
     if m is not None and m.input_key == input_key:
         return m
     return None
+
+
+def damaged(folder: Path, m: Manifest, full_bytes: int = FULL_CHECK_BYTES) -> list[str]:
+    """What no longer matches ``m`` among ``folder``'s files (empty: intact): missing files, sizes,
+    sample hashes, and full sha256s when the files total at most ``full_bytes``."""
+    folder = Path(folder)
+    total = sum(int(meta.get("bytes") or 0) for meta in m.files.values())
+    problems = []
+    for name, meta in sorted(m.files.items()):
+        p = folder / name
+        try:
+            size = p.stat().st_size
+        except OSError:
+            problems.append(f"{name} is missing")
+            continue
+        if meta.get("bytes") is not None and size != meta["bytes"]:
+            problems.append(f"{name} has {size} bytes, the manifest {meta['bytes']}")
+        elif meta.get("sample") and sample_hash(p) != meta["sample"]:
+            problems.append(f"{name} changed (sample hash)")
+        elif total <= full_bytes and sha256_file(p) != meta["sha256"]:
+            problems.append(f"{name} changed (sha256)")
+    return problems
 
 
 def verify_folder(folder: Path) -> list[str]:

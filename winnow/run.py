@@ -4,8 +4,9 @@ Every stage is a function of a prepared ``Run``; their folders, manifest kinds a
 the stage table's (``winnow.stages``). ``prepare`` also computes the run's scale plan once
 (``Run.plan``, ``winnow.train.plan``: steps, tokens, sequences, FLOPs), which curation, packing
 and training read. A stage computes its *input key* (parents'
-content ids + its config + its version); if the stage folder's manifest has that key the stage is
-skipped, otherwise it (re)runs, resuming from whatever its own markers or checkpoints left, and
+content ids + its config + its version); if the stage folder's manifest has that key and its
+files still match it (``winnow.manifest.damaged``: sizes, sample hashes, full hashes of small
+folders) the stage is skipped, otherwise it (re)runs, resuming from whatever its own markers or checkpoints left, and
 writes its manifest last. A run folder is ``$WINNOW_HOME/runs/<submission>__<scale>__<key8>/``
 with ``run.json`` (the resolved config), ``curated/``, ``tokenized/``, ``train/``, ``eval/<suite>/``.
 ``curated/`` is a link into the curated store (``winnow.curate.store``): a curation is computed
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import time
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ from winnow.curate.store import attach, claim, own_folder, sharing
 from winnow.docs import read_docs
 from winnow.eval.runner import evaluate
 from winnow.io import read_json, write_json
-from winnow.manifest import Manifest, completed, hash_obj, read_manifest, write_manifest
+from winnow.manifest import MANIFEST, Manifest, completed, damaged, hash_obj, read_manifest, write_manifest
 from winnow.paths import winnow_home
 from winnow.pool.build import HELDOUT, build_pool, pool_shards
 from winnow.runid import SEED_SOURCES, RunIdError, run_id_of, run_key_of, source_seed  # noqa: F401 (SEED_SOURCES: re-exported)
@@ -159,6 +161,24 @@ def _skip(stage: str, m: Manifest) -> Manifest:
     return m
 
 
+def _fresh(stage: str, folder: Path, m: Manifest | None, clear: tuple[str, ...] = ()) -> Manifest | None:
+    """``m`` if the files of ``folder`` still match it (``winnow.manifest.damaged``); else say so,
+    remove the manifest, the changed files and ``clear`` (work the stage would resume from), and
+    return None, so the stage is redone rather than skipped over corrupt output."""
+    if m is None or not (bad := damaged(folder, m)):
+        return m
+    log.warning("%s: %s no longer matches its manifest (%s%s); redoing the stage", stage, folder,
+                "; ".join(bad[:3]), f"; and {len(bad) - 3} more" if len(bad) > 3 else "")
+    (folder / MANIFEST).unlink(missing_ok=True)
+    for name in [n for n in m.files if any(b.startswith(f"{n} ") for b in bad)] + list(clear):
+        p = folder / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+    return None
+
+
 # ----------------------------------------------------------------------------------------- pool
 def stage_pool(run: Run) -> Manifest:
     return build_pool(run.cfg["pool"], progress=run.cfg["progress"])
@@ -211,12 +231,16 @@ def stage_curate(run: Run) -> Manifest:
     """Link the run's ``curated/`` to the store folder of its key, curating it there unless
     another run did (then the log says whose it is and why it is shared)."""
     pool_m = _need(run.pool_dir, "pool")
+    # final shards are hard links to _work's last segment: a changed shard is recurated from scratch
     if (m := curated_manifest(run, pool_m.content_id)) is not None:
-        return _skip("curate", m)
+        if own_folder(run.folder(CURATE)):   # a per-run folder from before the store
+            m = _fresh("curate", run.folder(CURATE), m, clear=("shards", "_work"))
+        if m is not None and not damaged(run.folder(CURATE), m):
+            return _skip("curate", m)
     key = curate_key(run, pool_m.content_id)
     with claim(key) as folder:
         attach(run.folder(CURATE), folder)
-        if (m := completed(folder, key)) is not None:
+        if (m := _fresh("curate", folder, completed(folder, key), clear=("shards", "_work"))) is not None:
             if m.config.get("made_by") == run.dir.name:
                 return _skip("curate", m)
             log.info("curate: reusing curated output %s made by run %s (%s), content id %s",
@@ -290,7 +314,7 @@ def stage_tokenize(run: Run) -> Manifest:
     _, config, stages = tokenize_inputs(run, cur.content_id)
     seq_len, n_seq = config["seq_len"], config["n_sequences"]
     key = tokenize_key(run, cur.content_id)
-    if (m := completed(out, key)) is not None:
+    if (m := _fresh("tokenize", out, completed(out, key))) is not None:
         return _skip("tokenize", m)
     shards = sorted((run.folder(CURATE) / "shards").glob("*.jsonl.zst"))
     stats = pack(shards=shards, tokenizer_path=tok_path, seq_len=seq_len, n_sequences=n_seq,
@@ -328,7 +352,7 @@ def stage_train(run: Run) -> Manifest | None:
     train_cfg = {k: v for k, v in run.scale["train"].items() if k not in RESUME_NEUTRAL_KEYS}
     key = hash_obj({TOKENIZE.kind: tok.content_id, "model": run.scale["model"],
                     "train": train_cfg, "seed": run.seed_for("init"), "v": STAGE_VERSIONS["train"]})
-    if (m := completed(out, key)) is not None:
+    if (m := _fresh("train", out, completed(out, key))) is not None:
         return _skip("train", m)
     stats = train_model(model_cfg=run.scale["model"], train_cfg={**run.scale["train"], **runtime_train(run)},
                         tokens_path=run.folder(TOKENIZE) / "tokens.npy", out_dir=out,
@@ -356,7 +380,7 @@ def stage_eval(run: Run) -> Manifest:
     out = run.folder(EVAL)
     key = hash_obj({TRAIN.kind: tr.content_id, TOKENIZE.kind: tok.content_id, "suite": run.suite,
                     "v": STAGE_VERSIONS["eval"]})
-    if (m := completed(out, key)) is not None:
+    if (m := _fresh("eval", out, completed(out, key))) is not None:
         return _skip("eval", m)
     tok_path = tokenizer_file(run.scale["tokenizer"]["name"], run.scale["tokenizer"].get("sha256"))
     result = evaluate(model_dir=run.folder(TRAIN) / "model", tokenizer_file=tok_path, suite=run.suite,

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from winnow.docs import read_docs, write_docs
 from winnow.io import sha256_file
-from winnow.manifest import Manifest, completed, hash_obj, write_manifest
+from winnow.manifest import Manifest, completed, damaged, hash_obj, write_manifest
 from winnow.paths import data_root, winnow_home
 from winnow.pool.extract.damage import Skips
 from winnow.pool.extract.htmltext import extractor_version
@@ -124,6 +124,10 @@ def build_pool(cfg: dict, *, progress: bool = True) -> Manifest:
         key["extractor"] = extractor_version()
     input_key = hash_obj(key)
     done = completed(out, input_key)
+    if done is not None and (bad := damaged(out, done)):   # a changed shard: rebuild, never skip over it
+        log.warning("pool %s@v%s: %s no longer matches its manifest (%s); rebuilding it", cfg["name"],
+                    cfg["version"], out, "; ".join(bad[:3]))
+        done = None
     if done is not None:
         log.info("pool %s@v%s already built (%s)", cfg["name"], cfg["version"], done.short)
         return done
