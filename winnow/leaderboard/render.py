@@ -61,7 +61,7 @@ How a row gets here and how it is checked:
   whole words, plus one short splice per 200 characters for what modifiers leave next to a cut).
 * An id list (`ids: ids.txt` in recipe.yaml, a sorted file of pool ids) is a complete
   filtering-track submission and runs no submitter code; plugin code runs only with
-  `--allow-code`, and the row's `flags.plugin_code` / `flags.allow_code` record it.
+  `allow_code=true` on the run's command line, and the row's `flags.plugin_code` / `flags.allow_code` record it.
 * Curation CPU s: the CPU time (all threads and waited-for child processes) of the recipe's
   steps, summed over workers, as each step measured it. Rows from before schema 3 measured only
   wall-clock time: their figure is shown with `(wall)`, and never averaged with CPU time.
@@ -82,7 +82,7 @@ LEGEND = ("Ranks: `=k` marks entries whose 95% intervals overlap (rank = 1 + the
           "seed_noise_v1 pools all tracks of the scale version, seed_noise_v2 pools within each track (a "
           "track with under 2 df takes all tracks'). Signal lines: the primary metric's SNR (sd of the "
           "means of the entries with 2+ seeds / their pooled seed sd) and seed-to-seed Kendall tau, as "
-          "`winnow analyze signal` computes them. Flags: plugin code (the run opted in with --allow-code and the "
+          "`winnow analyze signal` computes them. Flags: plugin code (the run opted in with allow_code=true and the "
           "recipe has plugins), targeted (recipe `targets:`), external data (mixing track), id list. "
           "A table with targeted entries shows their CORE without the targets (core_heldout_prob_v1) "
           "and, beside it, baselines/random's value of that aggregate over the same tasks. "
