@@ -230,3 +230,45 @@ def test_damaged_checks_sizes_samples_and_small_files_fully(tmp_path):
     (tmp_path / "small.txt").write_text("hello!\n")
     (tmp_path / "big.bin").unlink()
     assert damaged(tmp_path, m) == ["big.bin is missing", "small.txt has 7 bytes, the manifest 6"]
+
+
+# ------------------------------------------------------------------------------- 4. confinement
+def _recipe(folder: Path, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "recipe.yaml").write_text(body)
+    return folder / "recipe.yaml"
+
+
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink"])
+@pytest.mark.parametrize("field", ["ids", "ids_file", "external", "plugin"])
+def test_submission_files_outside_the_folder_are_refused(tmp_path, how, field):
+    from winnow.curate.recipe import load_recipe
+
+    secret = tmp_path / "secret" / "ids.txt"
+    secret.parent.mkdir()
+    secret.write_text("SECRET-LINE-1\nSECRET-LINE-0\n")
+    if field == "plugin":
+        secret = secret.with_name("steps.py")
+        secret.write_text("raise SystemExit('outside plugin ran')\n")
+    folder = tmp_path / "sub" / "s"
+    folder.mkdir(parents=True)
+    ref = {"dotdot": f"../../secret/{secret.name}", "absolute": str(secret), "symlink": "link"}[how]
+    if how == "symlink":
+        (folder / "link").symlink_to(secret)
+    body = {"ids": f"name: s\ntrack: filtering\nids: {ref}\n",
+            "ids_file": f"name: s\ntrack: filtering\nsteps:\n  - {{step: select_ids, ids_file: '{ref}'}}\n",
+            "external": f"name: s\ntrack: mixing\nexternal: ['{ref}']\nsteps: []\n",
+            "plugin": f"name: s\ntrack: filtering\nplugins: ['{ref}']\nsteps: []\n"}[field]
+    with pytest.raises(RecipeError) as e:
+        load_recipe(_recipe(folder, body), allow_code=True)
+    assert "outside the submission folder" in str(e.value) and "SECRET" not in str(e.value)
+
+
+def test_an_id_file_that_is_not_an_id_list_is_never_printed(tmp_path):
+    from winnow.curate.recipe import load_recipe
+
+    f = tmp_path / "passwd"
+    f.write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n")
+    with pytest.raises(RecipeError) as e:
+        load_recipe(f)
+    assert "root:x" not in str(e.value) and "daemon" not in str(e.value) and "passwd:2" in str(e.value)

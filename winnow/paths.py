@@ -13,6 +13,19 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def inside(folder: str | os.PathLike, path: str | os.PathLike) -> bool:
+    """Whether ``path`` (symlinks resolved) lies in ``folder`` (symlinks resolved): the rule that
+    keeps every file a submission references inside its own folder."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
+def outside_message(what: str, given: str, resolved: Path, folder: Path) -> str:
+    """The one wording of a submission file that resolves outside its folder (never its content)."""
+    return (f"{what} names {given!r}, which resolves to {resolved}, outside the submission folder "
+            f"{folder}: every file a submission uses must be inside its folder (copy it in; symlinks "
+            "out of the folder are not followed), or be a URL pinned with its sha256")
+
+
 class DataRootError(FileNotFoundError):
     """No usable data root was found."""
 

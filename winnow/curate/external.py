@@ -43,7 +43,7 @@ from winnow.curate.reference import REFERENCE_CORPORA, ReferenceError, build_cor
 from winnow.docs import DocumentError, write_docs
 from winnow.fetch import FetchError, VerifyError, fetch
 from winnow.io import compression_for, sha256_file
-from winnow.paths import winnow_home
+from winnow.paths import inside, outside_message, winnow_home
 from winnow.registry import suggest
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -112,6 +112,9 @@ def parse_external(raw: Any, folder: Path) -> tuple[list[ExternalFile], list[str
                                 f"{{url: {entry}, sha256: <hex digest>}} so the recipe names its bytes")
                 continue
             path = (folder / entry).resolve()
+            if not inside(folder, path):
+                problems.append(outside_message(f"external entry {i}", entry, path, folder))
+                continue
             if not path.is_file():
                 problems.append(f"external entry {i}: {entry} not found (looked for {path})")
                 continue

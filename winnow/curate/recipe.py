@@ -23,7 +23,8 @@ Notable choices:
   constructor's annotations (int, float, str, bool, list, dict, Literal, unions); each step is
   then instantiated, so constructors can reject values with ``ParamError``/``ValueError``.
 * Paths (the ids file, plugins, any parameter ending in ``_file`` or ``_path``) are relative to
-  the recipe's folder, checked to exist, and passed to steps as absolute paths.
+  the recipe's folder, must resolve inside it (symlinks resolved; ``winnow.paths.inside``),
+  are checked to exist, and passed to steps as absolute paths.
 * The fingerprint hashes the canonical steps (name, version, parameters with defaults filled in,
   referenced files replaced by their sha256), the plugins' sha256 and the ``external:`` entries
   (``ExternalFile.canonical``: a file's sha256; a reference corpus' name and docs sha256) — not
@@ -56,6 +57,7 @@ from winnow.curate.base import (ParamError, PluginError, SegmentJob, StepContext
                                 step_kind)
 from winnow.io import sha256_file
 from winnow.manifest import hash_obj
+from winnow.paths import inside, outside_message
 from winnow.registry import RegistryError, suggest
 
 TRACKS = ("filtering", "mixing", "order")
@@ -413,7 +415,9 @@ def _compile_step(index: int, name: str, params: dict, label: str, folder: Path,
     for k, v in params.items():
         if _is_file_param(k) and isinstance(v, str) and not _is_url(v):
             p = (folder / Path(v).expanduser()).resolve()
-            if not p.exists():
+            if not inside(folder, p):
+                problems.append(f"{label}: " + outside_message(f"parameter {k!r}", v, p, folder))
+            elif not p.exists():
                 problems.append(f"{label}: parameter {k!r} names {v!r}, but {p} does not exist "
                                 "(paths are relative to the recipe's folder)")
             resolved[k] = str(p)
@@ -607,7 +611,9 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
         else:
             for p in plugins_raw:
                 full = (folder / p).resolve()
-                if not full.is_file():
+                if not inside(folder, full):
+                    problems.append(f"{path}: " + outside_message("plugin", p, full, folder))
+                elif not full.is_file():
                     problems.append(f"{path}: plugin file {p!r} not found (looked for {full})")
                 plugins.append(full)
     if plugins and not allow_code:
@@ -631,6 +637,8 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
     ids_file = None
     if has_ids:
         ids_file = (folder / data["ids"]).resolve()
+        if not inside(folder, ids_file):
+            raise RecipeError(f"{path}: " + outside_message("`ids`", data["ids"], ids_file, folder), path)
         if not ids_file.is_file():
             raise RecipeError(f"{path}: `ids` names {data['ids']!r}, but {ids_file} does not "
                               "exist (paths are relative to the recipe's folder)", path)
