@@ -272,3 +272,39 @@ def test_an_id_file_that_is_not_an_id_list_is_never_printed(tmp_path):
     with pytest.raises(RecipeError) as e:
         load_recipe(f)
     assert "root:x" not in str(e.value) and "daemon" not in str(e.value) and "passwd:2" in str(e.value)
+
+
+# --------------------------------------------------------------- 5. run and step parameters, files
+@pytest.mark.parametrize("seed", ["abc", "-1", "12345678901234567890", "1.5", "true", "null", "[1]"])
+def test_bad_seeds_are_refused_before_any_folder_exists(tmp_path, monkeypatch, seed):
+    from winnow.run import prepare
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))
+    with pytest.raises(ConfigError, match="seed=.* is not a whole number"):
+        prepare(["scale=debug", f"seed={seed}"])
+    assert not (tmp_path / "home").exists()
+
+
+@pytest.mark.parametrize("param, value", [("multiplier", ".nan"), ("multiplier", ".inf"), ("multiplier", "-.inf"),
+                                          ("tokens", "1.0e+38"), ("tokens", "100000000000000000000"),
+                                          ("tokens", "1e38")])
+def test_numeric_step_parameters_reject_nan_inf_and_absurd_values(tmp_path, param, value):
+    from winnow.curate.recipe import load_recipe
+
+    p = _recipe(tmp_path / "s", f"name: s\ntrack: filtering\nsteps:\n  - {{step: random_sample, {param}: {value}}}\n")
+    with pytest.raises(RecipeError, match=f"parameter '{param}'"):
+        load_recipe(p)
+
+
+@pytest.mark.parametrize("data", [bytes(range(256)), b"\xff\xfe\x00n\x00a", b"name: x\xc3\x28\n"])
+def test_a_binary_recipe_or_id_file_is_a_clear_error(tmp_path, data):
+    from winnow.curate.recipe import load_recipe
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "recipe.yaml").write_bytes(data)
+    with pytest.raises(RecipeError, match="not a text file|not UTF-8|YAML"):
+        load_recipe(folder / "recipe.yaml")
+    (folder / "ids.txt").write_bytes(b"d001\n" + data)
+    with pytest.raises(RecipeError):
+        load_recipe(folder / "ids.txt")

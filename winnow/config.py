@@ -77,6 +77,23 @@ def coerce_bools(cfg: dict, committed: dict) -> None:
         node[leaf] = parse_bool(node[leaf], path)
 
 
+MAX_SEED = 2**32 - 1  # numpy's and every other seeded library's range
+
+
+def check_seeds(cfg: dict) -> None:
+    """``seed`` (and any ``seeds.<source>`` set) is a whole number in 0..MAX_SEED (``run`` also for
+    ``seeds.*``): checked when the config is composed, before any folder is made."""
+    def bad(value) -> bool:
+        return isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED
+
+    if bad(cfg.get("seed")):
+        raise ConfigError(f"seed={cfg.get('seed')!r} is not a whole number from 0 to {MAX_SEED}: write e.g. seed=0 "
+                          "(rows with several seeds are averaged)")
+    for source, value in (cfg.get("seeds") or {}).items():
+        if value is not None and value != "run" and bad(value):
+            raise ConfigError(f"seeds.{source}={value!r} is not a whole number from 0 to {MAX_SEED} (or 'run')")
+
+
 def _committed(cfg: dict) -> dict:
     """The committed values the composed ``cfg`` is compared with: ``conf/run.yaml``'s own keys
     and the files of the chosen scale, suite and engine."""
@@ -139,6 +156,7 @@ def load_run_config(overrides: list[str] | None = None) -> RunConfig:
     if cfg["suite"].get("name") == "auto":
         cfg = _compose(overrides + [f"suite={cfg['scale']['suite']}"])
     coerce_bools(cfg, _committed(cfg))
+    check_seeds(cfg)
     apply_paths(cfg)
     unofficial = _diff(cfg["scale"], group_file("scale", cfg["scale"]["name"]), "scale")
     unofficial += _diff(cfg["suite"], group_file("suite", cfg["suite"]["name"]), "suite")

@@ -358,8 +358,32 @@ def _constructor_hints(cls: Any) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- compile
 
+MAX_MAGNITUDE = 1e15  # no step parameter is meaningfully larger (a 7B run's budget is ~3e11 tokens)
+
+
+def _number_problems(value: Any, where: str) -> list[str]:
+    """NaN, infinities and absurd magnitudes anywhere in a parameter value: a step would compare
+    with them silently (``multiplier: .nan`` kept everything), so they are refused here."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            return [f"{where} is {value!r}; give a finite number"]
+        if abs(value) > MAX_MAGNITUDE:
+            return [f"{where} is {value:g}, beyond any meaningful setting (|x| <= {MAX_MAGNITUDE:g})"]
+        return []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _number_problems(v, f"{where}.{k}")]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in _number_problems(v, f"{where}[{i}]")]
+    return []
+
+
 def _compile_step(index: int, name: str, params: dict, label: str, folder: Path,
                   local: dict[str, Any], problems: list[str]) -> StepSpec | None:
+    if bad := [p for k, v in params.items() for p in _number_problems(v, f"parameter {k!r}")]:
+        problems.extend(f"{label}: {p}" for p in bad)
+        return None
     try:
         cls = resolve_step(name, local)
     except RegistryError as e:
@@ -538,7 +562,11 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
     if is_id_list(path):
         data: Any = {"name": path.stem, "track": "filtering", "ids": path.name}
     else:
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise RecipeError(f"{path}: not a text file (byte {e.start} is not UTF-8); a recipe is a UTF-8 "
+                              "YAML file (copy submissions/template/recipe.yaml to start one)", path) from None
         try:
             data = yaml.load(text, Loader=_Loader)
         except yaml.YAMLError as e:

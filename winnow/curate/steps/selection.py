@@ -160,9 +160,12 @@ def read_ids(path: str | Path) -> list[str]:
         raise ParamError("ids_file", f"no such file: {path}")
     ids: list[str] = []
     prev = None
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", errors="replace") as f:
         for lineno, line in enumerate(f, 1):
             doc_id = line.strip()
+            if "\ufffd" in doc_id or "\x00" in doc_id:
+                raise ParamError("ids_file", f"{path}:{lineno}: not UTF-8 text; an ids file has one pool "
+                                 "document id a line (`winnow pool ids --scale S --out FILE` writes one)")
             if not doc_id:
                 continue
             if prev is not None and doc_id <= prev:
