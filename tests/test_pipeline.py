@@ -42,6 +42,20 @@ def test_every_stage_has_a_manifest_and_the_chain_links(debug_run):
     assert info["official"] and info["submission"] == "baselines/simple_heuristics"
 
 
+def test_train_stage_writes_a_complete_hf_model_and_hashes_it(debug_run):
+    """The model folder carries its code and tokenizer (tests/test_hf_ecosystem.py loads such a
+    folder without winnow); every file of it is content of the train stage."""
+    from winnow.io import sha256_file
+
+    run, ms = debug_run
+    files = set(ms["train"].files)
+    for name in ("config.json", "model.safetensors", "modeling_openlm.py", "tokenizer.json",
+                 "tokenizer_config.json", "special_tokens_map.json"):
+        assert f"model/{name}" in files
+    assert sha256_file(run.dir / "train" / "model" / "tokenizer.json") == run.scale["tokenizer"]["sha256"]
+    assert read_json(run.dir / "train" / "model" / "tokenizer_config.json")["model_max_length"] == 128
+
+
 def test_inspect_shows_drops_with_reasons(debug_run):
     from winnow.curate.inspect import inspect_run
 

@@ -63,6 +63,11 @@ log = logging.getLogger("winnow")
 # eval 4: contamination of the trained tokens with the scored items (winnow.eval.contamination,
 # rule ngram13_tokens_v1) in results.json and contamination.json.
 # eval 5: results carry the gold-bpb aggregates (core_gold_bpb_v1, core_gold_bpb_pooled_v1).
+# train stays 1 although its folder gained files (modeling_openlm.py, auto_map, the tokenizer:
+# winnow.train.hf_folder): the weights and every number after them are unchanged, so finished
+# train folders are kept (no retraining) and stay verifiable; new ones hash the new files, so
+# their content ids differ (as they already did across transformers versions, which config.json
+# records). hf_folder.export_hf completes an old folder into a copy.
 STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 5}
 STAGES = NAMES  # the stage table's order (winnow.stages)
 
@@ -356,7 +361,9 @@ def stage_train(run: Run) -> Manifest | None:
         return _skip("train", m)
     stats = train_model(model_cfg=run.scale["model"], train_cfg={**run.scale["train"], **runtime_train(run)},
                         tokens_path=run.folder(TOKENIZE) / "tokens.npy", out_dir=out,
-                        seed=run.seed_for("init"), progress=run.cfg["progress"])
+                        seed=run.seed_for("init"), progress=run.cfg["progress"],
+                        tokenizer_file=tokenizer_file(run.scale["tokenizer"]["name"],
+                                                      run.scale["tokenizer"].get("sha256")))
     if not is_main_process():
         return None
     files = [p.relative_to(out).as_posix() for p in sorted((out / "model").iterdir())]

@@ -10,7 +10,8 @@
   settings that change what is trained, seed, steps, the token file's shape); ``read_resume_state``
   refuses another run's checkpoint instead of resuming into it.
 * The final model is ``save_pretrained`` into its folder through a temporary one
-  (``save_final_model``), replacing an older one only once the new one is complete.
+  (``save_final_model``), replacing an older one only once the new one is complete; with the
+  scale's tokenizer it is a complete Hugging Face model (``winnow.train.hf_folder``).
 
 ``winnow.train.loop`` decides when to checkpoint and what goes in; this module owns the files.
 """
@@ -29,6 +30,7 @@ import torch
 from safetensors.torch import save_file
 
 from winnow.train.data import SequenceLoader
+from winnow.train.hf_folder import save_pretrained, write_tokenizer
 from winnow.train.plan import RESUME_NEUTRAL_KEYS
 
 CHECKPOINT_RE = re.compile(r"^step_(\d{8})$")
@@ -99,10 +101,14 @@ def clean_tmp(folder: Path, prefix: str = ".") -> None:
                 shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
 
-def save_final_model(model, folder: Path) -> None:
+def save_final_model(model, folder: Path, tokenizer_file: Path | None = None) -> None:
+    """The model as a HF folder (weights, config with ``auto_map``, modeling file) and, given the
+    tokenizer file, its tokenizer files with the model's context as ``model_max_length``."""
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    save_pretrained(model, tmp)
+    if tokenizer_file is not None:
+        write_tokenizer(tmp, tokenizer_file, model.config.seq_len)
     if folder.exists():  # os.replace cannot replace a non-empty folder: move the old one aside first
         old = folder.with_name(f".{folder.name}.old.{os.getpid()}.tmp")
         os.replace(folder, old)

@@ -42,6 +42,7 @@ from pathlib import Path
 import torch
 
 from winnow.io import atomic_path
+from winnow.train.hf_folder import save_pretrained, write_tokenizer
 from winnow.train.model import OpenLMConfig, OpenLMForCausalLM, swiglu_hidden
 
 logger = logging.getLogger("winnow.train")
@@ -182,7 +183,8 @@ def from_open_lm(
 
     ``params``: open_lm's model JSON (path or dict) or explicit dims in its keys (hidden_dim,
     n_layers, n_heads, seq_len, vocab_size). ``tokenizer``: a ``tokenizer.json`` copied into the
-    folder so ``winnow eval --model`` finds it. Tensors keep their dtype.
+    folder with its configs, so the folder is a complete HF model (``winnow.train.hf_folder``).
+    Tensors keep their dtype.
     """
     out_dir = Path(out_dir)
     state = {_strip_wrappers(k): v for k, v in load_open_lm_checkpoint(checkpoint).items()}
@@ -203,9 +205,9 @@ def from_open_lm(
     if tokenizer is not None and not Path(tokenizer).is_file():
         raise ConvertError(f"tokenizer file {tokenizer} does not exist")
     with atomic_path(out_dir) as tmp:
-        model.save_pretrained(tmp)
+        save_pretrained(model, tmp)
         if tokenizer is not None:
-            shutil.copyfile(tokenizer, tmp / "tokenizer.json")
+            write_tokenizer(tmp, tokenizer, config.seq_len)
         if out_dir.exists():  # os.replace cannot replace a non-empty folder
             shutil.rmtree(out_dir)
     logger.info("converted %s to %s (%d layers, d_model %d)", checkpoint, out_dir, config.n_layers, config.d_model)

@@ -198,6 +198,7 @@ def train_model(
     progress: bool = True,
     stop_after_step: int | None = None,
     heldout_path: Path | None = None,
+    tokenizer_file: Path | None = None,
 ) -> dict:
     """Train (or resume training) the scale's model on ``tokens_path``; write ``out_dir/model``.
 
@@ -209,6 +210,8 @@ def train_model(
     use it to simulate an interruption). ``heldout_path``: an optional token file of the same
     layout; the mean cross-entropy of its first ``eval_sequences`` rows is logged as
     ``heldout_loss`` every ``eval_every`` steps (default: every checkpoint) and at the end.
+    ``tokenizer_file``: the scale's tokenizer JSON, written into the final model folder with its
+    configs, so the folder is a complete HF model (``winnow.train.hf_folder``).
 
     Under torchrun (WORLD_SIZE > 1) every rank calls this with the same arguments; rank 0 writes
     the metrics, checkpoints and the final model. A process group the caller initialised is used
@@ -455,11 +458,11 @@ def train_model(
                         with torch.device("meta"):
                             final = OpenLMForCausalLM(config)
                         final.load_state_dict(model_sd, assign=True)
-                        save_final_model(final, folder)
+                        save_final_model(final, folder, tokenizer_file)
                     del model_sd
                     distributed.barrier(env)
                 else:
-                    save_final_model(model, folder)
+                    save_final_model(model, folder, tokenizer_file)
 
             if average is not None and average.active:
                 # model/ (what is evaluated) holds the mean; last/ keeps the last step's weights
