@@ -1,4 +1,4 @@
-"""A winnow model folder outside winnow: plain transformers, in a Python where winnow cannot be imported.
+"""A winnow model folder outside winnow: plain transformers (no winnow importable) and plain lm-eval.
 
 The model is a debug-scale model trained for a few steps by ``train_model`` with the debug
 scale's tokenizer, so its folder is exactly what the train stage writes.
@@ -170,3 +170,72 @@ def test_export_completes_a_folder_written_before_the_extras(model_dir, tmp_path
     assert (out / "tokenizer_config.json").read_bytes() == (model_dir / "tokenizer_config.json").read_bytes()
     assert torch.equal(winnow_logits(out, [5, 6, 7]), winnow_logits(model_dir, [5, 6, 7]))
 
+
+def _have_eval_data(tasks) -> bool:
+    from winnow.eval.taskgen import spec
+    from winnow.paths import data_root
+
+    try:
+        return all((Path(data_root()) / "eval" / spec(t).file).is_file() for t in tasks)
+    except Exception:  # noqa: BLE001 - no data root at all
+        return False
+
+
+@pytest.mark.slow  # lm-eval's CLI indexes its ~10k built-in tasks first: about a minute on 2 cores
+def test_plain_lm_eval_cli_matches_winnow_eval(model_dir, tmp_path):
+    """The README's lm_eval command (lm-eval's own entry point, `hf` model, trust_remote_code,
+    `--include_path eval/tasks`, `--num_fewshot 0` as the debug/quick/cpu suites) on the rows
+    winnow's debug suite scores: the same per-task accuracy (lm-eval's acc, which winnow records
+    beside llm-foundry's; and llm-foundry's acc recomputed from lm-eval's log-likelihoods), the
+    same log-likelihood per option, and no truncation warning."""
+    import winnow.train.model  # noqa: F401
+    from winnow.eval.runner import evaluate, load_suite
+
+    # the debug suite's MC and schema tasks; some of its lambada passages exceed the 512-token
+    # window (bpe1k-v1), where lm-eval keeps one context token more than llm-foundry
+    suite = load_suite("debug")
+    suite["tasks"] = [e for e in suite["tasks"] if e["task"] != "dclm_lambada_openai"]
+    tasks = [e["task"] for e in suite["tasks"]]
+    if not _have_eval_data([t.removeprefix("dclm_") for t in tasks]):
+        pytest.skip("the debug suite's evaluation data is not in the data root")
+    # winnow's own eval from the folder alone: tokenizer and context come from its files
+    evaluate(model_dir=model_dir, suite=suite, out_dir=tmp_path / "winnow", progress=False)
+    ours = json.loads((tmp_path / "winnow" / "results.json").read_text())["tasks"]
+    items = {t: [json.loads(line) for line in (tmp_path / "winnow" / "samples" / f"{t}.jsonl").open()] for t in tasks}
+    rows = {t: [s["doc_id"] for s in items[t]] for t in tasks}
+    cmd = [sys.executable, "-m", "lm_eval", "run", "--model", "hf",
+           "--model_args", f"pretrained={model_dir},trust_remote_code=True,dtype=float32",
+           "--include_path", str(REPO / "eval" / "tasks"), "--tasks", ",".join(tasks), "--num_fewshot", "0",
+           "--samples", json.dumps(rows), "--batch_size", "8", "--device", "cpu",
+           "--output_path", str(tmp_path / "lm_eval"), "--log_samples"]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=child_env(tmp_path),
+                         stdin=subprocess.DEVNULL, timeout=900)
+    log = res.stdout + res.stderr
+    assert res.returncode == 0, log[-4000:]
+    assert "truncat" not in log.lower(), [line for line in log.splitlines() if "runcat" in line][:3]
+    (results_file,) = (tmp_path / "lm_eval").rglob("results_*.json")
+    theirs = json.loads(results_file.read_text())["results"]
+    for t in tasks:
+        assert theirs[t]["acc,none"] == pytest.approx(ours[t]["lm_eval"]["acc"], abs=1e-12), t
+        (samples_file,) = (tmp_path / "lm_eval").rglob(f"samples_{t}_*.jsonl")
+        by_doc = {s["doc_id"]: s for s in map(json.loads, samples_file.open())}
+        assert sorted(by_doc) == rows[t]
+        for item in items[t]:
+            lls = [float(r[0][0]) for r in by_doc[item["doc_id"]]["resps"]]
+            mine = [o["logprob"] for o in item["options"]] if "options" in item else [item["gold_logprob"]]
+            assert lls == pytest.approx(mine, abs=2e-4), (t, item["doc_id"])
+    # llm-foundry's rule (winnow's acc) from lm-eval's own log-likelihoods and winnow's token counts
+    for t in tasks:
+        if "options" not in items[t][0]:
+            continue
+        acc = []
+        for item in items[t]:
+            lls = [float(r[0][0]) for r in by_doc_for(tmp_path, t)[item["doc_id"]]["resps"]]
+            ce = [-ll / o["tokens"] for ll, o in zip(lls, item["options"])]
+            acc.append(float(ce.index(min(ce)) == item["gold"]))
+        assert sum(acc) / len(acc) == pytest.approx(ours[t]["acc"]), t
+
+
+def by_doc_for(tmp_path: Path, task: str) -> dict:
+    (samples_file,) = (tmp_path / "lm_eval").rglob(f"samples_{task}_*.jsonl")
+    return {s["doc_id"]: s for s in map(json.loads, samples_file.open())}
