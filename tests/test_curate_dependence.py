@@ -207,17 +207,21 @@ def _case_id(case) -> str:
     return f"{name}[{extra}]" if extra else name
 
 
-def _resolve(value, corpus: dict):
-    return {"POS": corpus["positives"], "IDS": corpus["ids"]}.get(value, value) \
-        if isinstance(value, str) else value
+def _resolve(value, corpus: dict, where: Path):
+    """POS/IDS: the corpus' file, copied into the recipe's folder (a submission's files live there)."""
+    src = {"POS": corpus["positives"], "IDS": corpus["ids"]}.get(value) if isinstance(value, str) else None
+    if src is None:
+        return value
+    (where / Path(src).name).write_bytes(Path(src).read_bytes())
+    return Path(src).name
 
 
 def _recipe(corpus: dict, name: str, params: dict, before: list[dict], where: Path):
-    steps = [*before, {"step": name, **{k: _resolve(v, corpus) for k, v in params.items()}}]
+    where.mkdir(parents=True, exist_ok=True)
+    steps = [*before, {"step": name, **{k: _resolve(v, corpus, where) for k, v in params.items()}}]
     data = {"name": "dependence", "track": "filtering", "steps": steps}
     if "targets" in params:  # a targeted step's tasks are declared by the recipe
         data["targets"] = params["targets"]
-    where.mkdir(parents=True, exist_ok=True)
     path = where / "recipe.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return load_recipe(path)
@@ -289,8 +293,9 @@ def test_undeclared_steps_depend_on_everything(tmp_path):
     assert step_dependence(_PluginStep()) == (True, True)
     assert step_dependence(Mapper()) == (True, True) and step_dependence(GlobalStep()) == (True, True)
     plugin = Path(__file__).parent / "fixtures" / "curate" / "plugins" / "plugin_steps.py"
+    (tmp_path / plugin.name).write_bytes(plugin.read_bytes())   # a submission's files live in its folder
     path = tmp_path / "recipe.yaml"
-    path.write_text(yaml.safe_dump({"name": "p", "track": "filtering", "plugins": [str(plugin)],
+    path.write_text(yaml.safe_dump({"name": "p", "track": "filtering", "plugins": [plugin.name],
                                     "steps": [{"step": "exact_dedup"}, {"step": "split_paragraphs"}]}),
                     encoding="utf-8")
     recipe = load_recipe(path, allow_code=True)

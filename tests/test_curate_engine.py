@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -36,7 +37,8 @@ def make_pool(folder: Path, n_shards: int = 4, docs: list[dict] | None = None) -
 
 def recipe(folder: Path, steps: str, name: str = "recipe.yaml"):
     p = folder / name
-    p.write_text(f"name: t\ntrack: filtering\nplugins: [{PLUGIN}]\nsteps:\n"
+    shutil.copy(PLUGIN, folder / PLUGIN.name)   # a submission's files live in its folder
+    p.write_text(f"name: t\ntrack: filtering\nplugins: [{PLUGIN.name}]\nsteps:\n"
                  + textwrap.indent(textwrap.dedent(steps), "  "))
     return load_recipe(p, allow_code=True)
 

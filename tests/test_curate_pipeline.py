@@ -4,6 +4,7 @@ ids recipes, pipeline-level resume and invalidation, the pool-document contract.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,9 @@ def make_pool(folder: Path, n_shards: int = 3, extra_fields: bool = False) -> li
 
 def recipe(folder: Path, body: str, name: str = "recipe.yaml", allow_code: bool = False):
     p = folder / name
+    if str(PLUGIN) in body:   # a submission's files live in its folder
+        shutil.copy(PLUGIN, folder / PLUGIN.name)
+        body = body.replace(str(PLUGIN), PLUGIN.name)
     p.write_text("name: t\ntrack: filtering\n" + body)
     return load_recipe(p, allow_code=allow_code)
 
