@@ -308,3 +308,77 @@ def test_a_binary_recipe_or_id_file_is_a_clear_error(tmp_path, data):
     (folder / "ids.txt").write_bytes(b"d001\n" + data)
     with pytest.raises(RecipeError):
         load_recipe(folder / "ids.txt")
+
+
+# ---------------------------------------------------------------------------- 6. bad data lines
+GOOD = b'{"id": "a1", "text": "fine text"}\n'
+BAD_LINES = {   # the bad line (line 2 of the file), what the message must say
+    "invalid utf-8": (b'{"id": "a2", "text": "caf\xe9"}\n', "not UTF-8"),
+    "lone surrogate": (b'{"id": "a2", "text": "x\\ud800y"}\n', "lone surrogate"),
+    "deep nesting": (b'{"id": "a2", "text": "t", "meta": ' + b"[" * 100000 + b"]" * 100000 + b"}\n",
+                     "nested too deeply"),
+    "missing id": (b'{"text": "no id"}\n', "field 'id' is missing"),
+    "number id": (b'{"id": 7, "text": "t"}\n', "field 'id' is int"),
+    "empty id": (b'{"id": "", "text": "t"}\n', "field 'id' is str"),
+    "number text": (b'{"id": "a2", "text": 5}\n', "field 'text' is int"),
+    "list meta": (b'{"id": "a2", "text": "t", "meta": [1]}\n', "field 'meta' is list"),
+    "not an object": (b'["id", "text"]\n', "not an object"),
+    "bad json": (b'{"id": "a2", "text": \n', "not a JSON object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LINES))
+def test_bad_pool_source_lines_name_file_line_and_field(tmp_path, case):
+    from winnow.docs import DocumentError, read_source_docs
+
+    line, says = BAD_LINES[case]
+    f = tmp_path / "source.jsonl"
+    f.write_bytes(GOOD + line)
+    with pytest.raises(DocumentError) as e:
+        list(read_source_docs(f))
+    assert f"{f}:2" in str(e.value) and says in str(e.value), str(e.value)
+
+
+def test_an_empty_pool_source_is_an_error(tmp_path):
+    from winnow.docs import DocumentError, read_source_docs
+
+    f = tmp_path / "empty.jsonl"
+    f.write_bytes(b"\n")
+    with pytest.raises(DocumentError, match="holds no documents"):
+        list(read_source_docs(f))
+
+
+def _external(tmp_path, data: bytes):
+    from winnow.curate.external import external_shards, parse_external
+
+    folder = tmp_path / "sub"
+    folder.mkdir(exist_ok=True)
+    (folder / "extra.jsonl").write_bytes(data)
+    files, problems = parse_external(["extra.jsonl"], folder)
+    assert not problems
+    return external_shards(files, tmp_path / "out")
+
+
+@pytest.mark.parametrize("case", sorted(set(BAD_LINES) - {"missing id"}))
+def test_bad_external_lines_name_file_line_and_field(tmp_path, case):
+    from winnow.curate.external import ExternalError
+    from winnow.docs import DocumentError
+
+    line, says = BAD_LINES[case]
+    with pytest.raises((DocumentError, ExternalError)) as e:
+        _external(tmp_path, GOOD + line)
+    msg = str(e.value)
+    assert "extra.jsonl:2" in msg and (says in msg or "needs a string `text`" in msg), msg
+
+
+def test_external_ids_are_unique_and_an_empty_file_is_an_error(tmp_path):
+    from winnow.curate.external import ExternalError
+    from winnow.docs import DocumentError
+
+    with pytest.raises(DocumentError, match="extra.jsonl:3: id 'a1' repeats line 1"):
+        _external(tmp_path, GOOD + b'{"text": "x"}\n' + GOOD)
+    with pytest.raises(DocumentError, match="id '2' repeats line 2"):   # a line number stands in for a missing id
+        _external(tmp_path, GOOD + b'{"text": "x"}\n{"id": "2", "text": "y"}\n')
+    with pytest.raises(ExternalError, match="holds no documents"):
+        _external(tmp_path, b"")
+    assert len(_external(tmp_path, GOOD + b'{"text": "no id: its line number"}\n')) == 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import IO, Callable, Iterable, Iterator
 
 from winnow.io import atomic_open, open_file
 
@@ -25,17 +25,94 @@ class DocumentError(ValueError):
     """A malformed document or shard line."""
 
 
-def read_docs(path: str | os.PathLike) -> Iterator[dict]:
-    """Yield documents of a JSON Lines shard (plain or compressed), naming the line on bad JSON."""
+def bad_utf8_line(raw: IO[bytes]) -> tuple[int, int] | None:
+    """(line number, first bad byte) of the first line of a binary stream that is not UTF-8."""
+    for lineno, line in enumerate(raw, 1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return lineno, line[e.start]
+    return None
+
+
+def read_lines(lines: Iterable[str], where: str, raw: Callable[[], IO[bytes]] | None = None) -> Iterator[tuple[int, str]]:
+    """(line number, line) of the non-blank lines of a text stream; invalid UTF-8 is a
+    DocumentError naming ``where`` and the line (found by rereading the bytes from ``raw()``,
+    since a text stream decodes ahead of the line it yields)."""
+    try:
+        for lineno, line in enumerate(lines, 1):
+            if line.strip():
+                yield lineno, line
+    except UnicodeDecodeError as e:
+        found = None
+        if raw is not None:
+            with raw() as f:
+                found = bad_utf8_line(f)
+        at, byte = found or ("?", e.object[e.start])
+        raise DocumentError(f"{where}:{at}: not UTF-8 (byte 0x{byte:02x}); the file must be UTF-8 JSON "
+                            "Lines: re-encode it (e.g. `iconv -f latin1 -t utf-8`)") from None
+
+
+def read_records(path: str | os.PathLike, what: str = "shard") -> Iterator[tuple[int, dict]]:
+    """(line number, JSON object) of each non-blank line of a JSON Lines file (plain or
+    compressed). Invalid UTF-8, bad JSON, nesting too deep for the parser and lines that are not
+    JSON objects are a DocumentError naming the file and line, never a traceback."""
     with open_file(path, "rt") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+        for lineno, line in read_lines(f, str(path), lambda: open_file(path, "rb")):
             try:
-                yield json.loads(line)
+                rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise DocumentError(f"{path}:{lineno}: not a JSON object ({e.msg}); "
-                                    "each line of a shard must be one JSON document") from None
+                                    f"each line of a {what} must be one JSON document") from None
+            except RecursionError:
+                raise DocumentError(f"{path}:{lineno}: JSON nested too deeply to read; each line of a "
+                                    f"{what} must be one flat JSON document") from None
+            if not isinstance(rec, dict):
+                raise DocumentError(f"{path}:{lineno}: a JSON {type(rec).__name__}, not an object; each "
+                                    f"line of a {what} must be one JSON document {{\"id\": ..., \"text\": ...}}")
+            yield lineno, rec
+
+
+def read_docs(path: str | os.PathLike) -> Iterator[dict]:
+    """Yield documents of a JSON Lines shard (plain or compressed), naming the line on bad JSON."""
+    for _, rec in read_records(path):
+        yield rec
+
+
+def check_fields(rec: dict, where: str, *, need_id: bool = True) -> None:
+    """A source or external document's fields: ``id`` a non-empty string (optional when not
+    ``need_id``), ``text`` a string that is valid Unicode (no lone surrogates), ``url`` a string
+    or null, ``meta`` an object or null, ``source`` a string or null. A DocumentError names
+    ``where`` (file:line), the field and the fix."""
+    def bad(field: str, want: str) -> DocumentError:
+        got = type(rec.get(field)).__name__ if field in rec else "missing"
+        return DocumentError(f"{where}: field {field!r} is {got}; it must be {want} (fix or drop the line)")
+
+    if (need_id or "id" in rec) and not (isinstance(rec.get("id"), str) and rec["id"]):
+        raise bad("id", "a non-empty string, unique within the file")
+    if not isinstance(rec.get("text"), str):
+        raise bad("text", "a string")
+    try:
+        rec["text"].encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise DocumentError(f"{where}: field 'text' holds a lone surrogate (\\u{ord(rec['text'][e.start]):04x} at "
+                            f"character {e.start}), which is not Unicode text; fix the line's escapes") from None
+    for field, kind, want in (("url", str, "a string or null"), ("meta", dict, "an object or null"),
+                              ("source", str, "a string or null")):
+        if rec.get(field) is not None and not isinstance(rec[field], kind):
+            raise bad(field, want)
+
+
+def read_source_docs(path: str | os.PathLike) -> Iterator[dict]:
+    """Documents of a pool source file, each checked (``check_fields``); an empty file is an
+    error, never a silently smaller pool."""
+    n = 0
+    for lineno, rec in read_records(path, "pool source"):
+        check_fields(rec, f"{path}:{lineno}")
+        n += 1
+        yield rec
+    if n == 0:
+        raise DocumentError(f"{path}: holds no documents; remove it from the pool's sources or fill it")
 
 
 def dump_doc(doc: dict) -> str:

@@ -40,7 +40,7 @@ from typing import Any
 import fsspec
 
 from winnow.curate.reference import REFERENCE_CORPORA, ReferenceError, build_corpus
-from winnow.docs import DocumentError, write_docs
+from winnow.docs import DocumentError, check_fields, read_lines, write_docs
 from winnow.fetch import FetchError, VerifyError, fetch
 from winnow.io import compression_for, sha256_file
 from winnow.paths import inside, outside_message, winnow_home
@@ -156,18 +156,29 @@ def _documents(f: ExternalFile, k: int, local: Path):
     where = f.label
     # the compression follows the entry's own name (a cached download is named by its hash)
     comp = compression_for(f.url or str(f.path))
+    seen: dict[str, int] = {}
     with fsspec.open(str(local), "rt", compression=comp, encoding="utf-8", newline="\n").open() as lines:
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
+        raw = lambda: fsspec.open(str(local), "rb", compression=comp).open()  # noqa: E731
+        for lineno, line in read_lines(lines, f"external file {where}", raw):
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                raise DocumentError(f"external file {where}:{lineno}: not JSON ({e.msg})") from None
+                raise DocumentError(f"external file {where}:{lineno}: not a JSON object ({e.msg}); each line "
+                                    "must be one JSON object with a string `text`") from None
+            except RecursionError:
+                raise DocumentError(f"external file {where}:{lineno}: JSON nested too deeply to read; each "
+                                    "line must be one flat JSON object with a string `text`") from None
             if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
                 raise DocumentError(f"external file {where}:{lineno}: each line needs a string `text`")
+            check_fields(rec, f"external file {where}:{lineno}", need_id=False)
+            ident = str(rec.get("id", lineno))   # the id is optional: the line number stands in
+            if ident in seen:
+                raise DocumentError(f"external file {where}:{lineno}: id {ident[:80]!r} repeats line "
+                                    f"{seen[ident]}; ids must be unique within the file (a line without "
+                                    "an id takes its line number)")
+            seen[ident] = lineno
             url = rec.get("url")
-            yield {"id": f"ext/{k}/{rec.get('id', lineno)}", "text": rec["text"],
+            yield {"id": f"ext/{k}/{ident}", "text": rec["text"],
                    "url": url if isinstance(url, str) else None, "source": f"external/{f.stem}"}
 
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from winnow.docs import read_docs, write_docs
+from winnow.docs import DocumentError, read_docs, read_source_docs, write_docs
 from winnow.io import sha256_file
 from winnow.manifest import Manifest, completed, damaged, hash_obj, write_manifest
 from winnow.paths import data_root, winnow_home
@@ -98,7 +98,7 @@ def _source_readers(cfg: dict, root: Path):
     file name), so existing pools keep their input keys and content ids.
     """
     if isinstance(cfg["sources"], str):
-        return [(f.name, sha256_file(f), (lambda f=f, skips=None: read_docs(f)))
+        return [(f.name, sha256_file(f), (lambda f=f, skips=None: read_source_docs(f)))
                 for f in _source_files(cfg, root)], False
 
     readers, units = [], source_units(cfg, root)
@@ -106,7 +106,7 @@ def _source_readers(cfg: dict, root: Path):
         if u.kind == "jsonl":
             if not u.is_local:
                 raise ValueError(f"pool {cfg['name']!r}: jsonl sources must be local ({u.url})")
-            read = (lambda u=u, skips=None: read_docs(u.url.removeprefix("file://")))
+            read = (lambda u=u, skips=None: read_source_docs(u.url.removeprefix("file://")))
         else:
             read = (lambda u=u, skips=None: read_unit(u, skips))
         readers.append((u.name, unit_fingerprint(u), read))
@@ -152,7 +152,8 @@ def build_pool(cfg: dict, *, progress: bool = True) -> Manifest:
                 break
             pool_doc, note = split_document(doc, name)
             if pool_doc["id"] in seen:
-                raise ValueError(f"{name}: upstream id {doc['id']!r} occurs twice in the sources")
+                raise DocumentError(f"{name}: upstream id {doc['id']!r} occurs twice in the sources; ids must be "
+                                    "unique: drop or rename the second document")
             seen.add(pool_doc["id"])
             n_docs += 1
             n_bytes += len(pool_doc["text"].encode("utf-8"))
