@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from winnow.config import ConfigError, group_file, load_run_config
+from winnow.config import ConfigError, group_file, load_run_config, sweep_jobs
 from winnow.curate import stepdoc
 from winnow.curate.base import StepError
 from winnow.curate.dclm_import import DclmImportError, check_result, import_dclm
@@ -32,7 +32,7 @@ from winnow.eval.dclm_database import check_dclm_database
 from winnow.eval.model_io import ModelLoadError
 from winnow.eval.runner import evaluate
 from winnow.fetch import FetchError
-from winnow.io import read_json, sha256_bytes
+from winnow.io import disk_full, disk_full_message, read_json, sha256_bytes
 from winnow.leaderboard import agreement, rowsets, signal
 from winnow.leaderboard.build import build
 from winnow.leaderboard.readmes import stale_readmes
@@ -89,6 +89,38 @@ def _compute(stages):
             print(f"  {stage:<9} {m.kind:<10} content id {m.short}")
         return 0
     return handler
+
+
+def _hydra_jobs(args) -> int:
+    """``-m/--multirun`` and ``--cfg job`` of every compute verb, as in a Hydra app: the sweep's
+    jobs (``winnow.config.sweep_jobs``) run one after the other in this process, each its own run
+    folder, and the first failure stops the sweep; ``--cfg job`` prints each job's composed config
+    (YAML, after the scale's suite and pool are filled in) and runs nothing."""
+    import yaml
+
+    jobs = sweep_jobs(args.overrides) if args.multirun else [list(args.overrides)]
+    if args.cfg:
+        for job in jobs:
+            if len(jobs) > 1:
+                print(f"# winnow {args.verb} {' '.join(job)}")
+            print(yaml.safe_dump(load_run_config(job).cfg, sort_keys=False), end="")
+        return 0
+    for i, job in enumerate(jobs, 1):
+        print(f"winnow {args.verb} --multirun: job {i}/{len(jobs)}: {' '.join(job)}", file=sys.stderr)
+        code = int(args.func(argparse.Namespace(**{**vars(args), "overrides": job, "multirun": False,
+                                                   "cfg": None})) or 0)
+        if code:
+            print(f"winnow {args.verb} --multirun: job {i} failed (exit {code}); "
+                  f"{len(jobs) - i} job(s) not run", file=sys.stderr)
+            return code
+    return 0
+
+
+def _add_hydra_flags(sp) -> None:
+    sp.add_argument("-m", "--multirun", action="store_true",
+                    help="sweep: run every combination of comma-separated values (seed=0,1 submission=A,B), "
+                         "one after the other")
+    sp.add_argument("--cfg", choices=["job"], help="print the composed config and run nothing")
 
 
 def cmd_pool(args) -> int:
@@ -441,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     for verb, (helptext, stages) in compute.items():
         sp = sub.add_parser(verb, help=helptext + " (earlier stages run or are skipped as needed)")
         sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. scale=debug seed=1")
+        _add_hydra_flags(sp)
         sp.set_defaults(func=_compute(stages))
     pool_parser = sub.choices["pool"]
     pool_parser.usage = "winnow pool [overrides ...] | winnow pool ids [overrides ...] --scale S [--out FILE]"
@@ -450,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("eval", help="evaluate the run's model on its suite (earlier stages run or are "
                         "skipped as needed), or any model folder with --model; --list shows the tasks")
     sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. suite=cpu suite.limit=5")
+    _add_hydra_flags(sp)
     sp.add_argument("--list", action="store_true", help="the 53 DCLM tasks and the status of their data")
     sp.add_argument("--model", help="a HF causal-LM folder or a winnow checkpoint (instead of a run)")
     sp.add_argument("--tokenizer", help="tokenizer.json or HF folder (default: found from the model)")
@@ -458,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=cmd_eval)
     sp = sub.add_parser("run", help="all stages: pool, curate, tokenize, train, eval")
     sp.add_argument("overrides", nargs="*")
+    _add_hydra_flags(sp)
     sp.add_argument("--submit", action="store_true", help="then write the leaderboard row and tables")
     sp.add_argument("--entry", action="store_true",
                     help="run (and with --submit, submit) every seed an official entry of the scale needs")
@@ -571,15 +606,25 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("lm_eval", "lm-eval", "datasets", "httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
+        if getattr(args, "multirun", False) or getattr(args, "cfg", None):
+            return _hydra_jobs(args)
         return int(args.func(args) or 0)
     except _user_errors() as e:
         print(f"winnow {args.verb}: error: {e}", file=sys.stderr)
         return 2
     except StepError as e:  # a step failed on the data; its message names the step and the cause
+        if disk_full(e) and not args.verbose:
+            print(f"winnow {args.verb}: error: {disk_full_message(e)}", file=sys.stderr)
+            return 2
         if args.verbose:
             raise
         print(f"winnow {args.verb}: error: {e} (`winnow -v {args.verb} ...` shows the traceback)",
               file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError) as e:   # a full disk, told once, wherever in a stage it happened
+        if not disk_full(e) or args.verbose:
+            raise
+        print(f"winnow {args.verb}: error: {disk_full_message(e)}", file=sys.stderr)
         return 2
 
 

@@ -150,6 +150,26 @@ def _diff(a, b, prefix: str) -> list[str]:
     return [] if a == b else [f"{prefix}: {b!r} -> {a!r}"]
 
 
+def sweep_jobs(overrides: list[str]) -> list[list[str]]:
+    """The jobs of a ``--multirun``: Hydra's basic sweeper, the product of every sweep override
+    (``seed=0,1``, ``seed=range(0,3)``, ``submission=A,B``) in command-line order, the last key
+    varying fastest; each job is the overrides with one value per swept key. Parsed by Hydra's
+    own override grammar, so ``key=[a,b]`` stays a list and ``key='a,b'`` a string."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        choices = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
+                   else [o.input_line] for o in parsed]
+    except HydraException as e:
+        raise ConfigError(f"bad override in {overrides}: {e} (winnow's sweeps take key=a,b and "
+                          "key=range(start,stop[,step]); glob() is not supported)") from None
+    return [list(job) for job in itertools.product(*choices)]
+
+
 def load_run_config(overrides: list[str] | None = None) -> RunConfig:
     overrides = list(overrides or [])
     cfg = _compose(overrides)
