@@ -382,3 +382,37 @@ def test_external_ids_are_unique_and_an_empty_file_is_an_error(tmp_path):
     with pytest.raises(ExternalError, match="holds no documents"):
         _external(tmp_path, b"")
     assert len(_external(tmp_path, GOOD + b'{"text": "no id: its line number"}\n')) == 1
+
+
+# ---------------------------------------------------------------------------------- 7. full disk
+def _enospc(path="/somewhere/out/.x.tmp"):
+    import errno
+    import os
+
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+
+def test_a_full_disk_leaves_nothing_under_a_final_name(tmp_path):
+    from winnow.io import atomic_open, disk_full
+
+    target = tmp_path / "out" / "tokens.json"
+    with pytest.raises(OSError) as e:
+        with atomic_open(target, "wt") as f:
+            f.write("partial")
+            raise _enospc(str(f.name) if hasattr(f, "name") else str(target))
+    assert disk_full(e.value) and not target.exists() and not list(target.parent.glob("*.tmp"))
+    wrapped = RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 1234 vs 1200")
+    assert disk_full(wrapped) and not disk_full(RuntimeError("other")) and not disk_full(OSError(13, "denied"))
+
+
+def test_the_cli_says_the_disk_is_full_in_one_line(tmp_path, monkeypatch, capsys):
+    import winnow.cli as cli
+
+    def full(*a, **k):
+        raise _enospc(str(tmp_path / "pools" / "mini@v1" / ".shard.tmp"))
+
+    monkeypatch.setattr("winnow.run.build_pool", full)
+    assert cli.main(["pool", "scale=debug"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the disk is full" in err and str(tmp_path / "pools" / "mini@v1") in err
+    assert "MiB free" in err and "Traceback" not in err

@@ -2,13 +2,17 @@
 
 Every artifact file is written under a temporary name and renamed into place, so a killed
 process never leaves a half-written file under its final name (DEVELOPERS.md, definition of
-done 4). Hashing streams in 1 MiB blocks. ``file_lock`` serialises writers of one folder across
+done 4). Hashing streams in 1 MiB blocks. A full disk (``disk_full``: ENOSPC or EDQUOT anywhere in
+the exception chain, or torch's "unexpected pos" write failure) is told as one message naming
+the folder and its free space (``disk_full_message``); the temporary file is removed, so nothing
+half-written stands under a final name and a rerun resumes. ``file_lock`` serialises writers of one folder across
 processes (``flock``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import io
@@ -120,3 +124,41 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+FULL_WORDS = ("No space left on device", "Disk quota exceeded", "unexpected pos")
+
+
+def disk_full(e: BaseException | None) -> bool:
+    """Whether ``e`` (or an exception it was raised from) says the disk is full."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, OSError) and e.errno in FULL_ERRNOS:
+            return True
+        if any(w in str(e) for w in FULL_WORDS):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
+def disk_full_message(e: BaseException, fallback: str | os.PathLike | None = None) -> str:
+    """One line for a full disk: the folder being written (from the error, else ``fallback``),
+    the space left there, and what to do."""
+    where = None
+    x: BaseException | None = e
+    while x is not None and where is None:
+        if isinstance(x, OSError) and x.filename:
+            where = Path(str(x.filename)).parent
+        x = x.__cause__ or x.__context__
+    where = where or Path(fallback or os.environ.get("WINNOW_HOME") or Path.home() / ".cache" / "winnow")
+    probe = where
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = f"{shutil.disk_usage(probe).free / 2**20:.0f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return (f"the disk is full: no space left to write in {where} ({free} on that filesystem). Nothing "
+            "half-written was kept under a final name: free some space (or set WINNOW_HOME on a larger "
+            "disk) and rerun the same command; finished stages and shards are kept and resumed")
