@@ -7,7 +7,8 @@ so a wrong ``False`` would hand one seed's data to another. Each case below cura
 fixture corpus with a one-step recipe (a few cases put a step the tested one needs first) under
 two seeds and, at the first seed, under a second budget: a step declared independent must give
 byte-identical shards, a step declared dependent must give different ones (or the case says why
-it cannot on a fixture this small). Every registered built-in step has at least one case, and a
+it cannot on a fixture this small); the ``meta`` keys its output gains must be exactly the fields
+it declares in ``provides`` (``winnow.curate.fields``). Every registered built-in step has at least one case, and a
 step whose ``seed:`` parameter replaces the run seed is also run with a fixed one, which must
 make it seed-independent. Model-based steps use tiny settings (seconds each).
 """
@@ -270,6 +271,13 @@ def test_declared_dependence_matches_the_output(case, corpus, unchanged, tmp_pat
                                    "same output on the fixture")
     else:
         assert other_budget == a, f"{name} declares budget_dependent = False, but the budget changes its output"
+    # the fields it declares (winnow.curate.fields) are the meta keys its output gains
+    def keys(curated):
+        return {f"meta.{k}" for _, docs in curated for d in docs for k in json.loads(d)["meta"]}
+
+    gained, declared = keys(a) - keys(unchanged), {f for s in recipe.steps for f in s.provides}
+    assert gained <= declared, f"{name} writes {sorted(gained - declared)} but does not declare them in `provides`"
+    assert set(spec.provides) <= gained, f"{name} declares {sorted(set(spec.provides) - gained)} but writes none"
     assert recipe.dependence() == {
         "seed_dependent": spec.seed_dependent, "budget_dependent": spec.budget_dependent,
         "seeded_steps": [spec.label] if spec.seed_dependent else [],

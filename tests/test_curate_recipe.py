@@ -219,3 +219,139 @@ def test_segments_split_at_global_steps(tmp_path):
         ("seg_2_global", ["random_sample"]),
         ("seg_3_docs", ["word_count_filter"]),
     ]
+
+
+# --------------------------------------------------------------------------- fields (needs/provides)
+
+def test_a_needed_field_without_its_provider_names_both_steps_and_the_fix(tmp_path):
+    p = write(tmp_path, HEAD + "steps:\n  - line_cleanup\n"
+                               "  - {step: language_filter, keep_languages: [en]}\n")
+    msg = error_of(p)   # the run would fail after curation started: "meta.lang is missing"
+    assert "step 2 (language_filter) needs meta.lang, which no earlier step provides: " \
+           "add `- step: language_id` before step 2" in msg
+    p = write(tmp_path, HEAD + "steps:\n  - {step: language_filter, keep_languages: [en]}\n"
+                               "  - language_id\n", "late.yaml")
+    assert "step 1 (language_filter) needs meta.lang, which step 2 (language_id) provides only " \
+           "after it: move language_id before step 1" in error_of(p)
+    ok = write(tmp_path, HEAD + "steps:\n  - language_id\n  - exact_dedup\n"
+                                "  - {step: language_filter, keep_languages: [en]}\n", "ok.yaml")
+    assert [s.provides for s in load_recipe(ok).steps][:2] == [("meta.lang", "meta.lang_score"), ()]
+
+
+def test_fields_named_by_parameters(tmp_path):
+    p = write(tmp_path, HEAD + "steps:\n  - {step: word_counter_enricher, key: before}\n"
+                               "  - {step: word_removal_ratio_filter, prev_word_count_key: words}\n")
+    assert ("step 2 (word_removal_ratio_filter) needs meta.words, which no earlier step provides: "
+            "add `- step: word_counter_enricher` with `key: words` before step 2") in error_of(p)
+    ok = write(tmp_path, HEAD + "steps:\n  - {step: word_counter_enricher, key: words}\n"
+                                "  - line_cleanup\n"
+                                "  - {step: word_removal_ratio_filter, prev_word_count_key: words}\n",
+               "ok.yaml")
+    assert load_recipe(ok).steps[0].provides == ("meta.words",)
+
+
+def test_declarations_leave_the_fingerprint_alone(tmp_path):
+    """needs/provides are metadata: a step's canonical form (and so every fingerprint) is the same
+    with or without them."""
+    r = load_recipe(write(tmp_path, HEAD + "steps:\n  - language_id\n"
+                                           "  - {step: language_filter, keep_languages: [en]}\n"))
+    assert r.steps[1].needs == ("meta.lang",)
+    assert [s.canonical for s in r.steps] == [
+        {"step": "language_id", "version": 1, "params": {"model": "fasttext", "seed": 0}},
+        {"step": "language_filter", "version": 1,
+         "params": {"keep_languages": ["en"], "threshold": 0.0}}]
+
+
+FIELD_PLUGIN = """
+from winnow.curate import STEPS, Filter, Mapper
+
+@STEPS.register("{name}_tagger")
+class Tagger(Mapper):          # declares nothing: it may write any field
+    version = 1
+    def __call__(self, doc):
+        doc["meta"]["lang"] = "en"
+        return [doc]
+
+@STEPS.register("{name}_lang")
+class Lang(Mapper):
+    version = 1
+    provides = ("meta.lang",)
+    def __call__(self, doc):
+        doc["meta"]["lang"] = "en"
+        return [doc]
+
+@STEPS.register("{name}_check")
+class Check(Filter):           # an undeclared Filter only keeps or drops
+    version = 1
+    def keep(self, doc):
+        return True
+
+@STEPS.register("{name}_wants")
+class Wants(Filter):
+    version = 1
+    needs = ("meta.colour",)
+    def keep(self, doc):
+        return doc["meta"]["colour"] == "red" or "not_red"
+
+@STEPS.register("{name}_bad")
+class Bad(Filter):
+    version = 1
+    needs = ("meta.{{nope}}",)
+    def keep(self, doc):
+        return True
+"""
+
+
+@pytest.mark.parametrize("steps, problem", [
+    (["tagger", "lang_filter"], None),        # undeclared Mapper: validation cannot know
+    (["lang", "lang_filter"], None),          # declared provider
+    (["check", "lang_filter"], "step 2 (language_filter) needs meta.lang, which no earlier step "
+                               "provides: add one of `- step: language_id`, `- step: fp_lang` "
+                               "before step 2"),   # the recipe's own plugin steps are offered too
+    (["wants"], "step 1 (fp_wants) needs meta.colour, which no earlier step provides: no registered "
+                "step writes meta.colour: add a step of your own that does (and declares "
+                "`provides = (\"meta.colour\",)`)"),
+    (["bad"], "step 1 (fp_bad): the step's field declaration is wrong: `needs` entry "
+              "'meta.{nope}' names no parameter of the step"),
+])
+def test_plugin_steps_declare_fields_too(tmp_path, steps, problem):
+    (tmp_path / "fields.py").write_text(FIELD_PLUGIN.format(name="fp"))
+    items = "".join("  - {step: language_filter, keep_languages: [en]}\n" if s == "lang_filter"
+                    else f"  - fp_{s}\n" for s in steps)
+    p = write(tmp_path, HEAD + "plugins: [fields.py]\nsteps:\n" + items)
+    if problem is None:
+        load_recipe(p, allow_code=True)
+        return
+    assert problem in error_of(p, allow_code=True)
+
+
+def test_validate_prints_one_line_per_field_problem(tmp_path, capsys):
+    from winnow.cli import main
+
+    p = write(tmp_path, HEAD + "steps:\n  - {step: language_filter, keep_languages: [en]}\n")
+    assert main(["validate", str(p)]) == 2
+    out = capsys.readouterr()
+    assert out.out.splitlines() == [
+        f"{p}: INVALID",
+        f"  - {p}: step 1 (language_filter) needs meta.lang, which no earlier step provides: "
+        "add `- step: language_id` before step 1"]
+    assert "Traceback" not in out.err
+
+
+@pytest.mark.parametrize("plugin, recipe_extra, expected", [
+    ("import sys\nsys.exit(3)\n", "", "plugin file {folder}/p.py failed to import: SystemExit: 3"),
+    ("from winnow.curate import STEPS, Mapper\n@STEPS.register('labels_boom')\nclass L(Mapper):\n"
+     "    version = 1\n    @staticmethod\n    def stage_labels(params):\n        raise ValueError('boom')\n",
+     "track: order\nstages: {count: 2}\n",
+     "step 1 (labels_boom): its stage_labels(params) failed: ValueError: boom"),
+])
+def test_plugin_mistakes_are_one_problem_not_a_traceback(tmp_path, plugin, recipe_extra, expected):
+    (tmp_path / "p.py").write_text(plugin)
+    head = HEAD if not recipe_extra else "name: t\n" + recipe_extra
+    p = write(tmp_path, head + "plugins: [p.py]\nsteps: [labels_boom]\n")
+    assert expected.format(folder=tmp_path) in error_of(p, allow_code=True)
+
+
+def test_yaml_nested_too_deep_is_one_problem(tmp_path):
+    p = write(tmp_path, HEAD + "steps: " + "[" * 20000 + "]" * 20000 + "\n")
+    assert "the YAML nests too deep to read" in error_of(p)

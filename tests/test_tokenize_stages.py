@@ -108,17 +108,21 @@ def test_recipe_stages_key(tmp_path):
         p.write_text("name: t\n" + body)
         return load_recipe(p)
 
-    a = recipe("track: order\nsteps: []\nstages: {count: 2, cumulative: true}\n")
-    b = recipe("track: order\nsteps: []\nstages:\n  - {stages: [0], share: 0.5}\n"
+    label = "steps: [{step: curriculum_stages, by: random, count: 2}]\n"  # writes meta.stage 0, 1
+    a = recipe("track: order\n" + label + "stages: {count: 2, cumulative: true}\n")
+    b = recipe("track: order\n" + label + "stages:\n  - {stages: [0], share: 0.5}\n"
                "  - {stages: [0, 1], share: 0.5}\n")
     assert a.stages == b.stages and a.fingerprint() == b.fingerprint()
-    c = recipe("track: order\nsteps: []\nstages: {count: 2}\n")
+    c = recipe("track: order\n" + label + "stages: {count: 2}\n")
     assert c.fingerprint() != a.fingerprint()
     assert recipe("track: filtering\nsteps: []\n").stages == []
     with pytest.raises(RecipeError, match="only used by the order track"):
         recipe("track: filtering\nsteps: []\nstages: {count: 2}\n")
     with pytest.raises(RecipeError, match="order track needs `stages:`"):
         recipe("track: order\nsteps: []\n")
+    with pytest.raises(RecipeError, match=r"`stages:` needs meta.stage on every document, which no "
+                       r"step of the recipe provides: add `- step: curriculum_stages`"):
+        recipe("track: order\nsteps: []\nstages: {count: 2}\n")   # the run would fail at tokenize
     with pytest.raises(RecipeError, match="shares sum to 1.5"):
         recipe("track: order\nsteps: []\nstages: {count: 2, shares: [0.5, 1.0]}\n")
 

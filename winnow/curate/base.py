@@ -37,7 +37,13 @@ others; ``tests/test_curate_dependence.py`` checks every built-in step's declara
 it with two seeds and two budgets.
 
 Steps see documents holding only ``id, text, url, source, meta``; the engine owns ``id`` (split
-documents become ``<parent id>#<k>``) and ``meta.pool_id``.
+documents become ``<parent id>#<k>``) and ``meta.pool_id``. A step that reads a field pool
+documents lack declares it in ``needs`` (``language_filter``: ``("meta.lang",)``), a step that
+writes one in ``provides`` (``language_id``: ``("meta.lang", "meta.lang_score")``); ``{param}``
+in an entry is the step's parameter (``word_counter_enricher``: ``"meta.{key}"``), and a
+constructor may set either on the instance when it hinges on a parameter. Validation then
+refuses a recipe whose step needs a field no earlier step provides (``winnow.curate.fields``).
+Both are metadata: outside the fingerprint and the version.
 
 One registry, ``STEPS``, names every step. Built-ins are lazy ``"module:Class"`` strings (see
 ``winnow.curate.steps``), third parties use the entry-point group ``winnow.step``, and a
@@ -291,6 +297,8 @@ class Mapper:
     added_params: tuple[str, ...] = ()  # see the module docstring
     seed_dependent: bool = True    # output changes with ctx.seed (module docstring); safe default
     budget_dependent: bool = True  # output changes with ctx.train_tokens / ctx.bytes_per_token
+    needs: tuple[str, ...] = ()     # document fields read that pool documents lack (module docstring)
+    provides: tuple[str, ...] = ()  # document fields written (``meta.<key>``)
     drop_reason: str | None = None  # reason for a bare ``[]``; default: the step's name
     step_name: str = ""  # set by the engine: the registered name
     step_index: int = 0  # set by the engine: 1-based position in the recipe
@@ -341,6 +349,8 @@ class GlobalStep:
     added_params: tuple[str, ...] = ()  # see the module docstring
     seed_dependent: bool = True    # as Mapper's (module docstring)
     budget_dependent: bool = True
+    needs: tuple[str, ...] = ()     # as Mapper's
+    provides: tuple[str, ...] = ()
     resumable: bool = False
     step_name: str = ""
     step_index: int = 0
@@ -448,6 +458,8 @@ class StepSpec:
     canonical: dict = field(default_factory=dict)  # what the fingerprint hashes (see recipe.py)
     seed_dependent: bool = True
     budget_dependent: bool = True
+    needs: tuple[str, ...] = ()            # document fields it reads (winnow.curate.fields)
+    provides: tuple[str, ...] | None = ()  # fields it writes; None: undeclared, may write any
 
     @property
     def label(self) -> str:
@@ -504,7 +516,7 @@ def load_plugins(paths: list[str | Path]) -> dict[str, Any]:
             except RegistryError as e:
                 sys.modules.pop(modname, None)
                 raise PluginError(f"plugin file {path}: {e}") from None
-            except Exception as e:
+            except (Exception, SystemExit) as e:  # SystemExit: a script's argparse or sys.exit()
                 sys.modules.pop(modname, None)
                 raise PluginError(f"plugin file {path} failed to import: "
                                   f"{type(e).__name__}: {e}") from e

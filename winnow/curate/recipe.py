@@ -39,6 +39,8 @@ Notable choices:
 * ``segments()`` compiles the steps into maximal runs of document steps, split at each
   GlobalStep (each GlobalStep is a segment of its own).
 * Duplicate YAML keys are an error (PyYAML would silently keep the last one).
+* Each step's field declarations (``needs``/``provides``) are checked in recipe order, so a step
+  reading a field no earlier step writes fails here, naming both steps (``winnow.curate.fields``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ import yaml
 from winnow.curate.base import (ParamError, PluginError, SegmentJob, StepContext, StepError,
                                 StepSpec, build_step, load_plugins, resolve_step, step_dependence,
                                 step_kind)
+from winnow.curate.fields import declared, field_problems
 from winnow.io import sha256_file
 from winnow.manifest import hash_obj
 from winnow.paths import inside, outside_message
@@ -479,8 +482,15 @@ def _compile_step(index: int, name: str, params: dict, label: str, folder: Path,
             canonical_params[k] = {"sha256": _hash_ref(Path(v))}
     canonical = {"step": name, "version": version, "params": dict(sorted(canonical_params.items()))}
     seeded, budgeted = step_dependence(instance)
+    try:
+        needs, provides = declared(instance, {**{k: p.default for k, p in accepted.items()
+                                                 if p.default is not p.empty}, **resolved})
+    except StepError as e:
+        problems.append(f"{label}: the step's field declaration is wrong: {e}")
+        return None
     return StepSpec(index=index, name=name, params=resolved, kind=kind, version=version,
-                    canonical=canonical, seed_dependent=seeded, budget_dependent=budgeted)
+                    canonical=canonical, seed_dependent=seeded, budget_dependent=budgeted,
+                    needs=needs, provides=provides)
 
 
 def _target_name(name: str) -> str:
@@ -524,7 +534,15 @@ def _check_stage_labels(stages: list, specs: list[StepSpec], local: dict[str, An
     if not labelling:
         return
     spec = labelling[-1]
-    given = set(resolve_step(spec.name, local).stage_labels(spec.canonical["params"]))
+    try:
+        given = set(resolve_step(spec.name, local).stage_labels(spec.canonical["params"]))
+    except Exception as e:  # a plugin's stage_labels: name it rather than show a traceback
+        problems.append(f"{path}: {spec.label}: its stage_labels(params) failed: "
+                        f"{type(e).__name__}: {e}")
+        return
+    if not given:
+        problems.append(f"{path}: {spec.label}: its stage_labels(params) gives no label")
+        return
     used = {v for s in stages for v in s.labels}
     if used - given:
         problems.append(f"{path}: `stages:` uses meta.stage label(s) {sorted(used - given)[:10]}, "
@@ -564,6 +582,8 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
     else:
         try:
             text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise RecipeError(f"{path}: cannot be read ({e.strerror or e})", path) from None
         except UnicodeDecodeError as e:
             raise RecipeError(f"{path}: not a text file (byte {e.start} is not UTF-8); a recipe is a UTF-8 "
                               "YAML file (copy submissions/template/recipe.yaml to start one)", path) from None
@@ -571,6 +591,9 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
             data = yaml.load(text, Loader=_Loader)
         except yaml.YAMLError as e:
             raise RecipeError(_yaml_problem(path, text, e), path) from None
+        except RecursionError:
+            raise RecipeError(f"{path}: the YAML nests too deep to read; a recipe is a few levels "
+                              "deep (`steps:`, a list of `- step: <name>` mappings)", path) from None
     if data is None:
         raise RecipeError(f"{path}: the file is empty; a recipe needs at least `name:`, `track:` "
                           "and `steps:` (or `ids:`)", path)
@@ -712,6 +735,8 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
                                 f"{', '.join(undeclared)}, which the recipe does not declare: add "
                                 f"them to the top-level `targets:` list, so the submission is "
                                 "flagged as targeted and also scored without those tasks")
+    if not problems:  # every step compiled: what each needs is provided before it
+        problems.extend(f"{path}: {p}" for p in field_problems(specs, bool(stages), local))
     if stages:
         _check_stage_labels(stages, specs, local, path, problems)
     if problems:

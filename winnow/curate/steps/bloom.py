@@ -315,6 +315,9 @@ class BloomDedup(GlobalStep):
         self.num_hashers = num_hashers
         self.max_memory = max_memory
         self.annotate = bool(annotate)
+        # annotating keeps every document and records its duplicate spans instead
+        self.provides = ("meta.bff_duplicate_spans", "meta.bff_contained_ngram_count") \
+            if self.annotate else ()
         self.seed = seed
         self.seed_dependent = seed is None  # a fixed `seed:` replaces the run seed
         if expected_ngram_count is not None and max_memory != "auto":

@@ -183,6 +183,7 @@ class CurriculumStages(GlobalStep):
     resumable = True
     seed_dependent = True     # by lm_loss or random, unless `seed:` (__init__)
     budget_dependent = False  # labels every input document; sizes nothing
+    provides = (f"meta.{META_KEY}", "meta.difficulty")
 
     def __init__(self, by: str = "lm_loss", count: int = 20, proxy_docs: int = 2000,
                  proxy_steps: int = 150, proxy_batch: int = 16, proxy_lr: float = 3e-3,

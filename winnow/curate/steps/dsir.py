@@ -67,6 +67,7 @@ class Dsir(ScoringStep):
 
     version = 1
     score_key = "dsir_log_weight"
+    provides = ("meta.dsir_log_weight",)
     reason = "not_resampled"
     ineligible_reason = "too_short_for_dsir"
 

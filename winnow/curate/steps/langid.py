@@ -65,6 +65,7 @@ class LanguageId(Mapper):
 
     version = 1
     seed_dependent = budget_dependent = False  # langdetect's seed is the `seed` parameter
+    provides = ("meta.lang", "meta.lang_score")
 
     def __init__(self, model: Literal["fasttext", "langdetect"] = "fasttext", seed: int = 0):
         if model not in ("fasttext", "langdetect"):
@@ -145,6 +146,7 @@ class LanguageFilter(Filter):
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone
+    needs = ("meta.lang",)  # meta.lang_score is read too, as 0 when absent
 
     def __init__(self, keep_languages: list[str], threshold: float = 0.0):
         if not isinstance(keep_languages, list) or not keep_languages or not all(

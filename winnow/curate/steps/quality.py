@@ -135,6 +135,7 @@ class FastTextQuality(ScoringStep):
 
     version = 1
     score_key = "quality_score"
+    provides = ("meta.quality_score",)
     reason = "low_quality_score"
 
     def __init__(self, positives: str | None = None, positives_file: str | None = None,
@@ -344,6 +345,7 @@ class TargetClassifier(ScoringStep):
 
     version = 1
     score_key = "target_score"
+    provides = ("meta.target_score",)
     reason = "low_target_score"
 
     def __init__(self, positives: str | None = None, positives_file: str | None = None,

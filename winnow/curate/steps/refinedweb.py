@@ -226,6 +226,7 @@ class WordCounterEnricher(Mapper):
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone
+    provides = ("meta.{key}",)
 
     def __init__(self, key: str = "word_count", overwrite: bool = False,
                  ignore_punctuation: bool = True,
@@ -269,6 +270,7 @@ class WordRemovalRatioFilter(Filter):
 
     version = 1
     seed_dependent = budget_dependent = False  # a function of the document alone
+    needs = ("meta.{prev_word_count_key}",)  # new_word_count_key is optional: absent, it counts
 
     def __init__(self, prev_word_count_key: str, new_word_count_key: str | None = None,
                  max_removed_ratio: float = 0.05, ignore_punctuation: bool = True,
