@@ -18,7 +18,7 @@ import pytest
 from winnow.cli import main
 from winnow.curate.base import STEPS, step_kind
 from winnow.curate.recipe import validate_recipe
-from winnow.curate.stepdoc import describe, step_table
+from winnow.curate.stepdoc import describe, markdown, step_table
 from winnow.curate.steps import BUILTIN_STEPS
 from winnow.paths import REPO_ROOT, DataRootError, data_root
 
@@ -113,3 +113,19 @@ def test_no_step_module_imports_another_step_module(path):
         elif isinstance(node, ast.Import):
             for a in node.names:
                 assert not a.name.startswith("winnow.curate.steps"), f"{path.name} imports {a.name}"
+
+
+def test_docs_steps_md_is_generated_from_the_registry(capsys):
+    """docs/steps.md is `winnow ls steps --markdown` (linked from README.md and
+    submissions/README.md); a step, parameter or meaning changed without regenerating it fails."""
+    committed = (REPO_ROOT / "docs" / "steps.md").read_text(encoding="utf-8")
+    assert committed == markdown(), ("docs/steps.md is stale: regenerate it with "
+                                     "`winnow ls steps --markdown > docs/steps.md`")
+    assert main(["ls", "steps", "--markdown"]) == 0
+    assert capsys.readouterr().out == committed
+    for name in BUILTIN_STEPS:
+        assert f"\n## {name}\n" in committed and f"[`{name}`](#{name})" in committed
+    assert "*needs* `meta.lang`" in committed and "*provides* `meta.lang`, `meta.lang_score`" in committed
+    for readme in ("README.md", "submissions/README.md"):
+        assert "docs/steps.md" in (REPO_ROOT / readme).read_text(encoding="utf-8")
+    assert main(["ls", "scales", "--markdown"]) == 2

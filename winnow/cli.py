@@ -182,8 +182,8 @@ def cmd_run(args) -> int:
 # ------------------------------------------------------------------------------- utility verbs
 def cmd_ls(args) -> int:
     what = args.what
-    if args.name and what != "steps":
-        print(f"winnow ls: error: a NAME goes with `ls steps` only, not `ls {what}`",
+    if (args.name or args.markdown) and what != "steps":
+        print(f"winnow ls: error: a NAME or --markdown goes with `ls steps` only, not `ls {what}`",
               file=sys.stderr)
         return 2
     if what == "scales":
@@ -195,6 +195,8 @@ def cmd_ls(args) -> int:
             cfg = group_file(group, p.stem)
             if cfg.get("name") != "auto":
                 print(f"{p.stem:<12} v{cfg.get('version', '-')}")
+    elif what == "steps" and args.markdown:  # the page docs/steps.md is (a test compares them)
+        sys.stdout.write(stepdoc.markdown())
     elif what == "steps":
         print(stepdoc.render(stepdoc.describe(args.name)) if args.name else stepdoc.step_table())
     elif what == "runs":
@@ -501,6 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("what", choices=["scales", "suites", "pools", "engines", "steps", "runs"])
     sp.add_argument("name", nargs="?", help="with `steps`: one step's parameters, defaults and "
                     "meanings")
+    sp.add_argument("--markdown", action="store_true",
+                    help="with `steps`: the built-in steps' reference as Markdown (docs/steps.md)")
     sp.set_defaults(func=cmd_ls)
     sp = sub.add_parser("validate", help="check recipes without running anything")
     sp.add_argument("recipes", nargs="+", help="recipe.yaml files or submission folders")

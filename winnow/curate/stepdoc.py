@@ -18,8 +18,14 @@ Nothing here is kept by hand: a step's entry is read from its registered class.
   prints the full class docstring below the table and names the module whose docstring has
   the rest.
 
-Listing the steps imports every step module (to read the docstrings); the registry itself stays
-lazy, so running a recipe still imports only the steps it uses.
+* **needs / provides**: the document fields the step reads and writes
+  (``winnow.curate.fields``), as the class declares them (``{param}``: the parameter's value).
+
+``markdown()`` writes the same entries for the built-in steps as one Markdown page,
+``docs/steps.md`` (``winnow ls steps --markdown > docs/steps.md``; a test fails when the committed
+page differs from what the registry gives). Listing the steps imports every step module (to read
+the docstrings); the registry itself stays lazy, so running a recipe still imports only the
+steps it uses.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from winnow.curate.base import STEPS, Filter, GlobalStep, Mapper, resolve_step
+from winnow.curate.steps import BUILTIN_STEPS
 
 MEANING_CHARS = 160  # a meaning longer than this is cut (the full docstring follows the table)
 
@@ -52,6 +59,8 @@ class StepDoc:
     summary: str
     doc: str
     params: list[ParamDoc] = field(default_factory=list)
+    needs: tuple[str, ...] = ()
+    provides: tuple[str, ...] = ()
 
 
 def _kind(cls: Any) -> str:
@@ -138,7 +147,13 @@ def describe(name: str, local: dict[str, Any] | None = None) -> StepDoc:
                    version=getattr(cls, "version", None),
                    summary=first_sentence(cls.__doc__) or first_sentence(module.__doc__ if module
                                                                           else None),
-                   doc=doc, params=_params(cls))
+                   doc=doc, params=_params(cls), needs=_fields(cls, "needs"),
+                   provides=_fields(cls, "provides"))
+
+
+def _fields(cls: Any, what: str) -> tuple[str, ...]:
+    value = getattr(cls, what, ()) or ()
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, (tuple, list)) else ()
 
 
 def step_table() -> str:
@@ -170,8 +185,48 @@ def render(d: StepDoc) -> str:
             out.append(f"  {p.name:<{w0}}  {p.type:<{w1}}  {p.default:<{w2}}  {p.meaning}".rstrip())
     else:
         out.append("parameters: none")
+    for what, value in (("needs", d.needs), ("provides", d.provides)):
+        if value:
+            out.append(f"{what}: {', '.join(value)}")
     if d.doc and _flat(d.doc) != d.summary:
         out += ["", d.doc]
     module = d.target.partition(":")[0]
     out += ["", f"more: the docstring of {module} (python -m pydoc {module})"]
     return "\n".join(out)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown() -> str:
+    """``docs/steps.md``: every built-in step (not plugins or entry points, which vary by
+    installation), a summary table, then per step its parameters with types, defaults and
+    meanings and the fields it needs and provides."""
+    docs = [describe(name) for name in sorted(BUILTIN_STEPS)]
+    out = ["# Step reference", "",
+           "<!-- generated from the step registry: `winnow ls steps --markdown > docs/steps.md`; "
+           "do not edit (tests/test_curate_registry.py fails when this page is stale) -->", "",
+           "Every built-in curation step, read from its class by `winnow.curate.stepdoc`: what "
+           "`winnow ls steps` and `winnow ls steps NAME` print. A recipe lists steps as "
+           "`- step: NAME` followed by its parameters "
+           "([submissions/README.md](../submissions/README.md)); a parameter without a default "
+           "is required. *needs* / *provides*: the document fields a step reads and writes; "
+           "`winnow validate` refuses a recipe whose step needs a field no earlier step provides.",
+           "", "| step | kind | what it does |", "|---|---|---|"]
+    out += [f"| [`{d.name}`](#{d.name}) | {d.kind} | {_cell(d.summary)} |" for d in docs]
+    for d in docs:
+        out += ["", f"## {d.name}", "",
+                f"{d.kind}, version {d.version}, `{d.target}`. {_cell(d.summary)}"]
+        fields = [f"*{what}* " + ", ".join(f"`{v}`" for v in value)
+                  for what, value in (("needs", d.needs), ("provides", d.provides)) if value]
+        if fields:
+            out += ["", "; ".join(fields) + "."]
+        if d.params:
+            out += ["", "| parameter | type | default | meaning |", "|---|---|---|---|"]
+            out += [f"| `{p.name}` | {_cell(p.type)} | "
+                    + ("*required*" if p.default == "required" else f"`{_cell(p.default)}`")
+                    + f" | {_cell(p.meaning)} |" for p in d.params]
+        else:
+            out += ["", "No parameters."]
+    return "\n".join(out) + "\n"
