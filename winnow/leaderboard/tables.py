@@ -3,10 +3,13 @@
 ``board(rows)`` turns rows into ``Table``s: one per scale, track, scale version and suite (rows
 made under another version of a scale, or another suite, are never ranked together), entries
 grouped over seeds with ``winnow.leaderboard.stats`` intervals and tie ranks, and the shown
-columns. ``Board.of(rows)`` is what ``winnow leaderboard build`` computes once and hands to every
+columns, and per table a view by each reported metric (``metric_views``: the same
+``stats.entry_noise`` and ``stats.group`` as the primary, so every metric has its own intervals and
+tie ranks). ``Board.of(rows)`` is what ``winnow leaderboard build`` computes once and hands to every
 writer (``render`` for Markdown, ``html``, ``readmes``): the rows, their tables and each CPU scale
 version's signal line. Columns are a registry (``TAIL_COLUMNS`` after the aggregates):
-name -> (header, how to read it from an entry, format), so adding one is one line.
+name -> (header, how to read it from an entry, format, whether the HTML page shows it unfolded),
+so adding one is one line.
 
 Order: the scale whose YAML says ``leaderboard: {lead: true}`` (the CPU leaderboard track) comes
 first, then the other scales by training budget, smallest first (the order of DESIGN.md's scale
@@ -19,7 +22,7 @@ the numbers ``winnow analyze signal`` prints.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from winnow.config import ConfigError, group_file
@@ -29,7 +32,7 @@ from winnow.leaderboard import fmt as formats
 from winnow.leaderboard import rowsets
 from winnow.leaderboard import signal as sig
 from winnow.leaderboard.rows import curation_times, is_cpu_scale, row_primary, targeted_aggregates
-from winnow.leaderboard.stats import NOISE_RULE, NOISE_RULES, Entry, entry_noise, group
+from winnow.leaderboard.stats import NOISE_RULE, NOISE_RULES, Entry, entry_noise, group, value
 
 CATEGORY_PREFIX = "category_"
 CONTROL = "baselines/random"        # the uniform sample every entry is read against
@@ -173,6 +176,7 @@ class Column:
     get: Callable[[Entry], object]
     fmt: Callable[[object], str] = formats.fmt
     numeric: bool = True
+    main: bool = False     # shown unfolded on the HTML page (the rest sit behind its column toggle)
 
 
 def _mean_or_none(vals: list) -> float | None:
@@ -230,16 +234,18 @@ def heldout_columns(entries: list[Entry], primary: str = DEFAULT_FAMILY) -> list
     ctrl = control_entry(entries)
     return [
         Column("core_heldout", f"CORE w/o targets ({task_measure(primary)})",
-               lambda e: _mean_or_none(heldout_values(e.rows, targets_of(e), primary))),
+               lambda e: _mean_or_none(heldout_values(e.rows, targets_of(e), primary)), main=True),
         Column("control_heldout", "random, same tasks",
-               lambda e: _mean_or_none(heldout_values(ctrl.rows, targets_of(e), primary)) if ctrl else None),
+               lambda e: _mean_or_none(heldout_values(ctrl.rows, targets_of(e), primary)) if ctrl else None,
+               main=True),
     ]
 
 
 # Fixed columns after the aggregates (name -> Column). Held-out bits per byte (lower is better)
 # separates data recipes at CPU scales where task metrics sit near chance.
 TAIL_COLUMNS = {
-    "heldout_bpb": Column("heldout_bpb", "held-out bpb", _row_mean("heldout", "bits_per_byte"), lambda v: formats.fmt(v, 3)),
+    "heldout_bpb": Column("heldout_bpb", "held-out bpb", _row_mean("heldout", "bits_per_byte"), lambda v: formats.fmt(v, 3),
+                          main=True),
     "unigram_bpb": Column("unigram_bpb", "unigram bpb", _row_mean("heldout", "unigram_bits_per_byte"), lambda v: formats.fmt(v, 3)),
     "tokens": Column("tokens", "train tokens", _row_mean("training", "tokens"), lambda v: formats.fmt(int(v)) if v else "–"),
     "passes": Column("passes", "passes", _row_mean("training", "passes"), lambda v: formats.fmt(v, 2)),
@@ -248,8 +254,8 @@ TAIL_COLUMNS = {
     "curation_flops": Column("curation_flops", "curation FLOPs", _row_mean("curation_cost", "flops"), formats.sci),
     "contamination": Column("contamination", "contamination", lambda e: contamination_text(entry_contamination(e)),
                             str, numeric=False),
-    "seeds": Column("seeds", "seeds", lambda e: len(e.rows), str),
-    "flags": Column("flags", "flags", lambda e: flags_text(e.first), str, numeric=False),
+    "seeds": Column("seeds", "seeds", lambda e: len(e.rows), str, main=True),
+    "flags": Column("flags", "flags", lambda e: flags_text(e.first), str, numeric=False, main=True),
 }
 
 
@@ -262,6 +268,8 @@ class Table:
     entries: list[Entry]
     aggregates: list[tuple[str, str]]     # (aggregate name, header)
     noise_rule: str = NOISE_RULE
+    model_rows: list[dict] = field(default_factory=list)   # every track's rows of this model and suite
+    views: dict[str, list[Entry]] = field(default_factory=dict)   # metric -> entries (``metric_views``)
 
     @property
     def version(self) -> int:
@@ -294,6 +302,32 @@ def _aggregate_columns(rows: list[dict], primary: str) -> list[tuple[str, str]]:
     return cols
 
 
+HELDOUT_BPB = "heldout.bits_per_byte"     # a row's held-out bpb, as ``stats.value`` reads a dotted path
+
+
+def metric_label(t: Table, metric: str) -> str:
+    """How the page names a metric of ``t``'s views: its column header, else its own name."""
+    if metric == HELDOUT_BPB:
+        return "held-out bpb"
+    return dict(t.aggregates).get(metric, metric)
+
+
+def metric_views(t: Table) -> dict[str, list[Entry]]:
+    """{metric: entries} for every metric the table reports: the primary (its own entries), the
+    other primary-family aggregates its rows carry, its aggregate columns and held-out bpb. Each
+    is ranked as the primary is: seed noise of that metric by the table's rule over the model's
+    rows (``stats.entry_noise``), intervals and tie ranks by ``stats.group``."""
+    rows = [r for e in t.entries for r in e.rows]
+    names = [t.primary] + [m for m in PRIMARY_FAMILIES if m != t.primary]
+    names += [n for n, _ in t.aggregates] + [HELDOUT_BPB]
+    views: dict[str, list[Entry]] = {t.primary: t.entries}
+    for m in names[1:]:
+        if m in views or not any(isinstance(value(r, m), (int, float)) for r in rows):
+            continue
+        views[m] = group(rows, m, (), entry_noise(t.model_rows, m, t.noise_rule))
+    return views
+
+
 def with_stderr(row: dict) -> dict:
     """Schema-1 rows carry no ``aggregates_stderr``: derive it from their per-task stderrs."""
     if row.get("aggregates_stderr") or not row.get("tasks"):
@@ -323,7 +357,9 @@ def board(rows: list[dict]) -> list[Table]:
         entries = group(rs, primary, tuple(n for n, _ in aggs), noise)
         versions = ", ".join(f"scale v{a}, suite {b} v{c}" for a, b, c in
                              sorted({(r["scale_version"], r["suite"], r["suite_version"]) for r in rs}))
-        tables.append(Table(scale, track, primary, versions, entries, aggs, rule))
+        t = Table(scale, track, primary, versions, entries, aggs, rule, same_model[(scale, *vs)])
+        t.views = metric_views(t)
+        tables.append(t)
     return tables
 
 
