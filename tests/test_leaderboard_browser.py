@@ -1,11 +1,13 @@
 """The static leaderboard page in headless Chromium: rows render, header clicks sort, plots draw,
-and the page leads with the CPU leaderboard track's SNR line and forest plot.
+the page leads with the CPU leaderboard track's SNR line and forest plot, and it reads at 1,400 px.
 
 The page is built from hand-made rows (three submissions, several seeds, two scales) plus the
-committed rows. Chromium runs the page's own self-test (``index.html#selftest``: it clicks every
-sortable header twice and reads the DOM order back) and the test reads the verdict from
-``--dump-dom``; then it takes a screenshot, saved under pytest's tmp folder, with its path
-printed. Chromium comes from Debian's ``chromium`` package: the fixture installs it with apt-get
+committed rows. Chromium, its window 1,400 px wide, runs the page's own self-test
+(``index.html#selftest``: it clicks every sortable header twice and reads the DOM order back,
+follows the table of contents, switches every metric view, and measures the document's scroll
+width against the viewport with the folded columns hidden and shown) and the test reads the
+verdict from ``--dump-dom``; then it takes a screenshot at 1,400 px, saved under pytest's tmp
+folder, with its path printed. Chromium comes from Debian's ``chromium`` package: the fixture installs it with apt-get
 when it is missing and it can (root), and otherwise skips saying how to install it.
 """
 
@@ -23,6 +25,7 @@ import pytest
 from test_leaderboard_stats import make_row
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+WIDTH = 1400          # the width the page must read at (issue 22)
 
 
 def _find() -> str | None:
@@ -92,8 +95,9 @@ def page(tmp_path_factory) -> Path:
         lead = [t for t in shown if t.scale == "tiny-1x"]
         newest = max(t.version for t in lead)
         signal = tables.signal_line(rows, "tiny-1x", newest)
+    views = {f"views-{i}": {m: [e.rank for e in es] for m, es in t.views.items()} for i, t in enumerate(shown)}
     (out.parent / "expect.json").write_text(json.dumps({
-        "tables": len(shown), "rows": sum(len(t.entries) for t in shown),
+        "tables": len(shown), "rows": sum(len(t.entries) for t in shown), "views": views,
         "primary_tables": sum(t.primary == "core_prob_v1" for t in shown),
         "order": order, "lead_entries": sum(len(t.entries) for t in lead), "signal": signal}))
     return out
@@ -106,7 +110,8 @@ def test_page_is_self_contained(page):
 
 
 def test_rows_render_and_sorting_works_in_chromium(chromium, page, tmp_path, capsys):
-    res = _headless(chromium, "--virtual-time-budget=10000", "--dump-dom", page.as_uri() + "#selftest")
+    res = _headless(chromium, f"--window-size={WIDTH},1000", "--virtual-time-budget=10000", "--dump-dom",
+                    page.as_uri() + "#selftest")
     m = re.search(r'<pre id="selftest">(.*?)</pre>', res.stdout, re.S)
     assert m and m.group(1), f"no self-test verdict in the DOM (chromium rc {res.returncode}): {res.stderr[-2000:]}"
     verdict = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
@@ -129,8 +134,70 @@ def test_rows_render_and_sorting_works_in_chromium(chromium, page, tmp_path, cap
     assert verdict["signal"][0].replace("`", "") == expect["signal"].replace("`", "")
     assert "winnow analyze signal --scale tiny-1x" in verdict["signal"][0]
 
-    shot = tmp_path / "leaderboard.png"
-    res = _headless(chromium, "--window-size=1500,2600", f"--screenshot={shot}", page.as_uri())
-    assert shot.exists() and shot.stat().st_size > 10_000, res.stderr[-2000:]
+    # it fits 1,400 px: the document never scrolls sideways, folded columns hidden or shown (an
+    # unfolded table scrolls inside its own box), and no shown box ends past the viewport
+    for key in ("layout", "layout_all"):
+        lay = verdict[key]
+        assert lay["viewport"] == WIDTH and lay["scroll_width"] <= lay["viewport"], (key, lay)
+        assert lay["widest"] <= lay["viewport"], (key, lay)
+    assert verdict["layout"]["scrolled"] == [], "a table needs its own scroll bar with the extra columns folded"
+    assert verdict["unfolded"], "the column toggle shows the folded columns"
     with capsys.disabled():
-        print(f"\nleaderboard screenshot: {shot}")
+        print(f"\nat {WIDTH} px: scrollWidth {verdict['layout']['scroll_width']} <= viewport "
+              f"{verdict['layout']['viewport']}; widest box ends at {verdict['layout']['widest']:.0f} px; "
+              f"with every column shown: scrollWidth {verdict['layout_all']['scroll_width']}")
+    # a table of contents whose links all land, the lead scale first
+    assert verdict["toc_ok"] and verdict["toc"][0] == "#scale-tiny-1x"
+    assert {"#compute", "#agreement"} <= set(verdict["toc"])
+    # per entry: relative links to the recipe and README that exist; the commit (and date) of its rows
+    assert verdict["links"], "committed baselines link to their recipe and README"
+    for href in verdict["links"]:
+        assert "//" not in href and not href.startswith("/"), href
+        assert (page.parent / href).resolve().is_file(), href
+    assert all(re.fullmatch(r"–|[0-9a-f]{7}( \+\d+)?( \d{4}-\d\d-\d\d)?", m) for m in verdict["made"]), verdict["made"]
+    assert any(re.fullmatch(r"[0-9a-f]{7}.*", m) for m in verdict["made"])
+    # a view by each reported metric: the ranks the DOM shows are stats' for that metric
+    shown = {}
+    for v in verdict["views"]:
+        assert v["ok"], v
+        shown.setdefault(v["box"], {})[v["metric"]] = v["ranks"]
+    assert shown == expect["views"]
+    assert any(len(ms) > 3 for ms in shown.values())
+
+    shot = tmp_path / "leaderboard.png"
+    res = _headless(chromium, f"--window-size={WIDTH},2600", f"--screenshot={shot}", page.as_uri())
+    assert shot.exists() and shot.stat().st_size > 10_000, res.stderr[-2000:]
+    assert int.from_bytes(shot.read_bytes()[16:20], "big") == WIDTH     # the PNG's width
+    with capsys.disabled():
+        print(f"leaderboard screenshot at {WIDTH} px: {shot}")
+
+
+def test_metric_views_rank_with_the_primary_s_statistics(page):
+    """Every metric of every table is grouped, given intervals and tie-ranked by the same stats code as
+    the primary (its seed noise by the table's rule over the model's rows), and the primary's view is the
+    table itself."""
+    from winnow.leaderboard import stats, tables
+    from winnow.leaderboard.rows import load_rows
+    from winnow.paths import REPO_ROOT
+
+    board = tables.Board.of(load_rows(REPO_ROOT / "leaderboard" / "rows"))
+    seen = set()
+    for t in board.tables:
+        assert t.views[t.primary] is t.entries
+        rows = [r for e in t.entries for r in e.rows]
+        for metric, entries in t.views.items():
+            seen.add(metric)
+            again = stats.group(rows, metric, (), stats.entry_noise(t.model_rows, metric, t.noise_rule))
+            assert [(e.key, e.mean, e.low, e.high, e.rank) for e in entries] == \
+                   [(e.key, e.mean, e.low, e.high, e.rank) for e in again], (t.scale, t.track, metric)
+    assert tables.HELDOUT_BPB in seen and len(seen) > 3
+
+
+def test_heatmap_colour_saturates_at_a_few_seed_sds():
+    """A difference well inside the seed noise stays pale; full colour only at HEAT_SATURATE sds."""
+    from winnow.leaderboard.html import HEAT_SATURATE, _heat_colour
+
+    pale = [int(x) for x in _heat_colour(0.2).strip("rgb()").split(",")]
+    assert min(pale) > 240
+    assert _heat_colour(HEAT_SATURATE) == _heat_colour(10 * HEAT_SATURATE) == "rgb(100,215,100)"
+    assert _heat_colour(-HEAT_SATURATE) == "rgb(255,100,100)"
