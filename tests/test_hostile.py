@@ -39,7 +39,8 @@ def _plugin_submission(root: Path, tag: str) -> Path:
 
 # ----------------------------------------------------------------------- 1. strict booleans
 @pytest.mark.parametrize("spelling", ["no", "'false'", "False", "FALSE", "0", "No", "'no'", "'0'", "false"])
-def test_allow_code_false_spellings_never_run_plugin_code(tmp_path, spelling):
+def test_allow_code_false_spellings_never_run_plugin_code(tmp_path, monkeypatch, spelling):
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))   # runs stay out of the session's home
     from winnow.run import prepare
 
     folder = _plugin_submission(tmp_path, f"f{abs(hash(spelling)) % 10**6}")
@@ -49,7 +50,8 @@ def test_allow_code_false_spellings_never_run_plugin_code(tmp_path, spelling):
 
 
 @pytest.mark.parametrize("spelling", ["off", "2", "''", "null", "[true]", "enabled", "-1"])
-def test_allow_code_other_spellings_are_an_error_before_any_code(tmp_path, spelling):
+def test_allow_code_other_spellings_are_an_error_before_any_code(tmp_path, monkeypatch, spelling):
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))   # runs stay out of the session's home
     from winnow.run import prepare
 
     folder = _plugin_submission(tmp_path, f"o{abs(hash(spelling)) % 10**6}")
@@ -59,7 +61,8 @@ def test_allow_code_other_spellings_are_an_error_before_any_code(tmp_path, spell
 
 
 @pytest.mark.parametrize("spelling", ["true", "True", "yes", "YES", "1", "'true'"])
-def test_allow_code_true_spellings_run_plugin_code_and_say_so(tmp_path, spelling):
+def test_allow_code_true_spellings_run_plugin_code_and_say_so(tmp_path, monkeypatch, spelling):
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))   # runs stay out of the session's home
     from winnow.io import read_json
     from winnow.run import prepare
 
@@ -411,6 +414,7 @@ def test_the_cli_says_the_disk_is_full_in_one_line(tmp_path, monkeypatch, capsys
     def full(*a, **k):
         raise _enospc(str(tmp_path / "pools" / "mini@v1" / ".shard.tmp"))
 
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))   # runs stay out of the session's home
     monkeypatch.setattr("winnow.run.build_pool", full)
     assert cli.main(["pool", "scale=debug"]) == 2
     err = capsys.readouterr().err
