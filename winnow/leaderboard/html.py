@@ -422,8 +422,10 @@ def _heatmap(t: Table) -> str:
         if errs:
             units[task] = (sum(errs) / len(errs), "item stderr")
             kinds.add("per-item stderrs of the task (no entry has two seeds)")
-    head = "".join(f'<th class="task" title="{_e(task)}{_e(f"; noise unit: {units[task][1]} {units[task][0]:.4g}") if task in units else ""}">'
-                   f'<span>{_e(task.replace("dclm_", ""))}</span></th>' for task in tasks)
+    def unit_note(task: str) -> str:
+        return f"; noise unit: {units[task][1]} {units[task][0]:.4g}" if task in units else ""
+    head = "".join(f'<th class="task" title="{_e(task + unit_note(task))}"><span>{_e(task.replace("dclm_", ""))}</span></th>'
+                   for task in tasks)
     rows = []
     for i, e in enumerate(t.entries):
         cells = []
@@ -536,8 +538,9 @@ def _agreement_reading(rep) -> str:
     chance = ""
     if g.interval:
         lo, hi = g.interval
+        side = " (agreement better than chance)" if lo > 0.5 else " (worse than chance)"
         chance = ("; its interval includes 0.5, so the agreement is not distinguishable from chance" if lo <= 0.5 <= hi
-                  else "; its interval excludes 0.5" + (" (agreement better than chance)" if lo > 0.5 else " (worse than chance)"))
+                  else "; its interval excludes 0.5" + side)
     return (f"How to read it: of the {g.pairs} pairs of the {g.entries} entries both scales ran, {rep.small}'s "
             f"{g.metric} orders {g.decision_accuracy:.0%} as {rep.large}'s {rep.target} does (0.5 is chance, 1 "
             f"perfect){chance}; {len(g.flips)} pairs flip, {g.real_flips} of them beyond both scales' seed noise "
