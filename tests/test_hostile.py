@@ -167,6 +167,15 @@ def test_one_submission_name_one_fingerprint_and_baselines_from_this_repository(
     assert baseline_folder_problems({"submission": "baselines/random", "submission_folder": str(fake)})
     assert not baseline_folder_problems({"submission": "baselines/random",
                                          "submission_folder": str(REPO_ROOT / "baselines" / "random")})
+    # a copy elsewhere (a git worktree of this repository at another commit) with the same recipe
+    # counts as the repository's; the same name with another recipe does not
+    from winnow.submission import load_submission
+
+    fp = load_submission(REPO_ROOT / "baselines" / "random").fingerprint
+    assert not baseline_folder_problems({"submission": "baselines/random", "submission_folder": str(fake),
+                                         "fingerprint": fp})
+    assert baseline_folder_problems({"submission": "baselines/random", "submission_folder": str(fake),
+                                     "fingerprint": "0" * 64})
     row = {"submission": "baselines/random", "fingerprint": "f" * 64, "track": "filtering"}
     assert any("was not made from this repository's baselines/random" in p
                for p in baseline_problems(Path("r.json"), row, {}))

@@ -101,16 +101,27 @@ def repo_baseline(name: str) -> Path:
 
 
 def baseline_folder_problems(run: dict) -> list[str]:
-    """At submit time: a ``baselines/...`` run must have been made from this repository's folder."""
+    """At submit time: a ``baselines/...`` run must have been made from this repository's recipe of
+    that name: its folder, or a folder whose recipe has the same fingerprint (a git worktree of
+    this repository pinned to another commit, as a background queue of runs uses)."""
+    from winnow.curate.recipe import RecipeError
+    from winnow.submission import load_submission
+
     name = str(run.get("submission", ""))
     if not name.startswith("baselines/"):
         return []
     want = repo_baseline(name).resolve()
     got = Path(str(run.get("submission_folder", ""))).resolve()
-    if got != want:
-        return [f"{name} was run from {got}, not from this repository's {want}: baseline rows come only "
-                "from the repository's own baselines/ (put your recipe under submissions/<name>/)"]
-    return []
+    if got == want:
+        return []
+    try:
+        same = (want / "recipe.yaml").is_file() and load_submission(want).fingerprint == run.get("fingerprint")
+    except RecipeError:      # a recipe that needs plugin code to load: only its own folder will do
+        same = False
+    if same:
+        return []
+    return [f"{name} was run from {got}, whose recipe is not this repository's {want}: baseline rows come "
+            "only from the repository's own baselines/ (put your recipe under submissions/<name>/)"]
 
 
 def baseline_problems(path: Path, row: dict, fingerprints: dict[str, tuple[str, str] | None]) -> list[str]:
