@@ -324,3 +324,42 @@ def test_cli_submit_refusal_is_a_clear_error(debug_run, capsys):
     assert main(["submit", str(run.dir)]) == 2
     err = capsys.readouterr().err
     assert "winnow submit: error:" in err and "unofficial run (scale.model.d_model" in err
+
+
+# ------------------------------------------------------------------------------- test scales
+def test_only_leaderboard_scales_use_the_repository_board(monkeypatch, tmp_path):
+    """debug says `leaderboard: {board: false}`; every other committed scale keeps the default."""
+    from winnow.config import group_file
+    from winnow.leaderboard.boards import board_for, on_board
+    from winnow.paths import REPO_ROOT, conf_dir
+
+    scales = sorted(p.stem for p in (conf_dir() / "scale").glob("*.yaml"))
+    assert [s for s in scales if not on_board(group_file("scale", s))] == ["debug"]
+    monkeypatch.delenv("WINNOW_LEADERBOARD", raising=False)
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path))
+    assert board_for("debug") == tmp_path / "leaderboard"
+    assert board_for("tiny-1x") == board_for("400m-1x") == REPO_ROOT / "leaderboard"
+    monkeypatch.setenv("WINNOW_LEADERBOARD", str(tmp_path / "board"))   # an explicit board takes all
+    assert board_for("debug") == board_for("tiny-1x") == tmp_path / "board"
+
+
+def test_debug_rows_go_to_the_home_board_and_leave_the_checkout_alone(debug_run, monkeypatch, capsys):
+    """With no WINNOW_LEADERBOARD, `winnow submit` and `winnow run --submit` of a debug run write
+    the row, its bundle and the board's README under $WINNOW_HOME/leaderboard; the repository's
+    leaderboard/ gets no rows/debug and its pages do not change."""
+    from winnow.cli import main
+    from winnow.paths import REPO_ROOT, winnow_home
+
+    repo = REPO_ROOT / "leaderboard"
+    pages = {p: p.read_bytes() for p in (repo / "README.md", REPO_ROOT / "README.md") if p.exists()}
+    monkeypatch.delenv("WINNOW_LEADERBOARD")
+    home = winnow_home() / "leaderboard"
+    assert main(["submit", str(debug_run.dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"leaderboard row: {home / 'rows' / 'debug'}" in out and "debug is a test scale" in out
+    assert main(["run", *DEBUG, f"submission={SUB}", "--submit"]) == 0   # every stage skipped
+    rows = sorted(p.name for p in (home / "rows" / "debug").rglob("*.json"))
+    assert len(rows) == 2 and any(r.endswith(".bundle.json") for r in rows)
+    assert "baselines/simple_heuristics" in (home / "README.md").read_text()
+    assert not (repo / "rows" / "debug").exists()
+    assert {p: p.read_bytes() for p in pages} == pages

@@ -34,6 +34,7 @@ from winnow.eval.runner import evaluate
 from winnow.fetch import FetchError
 from winnow.io import disk_full, disk_full_message, read_json, sha256_bytes
 from winnow.leaderboard import agreement, rowsets, signal
+from winnow.leaderboard.boards import board_for, home_board
 from winnow.leaderboard.build import build
 from winnow.leaderboard.readmes import stale_readmes
 from winnow.leaderboard.rows import RowError, load_rows, rows_root
@@ -161,7 +162,7 @@ def cmd_run(args) -> int:
             return 2
         seeds = entry_seeds(overrides)
         print(f"entry: seeds {', '.join(map(str, seeds))} (the scale's leaderboard.seeds)")
-    submitted = False
+    boards: set[Path] = set()   # the boards rows went to (a test scale's: $WINNOW_HOME/leaderboard)
     for i, seed in enumerate(seeds):
         run = prepare(overrides + ([f"seed={seed}"] if seed is not None else []))
         if i == 0 and is_main_process():
@@ -173,10 +174,20 @@ def cmd_run(args) -> int:
         if args.submit:
             path = submit(run.dir)
             print(f"leaderboard row: {path}")
-            submitted = True
-    if submitted:
-        build()
+            _board_notice(run.scale["name"])
+            boards.add(board_for(run.scale["name"]))
+    for board in sorted(boards):
+        build(folder=board)
     return 0
+
+
+def _board_notice(scale: str) -> None:
+    """Where a test scale's rows went, and how to see its board."""
+    board = board_for(scale)
+    if board == home_board() and board != leaderboard_dir():
+        print(f"{scale} is a test scale (leaderboard: {{board: false}}): its rows go to {board}, not "
+              f"the repository's leaderboard; `WINNOW_LEADERBOARD={board} winnow leaderboard build` "
+              "renders them")
 
 
 # ------------------------------------------------------------------------------- utility verbs
@@ -274,6 +285,7 @@ def cmd_submit(args) -> int:
     descent) and write its row and evidence bundle; refusals name every reason."""
     path = submit(Path(args.run))
     print(f"leaderboard row: {path}")
+    _board_notice(path.parents[1].name)   # rows/<scale>/<track>/<row>
     return 0
 
 

@@ -21,19 +21,22 @@ from winnow.leaderboard.tables import Board
 from winnow.paths import REPO_ROOT, leaderboard_dir
 
 
-def build(rows_dir: Path | None = None, html: bool = False) -> list[Path]:
-    """Write the leaderboard pages from the rows under ``rows_dir`` (default: the board's); the
-    paths written."""
-    board = Board.of(load_rows(rows_dir))
+def build(rows_dir: Path | None = None, html: bool = False, folder: Path | None = None) -> list[Path]:
+    """Write the pages of the board in ``folder`` (default ``leaderboard_dir()``; a test scale's
+    board is ``$WINNOW_HOME/leaderboard``, ``winnow.leaderboard.boards``) from the rows under
+    ``rows_dir`` (default: its ``rows/``); the paths written. Only the repository's board also
+    writes the README blocks."""
+    folder = folder or leaderboard_dir()
+    board = Board.of(load_rows(rows_dir or (folder / "rows")))
     sections = render(board)
-    out = leaderboard_dir() / "README.md"
+    out = folder / "README.md"
     with atomic_open(out, "wt") as f:
         f.write(leaderboard_markdown(sections))
     written = [out]
     if html:
-        written.append(write_html(board, leaderboard_dir() / "index.html"))
+        written.append(write_html(board, folder / "index.html"))
     readme = REPO_ROOT / "README.md"
-    if readme.exists() and leaderboard_dir() == REPO_ROOT / "leaderboard":
+    if readme.exists() and folder == REPO_ROOT / "leaderboard":
         text = readme.read_text()
         new = text
         for scale, body in sections.items():

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from winnow.config import ConfigError, group_file
 from winnow.io import file_lock, read_json, write_json
+from winnow.leaderboard.boards import board_for
 from winnow.leaderboard.descent import check_descent
 from winnow.leaderboard.evidence import EvidenceError, bundle_path, chain_problems, collect, write_bundle
 from winnow.leaderboard.identity import baseline_folder_problems, name_conflicts
@@ -124,23 +125,28 @@ def make_row(run_dir: Path) -> tuple[dict, dict]:
 
 
 def row_path(row: dict) -> Path:
+    """Where the row goes: its scale's board (``winnow.leaderboard.boards``: a test scale's rows
+    stay in ``$WINNOW_HOME/leaderboard``), ``rows/<scale>/<track>/<slug>__seed<k>__<key8>.json``."""
     slug = row["submission"].replace("/", "-")
     key8 = row["run_id"].rsplit("__", 1)[-1]
-    return rows_root() / row["scale"] / row["track"] / f"{slug}__seed{row['seed']}__{key8}.json"
+    rows = board_for(row["scale"]) / "rows"
+    return rows / row["scale"] / row["track"] / f"{slug}__seed{row['seed']}__{key8}.json"
 
 
 @contextlib.contextmanager
-def board_lock():
-    """An exclusive lock over the rows folder (flock: released if the process dies)."""
-    with file_lock(rows_root() / ".submit.lock"):
+def board_lock(rows: Path | None = None):
+    """An exclusive lock over a rows folder (default: the board's; flock: released if the
+    process dies)."""
+    with file_lock((rows or rows_root()) / ".submit.lock"):
         yield
 
 
 def write_row(row: dict, evidence: dict) -> Path:
     """Bundle first, then the row citing its hash; both by atomic rename, under the board lock."""
     path = row_path(row)
-    with board_lock():
-        existing = [(p, r) for p in row_files() if p != path and (r := read_row(p)[0]) is not None]
+    rows = path.parents[2]   # <board>/rows
+    with board_lock(rows):
+        existing = [(p, r) for p in row_files(rows) if p != path and (r := read_row(p)[0]) is not None]
         if conflicts := name_conflicts(row, existing):
             raise RowError(f"refused: {conflicts[0]}" + (f" (and {len(conflicts) - 1} more rows)" if len(conflicts) > 1 else ""))
         row["bundle"] = {"file": bundle_path(path).name, "sha256": write_bundle(bundle_path(path), evidence)}
@@ -172,7 +178,7 @@ def write_missing_bundles(rows_dir: Path | None = None, runs_dirs: list[Path] | 
         if probs:
             out.append(f"{p}: not bundled, it fails against {run_dir}: " + "; ".join(probs))
             continue
-        with board_lock():
+        with board_lock(rows_dir):
             write_bundle(b, collect(run_dir))
         out.append(f"{p}: wrote {b.name} from {run_dir}")
     return out
