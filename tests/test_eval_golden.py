@@ -99,7 +99,7 @@ def test_request_hash(tm, tok, golden, spec):
         "If intended, bump TASKS_VERSION and regenerate the golden hashes.")
 
 
-def test_a_changed_template_fails_the_golden_hash(tmp_path, tok, golden):
+def test_a_changed_template_fails_the_golden_hash(tmp_path, tok, golden, monkeypatch):
     """The golden test can fail: arc_easy with one changed delimiter hashes differently."""
     import dataclasses
     import shutil
@@ -110,6 +110,7 @@ def test_a_changed_template_fails_the_golden_hash(tmp_path, tok, golden):
 
     for name in ("utils.py", "_dclm_defaults.yaml"):
         shutil.copy(eval_tasks_dir() / name, tmp_path / name)
+    monkeypatch.setenv("WINNOW_DATA", str(data_root()))  # the copy is outside the checkout
     spec = dataclasses.replace(BY_NAME["arc_easy"], continuation_delimiter="\nA: ")
     (tmp_path / "dclm_arc_easy.yaml").write_text(render(task_config(spec)), encoding="utf-8")
     task = TaskManager(include_path=str(tmp_path), include_defaults=False).load(["dclm_arc_easy"])["tasks"][

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import textwrap
+
 import pytest
 
 from winnow.paths import DataRootError, data_root, eval_tasks_dir
@@ -221,3 +225,105 @@ def test_tasks_run_under_stock_lm_eval_on_any_hf_model(tm, tmp_path):
         task_manager=tm, limit=2, batch_size=2, device="cpu", bootstrap_iters=0)
     assert 0.0 <= res["results"]["dclm_copa"]["acc,none"] <= 1.0
     assert res["results"]["dclm_triviaqa_sm_sub"]["exact_match,none"] == 0.0  # random model
+
+
+# ------------------------------------------------------------ eval/tasks/utils.py without winnow
+
+# Blocks every import of winnow (as tests/test_hf_ecosystem.py does), so the child Python has
+# lm-eval but no winnow, as on a machine that never installed it.
+GUARD = textwrap.dedent("""
+    import importlib.abc, sys
+    class _NoWinnow(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "winnow" or name.startswith("winnow."):
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+    sys.meta_path.insert(0, _NoWinnow())
+    try:
+        import winnow  # noqa: F401
+        raise SystemExit("winnow is importable")
+    except ModuleNotFoundError:
+        pass
+""")
+
+
+def _utils_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dclm_task_utils", eval_tasks_dir() / "utils.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_task_utils_copies_agree_with_winnow():
+    """eval/tasks/utils.py carries its own copy of the prompt, generation and GPQA rules (plain
+    lm-eval loads it without winnow): each copied function has winnow's source, each constant
+    winnow's value, and the few-shot splits go to winnow's dict when winnow is importable."""
+    import inspect
+
+    from winnow.eval import data, foundry, generation
+
+    utils = _utils_module()
+    copies = {
+        foundry: ("strip_row", "prefix_space", "fewshot_sample_idxs", "fewshot_plan", "split_preamble",
+                  "demo_text", "register_preamble", "_answer_text", "prepare_row", "prepare_rows"),
+        generation: ("normalize_answer", "early_stop", "extract_answer", "score_generation"),
+        data: ("_cell", "_as_numpy_list", "gpqa_records", "_read_gpqa_member"),
+    }
+    for module, names in copies.items():
+        for name in names:
+            assert inspect.getsource(getattr(utils, name)) == inspect.getsource(getattr(module, name)), (
+                f"eval/tasks/utils.py's {name} differs from {module.__name__}.{name}: copy the change")
+    constants = {
+        foundry: ("KINDS", "DEFAULT_CONTINUATION_DELIMITER", "EXAMPLE_DELIMITER", "FEWSHOT_SEED", "ROW", "CATEGORY"),
+        generation: ("_PUNCTUATION",),
+        data: ("GPQA_ZIP", "GPQA_PASSWORD", "_PANDAS_NA", "_GPQA_COLUMNS"),
+    }
+    for module, names in constants.items():
+        for name in names:
+            assert getattr(utils, name) == getattr(module, name), name
+    assert utils._ARTICLES.pattern == generation._ARTICLES.pattern
+    assert utils.PREAMBLE_SPLITS is foundry.PREAMBLE_SPLITS
+    assert utils.data_root() == data_root()
+
+
+def test_gpqa_rows_match_winnows_derived_file():
+    from winnow.eval.data import gpqa_jsonl
+
+    utils = _utils_module()
+    want = [json.loads(line) for line in gpqa_jsonl("diamond").read_text(encoding="utf-8").splitlines()]
+    got = utils._rows(None, "diamond")
+    assert json.dumps(got) == json.dumps(want) and len(got) == 198
+
+
+def test_plain_lm_eval_loads_the_tasks_without_winnow(tm, tmp_path):
+    """The README's `lm_eval --include_path eval/tasks` in a Python where `import winnow` fails:
+    the tasks index and load, and build the same request strings as in winnow's own process."""
+    import subprocess
+    import sys
+
+    names = ["dclm_arc_easy", "dclm_winogrande", "dclm_gsm8k_cot", "dclm_jeopardy", "dclm_gpqa_diamond"]
+    script = GUARD + f"""
+import json, sys
+from lm_eval.tasks import TaskManager
+tm = TaskManager(include_path={str(eval_tasks_dir())!r}, include_defaults=False)
+out = {{}}
+for name, doc_id, shots in {[(n, 1, 3) for n in names]!r}:
+    task = tm.load([name])["tasks"][name]
+    task.set_fewshot_seed(1234)
+    doc = task.eval_docs[doc_id]
+    reqs = task.construct_requests(doc, task.fewshot_context(doc, shots), metadata=(name, doc_id, 1))
+    out[name] = [list(r.args) for r in (reqs if isinstance(reqs, list) else [reqs])]
+out["winnow"] = [m for m in sys.modules if m == "winnow" or m.startswith("winnow.")]
+json.dump(out, open("out.json", "w"))
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", WINNOW_DATA=str(data_root()))
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path,
+                         env=env, stdin=subprocess.DEVNULL, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out.pop("winnow") == []
+    for name in names:
+        _, args = _requests(tm, name, doc_id=1, shots=3)
+        assert out[name] == json.loads(json.dumps([list(a) for a in args])), name

@@ -50,6 +50,10 @@ _PUNCTUATION = frozenset(string.punctuation + "‘’´`")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
+# normalize_answer, early_stop, extract_answer and score_generation are copied into eval/tasks/utils.py
+# (plain lm-eval without winnow); tests/test_eval_tasks.py checks the copies are the same source.
+
+
 def normalize_answer(s: str) -> str:
     """llm-foundry's normalisation of outputs and labels (the TriviaQA evaluation script's)."""
     s = s.replace("_", " ").lower()
