@@ -8,6 +8,9 @@ missing data root is an error that says where winnow looked and how to get the d
 from __future__ import annotations
 
 import os
+import re
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +27,32 @@ def outside_message(what: str, given: str, resolved: Path, folder: Path) -> str:
     return (f"{what} names {given!r}, which resolves to {resolved}, outside the submission folder "
             f"{folder}: every file a submission uses must be inside its folder (copy it in; symlinks "
             "out of the folder are not followed), or be a URL pinned with its sha256")
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def is_url(value) -> bool:
+    """Whether ``value`` is a ``scheme://`` URL (``file://``, ``s3://``, ``memory://``, ``https://``...)."""
+    return isinstance(value, str) and bool(_URL.match(value))
+
+
+def local_path(value: str | os.PathLike) -> Path | None:
+    """The local path a ``file://`` URL names (``file:///abs`` or ``file://localhost/abs``), a
+    plain path as a Path, None for any other URL (those go through fsspec: winnow.remote)."""
+    if not is_url(value):
+        return Path(value).expanduser()
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme.lower() != "file":
+        return None
+    if parts.netloc not in ("", "localhost"):
+        raise LocationError(f"{value}: a file:// URL names a local path (file:///abs/path); "
+                            f"host {parts.netloc!r} is not this machine")
+    return Path(urllib.request.url2pathname(parts.path))
+
+
+class LocationError(FileNotFoundError):
+    """A path or URL that winnow cannot use where it was given (the message says why and what to do)."""
 
 
 class DataRootError(FileNotFoundError):
@@ -57,8 +86,21 @@ def data_root() -> Path:
 
 
 def winnow_home() -> Path:
-    """``$WINNOW_HOME`` (default ``~/.cache/winnow``): pools, runs and caches live here."""
-    return Path(os.environ.get("WINNOW_HOME", Path.home() / ".cache" / "winnow")).expanduser()
+    """``$WINNOW_HOME`` (default ``~/.cache/winnow``): pools, runs and caches live here.
+
+    A ``file://`` URL is its local path. Any other URL is refused: runs write with atomic renames,
+    completion markers and memory-mapped shards, which object stores do not offer (copy results
+    out with fsspec or the cloud's CLI instead)."""
+    raw = os.environ.get("WINNOW_HOME")
+    if raw is None:
+        return Path.home() / ".cache" / "winnow"
+    home = local_path(raw)
+    if home is None:
+        raise LocationError(
+            f"WINNOW_HOME={raw}: winnow's home must be a local folder (a path or file:// URL): runs "
+            "write with atomic renames and memory-mapped shards, which remote filesystems do not "
+            "offer; set WINNOW_HOME to a local folder and copy results out afterwards")
+    return home
 
 
 def conf_dir() -> Path:

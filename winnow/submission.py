@@ -2,7 +2,9 @@
 or a plain id file (one pool document id a line), named ``<its folder>/<file stem>``.
 
 ``baselines/random`` and ``submissions/random`` never collide because the parent folder is part
-of the name. Paths are resolved against the current directory, then the checkout.
+of the name. Paths are resolved against the current directory, then the checkout. A ``file://``
+URL is its local path; any other URL (s3://, gs://, hf://, memory://, ...) is copied through fsspec
+into a content-addressed local cache first (winnow.remote), then used like a local folder.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from winnow.curate.recipe import is_id_list, load_recipe
-from winnow.paths import REPO_ROOT
+from winnow.paths import REPO_ROOT, is_url, local_path
+from winnow.remote import copy_submission
 
 
 class SubmissionError(ValueError):
@@ -36,6 +39,8 @@ class Submission:
 def resolve_recipe(ref: str | Path) -> Path:
     """The recipe file a submission reference names: ``<folder>/recipe.yaml`` for a folder (or a
     .yaml file in it), or the file itself for a plain id file (``winnow.curate.recipe.is_id_list``)."""
+    if is_url(ref):
+        ref = local_path(ref) or copy_submission(str(ref))
     looked: list[str] = []
     for base in (Path.cwd(), REPO_ROOT):
         p = (base / ref).resolve()

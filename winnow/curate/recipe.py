@@ -60,7 +60,7 @@ from winnow.curate.base import (ParamError, PluginError, SegmentJob, StepContext
 from winnow.curate.fields import declared, field_problems
 from winnow.io import sha256_file
 from winnow.manifest import hash_obj
-from winnow.paths import inside, outside_message
+from winnow.paths import inside, is_url, local_path, outside_message
 from winnow.registry import RegistryError, suggest
 
 TRACKS = ("filtering", "mixing", "order")
@@ -687,7 +687,12 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
     specs: list[StepSpec] = []
     ids_file = None
     if has_ids:
-        ids_file = (folder / data["ids"]).resolve()
+        if is_url(data["ids"]) and local_path(data["ids"]) is None:
+            raise RecipeError(f"{path}: `ids` names the URL {data['ids']!r}; the id file must be in the "
+                              "submission folder (copy it in; a whole submission folder may be a URL: "
+                              "submission=s3://bucket/folder is copied to a local cache)", path)
+        given = local_path(data["ids"]) if is_url(data["ids"]) else Path(data["ids"])  # file:// is local
+        ids_file = (folder / given).resolve()
         if not inside(folder, ids_file):
             raise RecipeError(f"{path}: " + outside_message("`ids`", data["ids"], ids_file, folder), path)
         if not ids_file.is_file():

@@ -1,0 +1,108 @@
+"""Submissions named by URL: ``file://`` is a local path, any other fsspec URL is copied first.
+
+``submission=file:///abs/folder`` is the folder itself (winnow.paths.local_path). Any other URL
+(``s3://bucket/subs/mine``, ``gs://...``, ``hf://...``, ``memory://...``) goes through fsspec and
+is copied into ``$WINNOW_HOME/remote/<digest>/<parent>/<name>`` before use. Choices:
+
+- **Content-addressed.** The digest hashes the layout and every file's relative path and sha256, so the same
+  content is one copy however often it is named, and a changed remote folder is a new copy; the
+  copy is written under a temporary name and renamed into place, so a half copy is never used.
+- **Same layout, same name.** The copy keeps the URL's last two path parts, so the submission's
+  name (``<parent>/<name>``) is what it would be from a local checkout of the same folder.
+- **Confinement kept.** A listed file whose relative path is absolute or climbs out (``..``) is
+  refused; the copy holds regular files only (object stores have no symlinks), so the local
+  rules that keep a submission's files inside its folder (winnow.paths.inside) apply unchanged.
+- **Never silently empty.** A URL that lists no files, or whose protocol's package is missing
+  (``s3fs``, ``gcsfs``, ``huggingface_hub``...), is one error line saying so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+import tempfile
+from pathlib import Path
+
+from winnow.paths import LocationError, winnow_home
+
+# the pip package each common protocol needs (fsspec's own message names it too)
+EXTRAS = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "hf": "huggingface_hub",
+          "az": "adlfs", "abfs": "adlfs", "http": "aiohttp", "https": "aiohttp"}
+
+
+class RemoteError(LocationError):
+    """A URL that cannot be read (missing protocol package, nothing there, unsafe names)."""
+
+
+def filesystem(url: str):
+    """(fsspec filesystem, path inside it) for ``url``; one clear line when it cannot be opened."""
+    protocol = url.split("://", 1)[0].lower()
+    try:
+        import fsspec.core
+
+        return fsspec.core.url_to_fs(url)
+    except ImportError as e:
+        package = EXTRAS.get(protocol)
+        hint = f"pip install {package}" if package else "install the fsspec backend for it"
+        raise RemoteError(f"{url}: reading {protocol}:// URLs needs a package that is not installed "
+                          f"({e}); {hint}") from None
+    except ValueError as e:  # fsspec: "Protocol not known"
+        raise RemoteError(f"{url}: {e}; winnow reads URLs through fsspec (file://, s3://, gs://, "
+                          "hf://, memory://, https:// ...)") from None
+
+
+def _listing(fs, root: str, url: str) -> list[tuple[str, str]]:
+    """(relative posix path, full path) of every file under ``root``, checked and sorted."""
+    root = root.rstrip("/")
+    if fs.isfile(root):
+        return [(posixpath.basename(root), root)]
+    if not fs.isdir(root):
+        raise RemoteError(f"{url}: no such file or folder")
+    out = []
+    for full in sorted(fs.find(root, withdirs=False)):
+        rel = posixpath.relpath(full.rstrip("/"), root)
+        if rel.startswith(("/", "../")) or rel in ("", ".", "..") or "/../" in f"/{rel}/":
+            raise RemoteError(f"{url}: the listed file {full!r} is not inside the folder")
+        out.append((rel, full))
+    if not out:
+        raise RemoteError(f"{url}: the folder holds no files (a submission needs recipe.yaml or an id file)")
+    return out
+
+
+def copy_submission(url: str, cache: Path | None = None) -> Path:
+    """The local copy of the submission folder (or id file) at ``url``, made if not yet cached."""
+    fs, root = filesystem(url)
+    files = _listing(fs, root, url)
+    single = fs.isfile(root.rstrip("/"))  # an id file, not a folder
+    parts = [p for p in root.rstrip("/").split("/") if p]
+    parent, name = (["remote", "remote"] + parts)[-2:]
+    layout = Path(parent) if single else Path(parent) / name
+    base = Path(cache or winnow_home() / "remote")
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".part-", dir=base))
+    try:
+        entries = [f"{layout.as_posix()}\n"]
+        for rel, full in files:
+            dest = tmp / layout / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            h = hashlib.sha256()
+            with fs.open(full, "rb") as src, open(dest, "wb") as out:
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    h.update(chunk)
+                    out.write(chunk)
+            entries.append(f"{rel}\0{h.hexdigest()}\n")
+        digest = hashlib.sha256("".join(entries).encode()).hexdigest()[:16]
+        final = base / digest
+        if not final.exists():
+            try:
+                os.replace(tmp, final)
+                tmp = None
+            except OSError:  # another process renamed the same content into place first
+                if not final.is_dir():
+                    raise
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final / layout / files[0][0] if single else final / layout
