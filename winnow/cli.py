@@ -27,7 +27,8 @@ from winnow.curate.inspect import InspectError, inspect_run
 from winnow.curate.recipe import RecipeError, validate_recipe
 from winnow.docs import DocumentError
 from winnow.eval.catalog import format_catalog, format_results
-from winnow.eval.data import EvalDataError, data_status, format_status, pull, resolve_root
+from winnow import rootdata
+from winnow.eval.data import EvalDataError, data_status, default_dest, format_status, pull, resolve_root
 from winnow.eval.dclm_database import check_dclm_database
 from winnow.eval.model_io import ModelLoadError
 from winnow.eval.runner import evaluate
@@ -432,12 +433,19 @@ def cmd_eval(args) -> int:
 
 def cmd_data(args) -> int:
     if args.action == "pull":
-        pull(dest=args.dest, files=args.only, base_url=args.base_url, force=args.force)
+        mirror = args.mirror.rstrip("/") if args.mirror else None
+        base_url = args.base_url or (f"{mirror}/eval" if mirror else None)
+        pull(dest=args.dest, files=args.only, base_url=base_url, force=args.force)
+        if not args.only:  # the tokenizer, banlists, reference table (winnow.rootdata)
+            rootdata.pull(Path(args.dest).expanduser() if args.dest else default_dest(), base_url=mirror,
+                          force=args.force)
         return 0
     root = resolve_root(args.root)
     statuses = data_status(root=root)
     print(format_status(statuses, root))
-    return 1 if any(s.status == "modified" for s in statuses) else 0
+    others = rootdata.status(root)
+    print(rootdata.format_status(others))
+    return 1 if any(s.status == "modified" for s in [*statuses, *others]) else 0
 
 
 def cmd_check_aggregates(args) -> int:
@@ -592,6 +600,8 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--dest", help="data root to write into (default: $WINNOW_DATA, else ~/.cache/winnow/data)")
     dp.add_argument("--only", nargs="+", metavar="FILE", help="paths under <data>/eval/ (default: every file)")
     dp.add_argument("--base-url", help="fetch <base-url>/<file> instead (a mirror laid out like <data>/eval/)")
+    dp.add_argument("--mirror", help="a copy of a whole data root (URL or folder): eval files from <mirror>/eval/, "
+                                     "the others from <mirror>/<path>")
     dp.add_argument("--force", action="store_true", help="download again even verified, reconstructed or modified files")
     dp.set_defaults(func=cmd_data)
     dp = data_sub.add_parser("status", help="which evaluation data files are present, reconstructed, modified or missing")
