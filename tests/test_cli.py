@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from winnow.cli import build_parser, main
@@ -57,9 +61,9 @@ def test_unknown_scale_is_a_clear_error(capsys):
 
 
 def test_a_run_without_scale_says_which_scale_it_uses(monkeypatch, capsys):
-    import winnow.cli as cli
+    import winnow.commands.compute as compute
 
-    monkeypatch.setattr(cli, "run_stages", lambda run, stages: {})
+    monkeypatch.setattr(compute, "run_stages", lambda run, stages: {})
     assert main(["pool", "submission=baselines/random", "progress=false"]) == 0
     err = capsys.readouterr().err
     assert "no scale= given" in err and "'quickstart'" in err and "scale=NAME" in err
@@ -101,3 +105,38 @@ def test_a_missing_submission_names_each_place_once(capsys, tmp_path):
     assert main(["validate", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert f"found in {tmp_path / 'nope'};" in err and "id file" in err  # not "in X or X"
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(tmp_path):
+    """`winnow ls steps | head -1`: the reader gone, winnow ends with 141 (as SIGPIPE would) and
+    no BrokenPipeError traceback."""
+    r, w = os.pipe()
+    os.close(r)   # no reader at all: the first write fails, whatever the pipe's buffer
+    try:
+        res = subprocess.run([sys.executable, "-m", "winnow.cli", "ls", "steps"], stdout=w,
+                             stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(w)
+    assert res.returncode == 141 and "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
+
+
+def test_run_submit_rebuilds_the_repository_boards_html_page(monkeypatch, tmp_path, capsys):
+    """`winnow run --submit` at a leaderboard scale rebuilds leaderboard/index.html with the
+    Markdown (as `winnow leaderboard build --html`); another board gets its Markdown only."""
+    import types
+
+    import winnow.commands.compute as compute
+    from winnow.paths import REPO_ROOT
+
+    built = []
+    run = types.SimpleNamespace(dir=tmp_path / "run", scale={"name": "tiny-1x"})
+    monkeypatch.setattr(compute, "prepare", lambda overrides: run)
+    monkeypatch.setattr(compute, "run_stages", lambda run, stages: {})
+    monkeypatch.setattr(compute, "submit", lambda d: tmp_path / "row.json")
+    monkeypatch.setattr(compute, "build", lambda **kw: built.append(kw) or [])
+    for board, html in ((REPO_ROOT / "leaderboard", True), (tmp_path / "board", False)):
+        monkeypatch.setattr(compute, "board_for", lambda scale, b=board: b)
+        monkeypatch.setattr("winnow.commands.board.board_for", lambda scale, b=board: b)
+        built.clear()
+        assert main(["run", "scale=tiny-1x", "--submit"]) == 0
+        assert built == [{"folder": board, "html": html}]

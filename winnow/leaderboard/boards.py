@@ -18,12 +18,18 @@ import os
 from pathlib import Path
 
 from winnow.config import ConfigError, group_file
-from winnow.paths import leaderboard_dir, winnow_home
+from winnow.paths import REPO_ROOT, leaderboard_dir, winnow_home
 
 
 def on_board(scale: dict) -> bool:
     """Whether rows of this scale config belong on the repository's board (the default)."""
     return (scale.get("leaderboard") or {}).get("board", True) is not False
+
+
+def is_repository_board(folder: Path) -> bool:
+    """Whether ``folder`` is the repository's own ``leaderboard/`` (whose pages include the README
+    blocks and ``index.html``), not a test scale's or a temporary board."""
+    return Path(folder) == REPO_ROOT / "leaderboard"
 
 
 def home_board() -> Path:

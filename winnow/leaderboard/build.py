@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from winnow.io import atomic_open
+from winnow.leaderboard.boards import is_repository_board
 from winnow.leaderboard.html import write_html
 from winnow.leaderboard.readmes import write_readmes
 from winnow.leaderboard.render import leaderboard_markdown, render, replace_marked
@@ -36,7 +37,7 @@ def build(rows_dir: Path | None = None, html: bool = False, folder: Path | None 
     if html:
         written.append(write_html(board, folder / "index.html"))
     readme = REPO_ROOT / "README.md"
-    if readme.exists() and folder == REPO_ROOT / "leaderboard":
+    if readme.exists() and is_repository_board(folder):
         text = readme.read_text()
         new = text
         for scale, body in sections.items():

@@ -1,0 +1,106 @@
+"""The verbs about submissions and runs that compute nothing: ``ls``, ``validate``, ``verify``,
+``inspect`` and ``import-dclm``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from winnow.config import group_file
+from winnow.curate import stepdoc
+from winnow.curate.dclm_import import check_result, import_dclm
+from winnow.curate.inspect import inspect_run
+from winnow.curate.recipe import validate_recipe
+from winnow.leaderboard.verify import verify_run
+from winnow.paths import conf_dir, winnow_home
+from winnow.submission import resolve_recipe
+from winnow.train.scales import scale_table
+
+
+def cmd_ls(args) -> int:
+    what = args.what
+    if (args.name or args.markdown) and what != "steps":
+        print(f"winnow ls: error: a NAME or --markdown goes with `ls steps` only, not `ls {what}`",
+              file=sys.stderr)
+        return 2
+    if what == "scales":
+        print(scale_table())
+    elif what in ("suites", "pools", "engines"):
+        group = {"suites": "suite", "pools": "pool", "engines": "engine"}[what]
+
+        for p in sorted((conf_dir() / group).glob("*.yaml")):
+            cfg = group_file(group, p.stem)
+            if cfg.get("name") != "auto":
+                print(f"{p.stem:<12} v{cfg.get('version', '-')}")
+    elif what == "steps" and args.markdown:  # the page docs/steps.md is (a test compares them)
+        sys.stdout.write(stepdoc.markdown())
+    elif what == "steps":
+        print(stepdoc.render(stepdoc.describe(args.name)) if args.name else stepdoc.step_table())
+    elif what == "runs":
+        for d in sorted((winnow_home() / "runs").glob("*")):
+            print(d.name)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    bad = 0
+    for ref in args.recipes:
+        p = Path(ref)
+        path = p if p.is_file() else resolve_recipe(ref)
+        problems = validate_recipe(path, allow_code=args.allow_code)
+        if problems:
+            bad += 1
+            print(f"{path}: INVALID")
+            for pr in problems:
+                print(f"  - {pr}")
+        else:
+            print(f"{path}: ok")
+    return 2 if bad else 0
+
+
+def cmd_verify(args) -> int:
+    problems = verify_run(Path(args.run))
+    if problems:
+        print(f"{args.run}: FAILED")
+        for p in problems:
+            print(f"  - {p}")
+        return 1
+    print(f"{args.run}: ok (every file matches its manifest)")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    print(inspect_run(Path(args.run), step=args.step, reason=args.reason, limit=args.limit))
+    return 0
+
+
+def cmd_import_dclm(args) -> int:
+    res = import_dclm(Path(args.config), name=args.name, source=args.source)
+    text = res.to_yaml()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}: {len(res.steps)} winnow steps", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    err = sys.stderr
+    if res.lacking:
+        print(f"DCLM steps winnow lacks ({len(res.lacking)}), left out:", file=err)
+        for x in res.lacking:
+            print(f"  - {x.line()}", file=err)
+    if res.not_needed:
+        print(f"DCLM steps not needed in winnow ({len(res.not_needed)}):", file=err)
+        for x in res.not_needed:
+            print(f"  - {x.line()}", file=err)
+    for n in res.notes:
+        print(f"note: {n}", file=err)
+    if not res.steps:
+        print("winnow import-dclm: error: no DCLM step could be converted", file=err)
+        return 1
+    problems = check_result(res)
+    if problems:
+        print("warning: the imported recipe does not validate:", file=err)
+        for pr in problems:
+            print(f"  - {pr}", file=err)
+    else:
+        print("the imported recipe validates", file=err)
+    return 0
