@@ -195,9 +195,9 @@ def test_metric_views_rank_with_the_primary_s_statistics(page):
 
 def test_heatmap_colour_saturates_at_a_few_seed_sds():
     """A difference well inside the seed noise stays pale; full colour only at HEAT_SATURATE sds."""
-    from winnow.leaderboard.html import HEAT_SATURATE, _heat_colour
+    from winnow.leaderboard.heatmap import HEAT_SATURATE, heat_colour
 
-    pale = [int(x) for x in _heat_colour(0.2).strip("rgb()").split(",")]
+    pale = [int(x) for x in heat_colour(0.2).strip("rgb()").split(",")]
     assert min(pale) > 240
-    assert _heat_colour(HEAT_SATURATE) == _heat_colour(10 * HEAT_SATURATE) == "rgb(100,215,100)"
-    assert _heat_colour(-HEAT_SATURATE) == "rgb(255,100,100)"
+    assert heat_colour(HEAT_SATURATE) == heat_colour(10 * HEAT_SATURATE) == "rgb(100,215,100)"
+    assert heat_colour(-HEAT_SATURATE) == "rgb(255,100,100)"
