@@ -41,27 +41,28 @@ Notable choices:
 * Duplicate YAML keys are an error (PyYAML would silently keep the last one).
 * Each step's field declarations (``needs``/``provides``) are checked in recipe order, so a step
   reading a field no earlier step writes fails here, naming both steps (``winnow.curate.fields``).
+
+One step's checks and canonical form are ``winnow.curate.stepcompile``; the strict YAML reading
+(duplicate keys, ``file:line:col`` messages) is ``winnow.curate.recipe_yaml``. This module keeps
+the recipe's own keys (track, ids, plugins, external, targets, stages) and the ``Recipe``.
 """
 
 from __future__ import annotations
 
-import inspect
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from winnow.curate.base import (ParamError, PluginError, SegmentJob, StepContext, StepError,
-                                StepSpec, build_step, load_plugins, resolve_step, step_dependence,
-                                step_kind)
-from winnow.curate.fields import declared, field_problems
+from winnow.curate.base import PluginError, SegmentJob, StepContext, StepSpec, build_step, load_plugins, resolve_step
+from winnow.curate.fields import field_problems
+from winnow.curate.recipe_yaml import StrictLoader, yaml_problem, yaml_type
+from winnow.curate.stepcompile import compile_step, is_file_param, looks_like_url
 from winnow.io import sha256_file
 from winnow.manifest import hash_obj
 from winnow.paths import inside, is_url, local_path, outside_message
-from winnow.registry import RegistryError, suggest
+from winnow.registry import suggest
 
 TRACKS = ("filtering", "mixing", "order")
 TOP_KEYS = ("name", "track", "description", "authors", "notes", "steps", "ids", "plugins",
@@ -140,7 +141,7 @@ class Recipe:
             files[f"plugin:{p.name}"] = p
         for spec in self.steps:
             for k, v in spec.params.items():
-                if _is_file_param(k) and isinstance(v, str) and not _is_url(v):
+                if is_file_param(k) and isinstance(v, str) and not looks_like_url(v):
                     files[f"step{spec.index}.{k}"] = Path(v)
         return files
 
@@ -224,275 +225,6 @@ class Recipe:
         return out
 
 
-# --------------------------------------------------------------------------- YAML
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys."""
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first given on line {seen[key] + 1})",
-                    key_node.start_mark)
-            seen[key] = key_node.start_mark.line
-        except TypeError:
-            pass  # unhashable key: construct_mapping reports it
-    return loader.construct_mapping(node, deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _yaml_problem(path: Path, text: str, e: yaml.YAMLError) -> str:
-    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-    problem = getattr(e, "problem", None) or str(e)
-    context = getattr(e, "context", None)
-    what = problem + (f" ({context})" if context else "")
-    if mark is None:
-        return f"{path}: malformed YAML: {what}"
-    lines = text.splitlines()
-    shown = ""
-    if 0 <= mark.line < len(lines):
-        prefix = f"    {mark.line + 1} | "
-        shown = f"\n{prefix}{lines[mark.line]}\n{' ' * (len(prefix) + mark.column)}^"
-    fix = ("remove or rename one of the two" if "duplicate key" in what else
-           "check the indentation and quoting on or just before that line")
-    return f"{path}:{mark.line + 1}:{mark.column + 1}: malformed YAML: {what}{shown}\n    {fix}"
-
-
-# --------------------------------------------------------------------------- checks
-
-def _is_file_param(name: str) -> bool:
-    return name.endswith("_file") or name.endswith("_path")
-
-
-def _is_url(value: str) -> bool:
-    return "://" in value
-
-
-def _hash_ref(path: Path) -> str:
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        return hash_obj([(p.relative_to(path).as_posix(), sha256_file(p)) for p in files])
-    return sha256_file(path)
-
-
-def _yaml_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, int):
-        return f"an integer ({value})"
-    if isinstance(value, float):
-        return f"a number ({value})"
-    if isinstance(value, str):  # a long one (an id file read as YAML) is cut, never printed whole
-        return f"a string ({value!r})" if len(value) <= 60 else \
-            f"a string ({value[:40]!r}... {len(value):,} characters)"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-_UNION_TYPES = (typing.Union, types.UnionType)
-
-
-def _hint_name(hint: Any) -> str:
-    origin = typing.get_origin(hint)
-    if origin in _UNION_TYPES:
-        return " or ".join(_hint_name(a) for a in typing.get_args(hint))
-    if origin is typing.Literal:
-        return " or ".join(repr(a) for a in typing.get_args(hint))
-    names = {int: "an integer", float: "a number", str: "a string", bool: "a boolean (true/false)",
-             list: "a list", dict: "a mapping", type(None): "null"}
-    if origin in (list, dict):
-        return names[origin]
-    return names.get(hint, getattr(hint, "__name__", str(hint)))
-
-
-def _type_ok(value: Any, hint: Any) -> bool | None:
-    """True/False when ``hint`` is a checkable type, None when it is not (then not checked)."""
-    if hint is Any:
-        return True
-    origin = typing.get_origin(hint)
-    if origin in _UNION_TYPES:
-        verdicts = [_type_ok(value, a) for a in typing.get_args(hint)]
-        if any(v is True for v in verdicts):
-            return True
-        return None if any(v is None for v in verdicts) else False
-    if origin is typing.Literal:
-        return value in typing.get_args(hint)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if hint is list or origin is list:
-        if not isinstance(value, list):
-            return False
-        args = typing.get_args(hint)
-        if args:
-            inner = [_type_ok(v, args[0]) for v in value]
-            return False if any(v is False for v in inner) else True
-        return True
-    if hint is dict or origin is dict:
-        return isinstance(value, dict)
-    return None
-
-
-def _constructor_hints(cls: Any) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls.__init__)
-    except Exception:  # unresolvable annotations in third-party code: skip type checks
-        return {}
-
-
-# --------------------------------------------------------------------------- compile
-
-MAX_MAGNITUDE = 1e15  # no step parameter is meaningfully larger (a 7B run's budget is ~3e11 tokens)
-
-
-def _number_problems(value: Any, where: str) -> list[str]:
-    """NaN, infinities and absurd magnitudes anywhere in a parameter value: a step would compare
-    with them silently (``multiplier: .nan`` kept everything), so they are refused here."""
-    if isinstance(value, bool):
-        return []
-    if isinstance(value, (int, float)):
-        if value != value or value in (float("inf"), float("-inf")):
-            return [f"{where} is {value!r}; give a finite number"]
-        if abs(value) > MAX_MAGNITUDE:
-            return [f"{where} is {value:g}, beyond any meaningful setting (|x| <= {MAX_MAGNITUDE:g})"]
-        return []
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _number_problems(v, f"{where}.{k}")]
-    if isinstance(value, (list, tuple)):
-        return [p for i, v in enumerate(value) for p in _number_problems(v, f"{where}[{i}]")]
-    return []
-
-
-def _compile_step(index: int, name: str, params: dict, label: str, folder: Path,
-                  local: dict[str, Any], problems: list[str]) -> StepSpec | None:
-    if bad := [p for k, v in params.items() for p in _number_problems(v, f"parameter {k!r}")]:
-        problems.extend(f"{label}: {p}" for p in bad)
-        return None
-    try:
-        cls = resolve_step(name, local)
-    except RegistryError as e:
-        problems.append(f"{label}: {e} (`winnow ls steps` lists the registered steps)")
-        return None
-    except Exception as e:  # the module behind a lazy target failed to import
-        problems.append(f"{label}: step {name!r} could not be loaded: {type(e).__name__}: {e}")
-        return None
-    try:
-        kind = step_kind(cls)
-    except StepError as e:
-        problems.append(f"{label}: {e}")
-        return None
-
-    n_before = len(problems)
-    try:
-        sig = inspect.signature(cls)
-    except (TypeError, ValueError):
-        sig = None
-    accepted: dict[str, inspect.Parameter] = {}
-    takes_any = False
-    if sig is not None:
-        for pname, p in sig.parameters.items():
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-                accepted[pname] = p
-            elif p.kind == p.VAR_KEYWORD:
-                takes_any = True
-    listing = ", ".join(accepted) if accepted else "no parameters"
-    if sig is not None and not takes_any:
-        for k in params:
-            if k not in accepted:
-                close = suggest(k, list(accepted)) if accepted else ""
-                hint = f" ({close})" if close.startswith("did you mean") else ""
-                problems.append(f"{label}: unknown parameter {k!r}{hint}; {name} takes: {listing}")
-    for pname, p in accepted.items():
-        if p.default is p.empty and pname not in params:
-            problems.append(f"{label}: missing required parameter {pname!r}; add "
-                            f"`{pname}: <value>` to the step ({name} takes: {listing})")
-    hints = _constructor_hints(cls)
-    for k, v in params.items():
-        if k in hints and _type_ok(v, hints[k]) is False:
-            extra = ""
-            if isinstance(v, str) and (_type_ok(1.5, hints[k]) or _type_ok(1, hints[k])):
-                try:
-                    float(v)
-                    extra = " (YAML reads 1e5 as a string: write 1.0e+5 or 100000)"
-                except ValueError:
-                    pass
-            problems.append(f"{label}: parameter {k!r} must be {_hint_name(hints[k])}, "
-                            f"got {_yaml_type(v)}{extra}")
-
-    resolved = dict(params)
-    for k, v in params.items():
-        if _is_file_param(k) and isinstance(v, str) and not _is_url(v):
-            p = (folder / Path(v).expanduser()).resolve()
-            if not inside(folder, p):
-                problems.append(f"{label}: " + outside_message(f"parameter {k!r}", v, p, folder))
-            elif not p.exists():
-                problems.append(f"{label}: parameter {k!r} names {v!r}, but {p} does not exist "
-                                "(paths are relative to the recipe's folder)")
-            resolved[k] = str(p)
-    if len(problems) > n_before:
-        return None
-
-    try:
-        instance = cls(**resolved)  # constructors validate values; they must be cheap
-    except ParamError as e:
-        problems.append(f"{label}: parameter {e.param!r}: {e.message}")
-        return None
-    except (ValueError, TypeError, StepError) as e:
-        problems.append(f"{label}: invalid parameters: {e}")
-        return None
-    except Exception as e:  # a constructor doing more than it should; still name the step
-        problems.append(f"{label}: the step's constructor failed: {type(e).__name__}: {e}")
-        return None
-
-    version = getattr(cls, "version", None)
-    if version is None:
-        problems.append(f"{label}: step class {cls.__name__} has no `version` attribute; add "
-                        "`version = 1` and bump it whenever its output changes")
-        return None
-    canonical_params = {}
-    for pname, p in accepted.items():
-        if p.default is not p.empty:
-            canonical_params[pname] = p.default
-    canonical_params.update(resolved)
-    for pname in getattr(cls, "added_params", ()):  # see base.py: earlier recipes keep their hash
-        if pname in canonical_params and pname in accepted \
-                and canonical_params[pname] == accepted[pname].default:
-            del canonical_params[pname]
-    for k, v in list(canonical_params.items()):
-        if _is_file_param(k) and isinstance(v, str) and not _is_url(v):
-            canonical_params[k] = {"sha256": _hash_ref(Path(v))}
-    canonical = {"step": name, "version": version, "params": dict(sorted(canonical_params.items()))}
-    seeded, budgeted = step_dependence(instance)
-    try:
-        needs, provides = declared(instance, {**{k: p.default for k, p in accepted.items()
-                                                 if p.default is not p.empty}, **resolved})
-    except StepError as e:
-        problems.append(f"{label}: the step's field declaration is wrong: {e}")
-        return None
-    return StepSpec(index=index, name=name, params=resolved, kind=kind, version=version,
-                    canonical=canonical, seed_dependent=seeded, budget_dependent=budgeted,
-                    needs=needs, provides=provides)
-
-
 def _target_name(name: str) -> str:
     """``squad`` and ``dclm_squad`` -> ``dclm_squad`` (winnow's lm-eval task names)."""
     return name if name.startswith("dclm_") else f"dclm_{name}"
@@ -504,7 +236,7 @@ def _check_targets(raw: Any, path: Path, problems: list[str]) -> list[str]:
         return []
     if not _str_list(raw) or not raw:
         problems.append(f"{path}: `targets` must be a non-empty list of evaluation task names "
-                        f"(e.g. [dclm_squad, dclm_lambada_openai]), got {_yaml_type(raw)}")
+                        f"(e.g. [dclm_squad, dclm_lambada_openai]), got {yaml_type(raw)}")
         return []
     from winnow.eval.aggregates import load_task_table
 
@@ -588,9 +320,9 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
             raise RecipeError(f"{path}: not a text file (byte {e.start} is not UTF-8); a recipe is a UTF-8 "
                               "YAML file (copy submissions/template/recipe.yaml to start one)", path) from None
         try:
-            data = yaml.load(text, Loader=_Loader)
+            data = yaml.load(text, Loader=StrictLoader)
         except yaml.YAMLError as e:
-            raise RecipeError(_yaml_problem(path, text, e), path) from None
+            raise RecipeError(yaml_problem(path, text, e), path) from None
         except RecursionError:
             raise RecipeError(f"{path}: the YAML nests too deep to read; a recipe is a few levels "
                               "deep (`steps:`, a list of `- step: <name>` mappings)", path) from None
@@ -599,7 +331,7 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
                           "and `steps:` (or `ids:`)", path)
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: the top level must be a mapping (`name: ...`, `track: ...`, "
-                          f"`steps: ...`), got {_yaml_type(data)}", path)
+                          f"`steps: ...`), got {yaml_type(data)}", path)
 
     problems: list[str] = []
     for key in data:
@@ -610,7 +342,7 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
     if name is None:
         problems.append(f"{path}: missing `name:` (a short name for the submission)")
     elif not isinstance(name, str) or not name.strip():
-        problems.append(f"{path}: `name` must be a non-empty string, got {_yaml_type(name)}")
+        problems.append(f"{path}: `name` must be a non-empty string, got {yaml_type(name)}")
     track = data.get("track")
     if track is None:
         problems.append(f"{path}: missing `track:`; use one of {', '.join(TRACKS)}")
@@ -624,9 +356,9 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
                         f"sorted file of pool ids), not {'both' if has_steps else 'neither'}")
     if has_steps and not isinstance(data["steps"], list):
         problems.append(f"{path}: `steps` must be a list (`- step: <name>` items), "
-                        f"got {_yaml_type(data['steps'])}")
+                        f"got {yaml_type(data['steps'])}")
     if has_ids and not isinstance(data["ids"], str):
-        problems.append(f"{path}: `ids` must be a file path, got {_yaml_type(data['ids'])}")
+        problems.append(f"{path}: `ids` must be a file path, got {yaml_type(data['ids'])}")
     external = data.get("external")
     if external is not None:
         if track != "mixing":
@@ -698,8 +430,8 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
         if not ids_file.is_file():
             raise RecipeError(f"{path}: `ids` names {data['ids']!r}, but {ids_file} does not "
                               "exist (paths are relative to the recipe's folder)", path)
-        spec = _compile_step(1, "select_ids", {"ids_file": str(ids_file)}, f"{path}: ids",
-                             folder, local, problems)
+        spec = compile_step(1, "select_ids", {"ids_file": str(ids_file)}, f"{path}: ids",
+                            folder, local, problems)
         if spec is not None:
             specs.append(spec)
     else:
@@ -716,18 +448,18 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
                 params = {k: v for k, v in item.items() if k != "step"}
             else:
                 problems.append(f"{where}: each step must be a mapping `- step: <name>`, "
-                                f"got {_yaml_type(item)}")
+                                f"got {yaml_type(item)}")
                 continue
             if not isinstance(step_name, str):
-                problems.append(f"{where}: `step` must be a step name, got {_yaml_type(step_name)}")
+                problems.append(f"{where}: `step` must be a step name, got {yaml_type(step_name)}")
                 continue
             bad_keys = [k for k in params if not isinstance(k, str)]
             if bad_keys:
                 problems.append(f"{where} ({step_name}): parameter names must be strings, "
                                 f"got {bad_keys!r}")
                 continue
-            spec = _compile_step(i, step_name, params, f"{where} ({step_name})", folder, local,
-                                 problems)
+            spec = compile_step(i, step_name, params, f"{where} ({step_name})", folder, local,
+                                problems)
             if spec is not None:
                 specs.append(spec)
     for spec in specs:
