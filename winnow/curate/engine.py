@@ -43,7 +43,8 @@ from typing import Any
 
 from winnow.curate.base import ENGINES  # noqa: F401  (re-exported: engines are looked up here too)
 from winnow.curate.base import (Counters, DropSampler, Mapper, SegmentJob, SegmentResult,
-                                SourceTable, StepError, StepSpec, build_step, load_plugins)
+                                SourceTable, StepError, StepSpec)
+from winnow.curate.plugins import build_step, load_plugins
 from winnow.docs import STEP_FIELDS, DocumentError, check_doc, read_docs, write_docs
 from winnow.io import read_json, write_json
 

@@ -30,7 +30,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from winnow.curate.base import Filter, GlobalStep, Mapper, StepError, StepSpec, resolve_step
+from winnow.curate.base import Filter, GlobalStep, Mapper, StepError, StepSpec
+from winnow.curate.plugins import resolve_step
 from winnow.curate.steps import BUILTIN_STEPS
 
 STAGE_FIELD = "meta.stage"

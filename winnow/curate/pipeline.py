@@ -46,10 +46,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from winnow.curate.base import (ENGINES, Counters, SourceTable, StepContext, StepError, StepSpec,
-                                cpu_clock, resolve_step)
+from winnow.curate.base import ENGINES, Counters, SourceTable, StepContext, StepError, StepSpec, cpu_clock
 from winnow.curate.common import partial
 from winnow.curate.external import external_shards
+from winnow.curate.plugins import resolve_step
 from winnow.curate.recipe import Recipe, RecipeError, Segment, load_recipe
 from winnow.io import atomic_path, read_json, sha256_file, write_json
 from winnow.manifest import hash_obj

@@ -55,7 +55,8 @@ from typing import Any
 
 import yaml
 
-from winnow.curate.base import PluginError, SegmentJob, StepContext, StepSpec, build_step, load_plugins, resolve_step
+from winnow.curate.base import PluginError, SegmentJob, StepContext, StepSpec
+from winnow.curate.plugins import build_step, load_plugins, resolve_step
 from winnow.curate.fields import field_problems
 from winnow.curate.recipe_yaml import StrictLoader, yaml_problem, yaml_type
 from winnow.curate.stepcompile import compile_step, is_file_param, looks_like_url

@@ -21,7 +21,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from winnow.curate.base import ParamError, StepError, StepSpec, resolve_step, step_dependence, step_kind
+from winnow.curate.base import ParamError, StepError, StepSpec, step_dependence, step_kind
+from winnow.curate.plugins import resolve_step
 from winnow.curate.fields import declared
 from winnow.curate.recipe_yaml import yaml_type
 from winnow.io import sha256_file

@@ -36,7 +36,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from winnow.curate.base import STEPS, Filter, GlobalStep, Mapper, resolve_step
+from winnow.curate.base import STEPS, Filter, GlobalStep, Mapper
+from winnow.curate.plugins import resolve_step
 from winnow.curate.steps import BUILTIN_STEPS
 
 MEANING_CHARS = 160  # a meaning longer than this is cut (the full docstring follows the table)

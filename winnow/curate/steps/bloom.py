@@ -60,6 +60,10 @@ shard with the filter as it was then, and writes the same bytes. Memory: the fil
 its fill counted without a copy) plus ``WORKING_MEMORY``: the token-hash cache (at most
 ``TOKEN_CACHE_SIZE`` entries) and a unit's ``[n-grams, k]`` lookup arrays (``LOCATE_CHUNK``
 n-grams at a time); only the token list of an extremely long unit grows beyond it.
+
+Over ~500 lines as one algorithm: the filter's sizing, its bit array, the tokenising and n-gram
+hashing and the resumable pass follow BFF together (read them side by side with ``dedup/bff``); no other
+step uses them.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ filters of a segment (``textlib.analysis``).
 | ``repetition_filter``            | one granularity, one maximum   | see ``massive_web_repetition_filters`` |
 | ``massive_web_repetition_filters`` | Gopher's 13 thresholds       | dup_line_frac, dup_para_frac, dup_line_char_frac, dup_para_char_frac, top_<n>gram_char_frac (n=2..4), dup_<n>gram_char_frac (n=5..10), empty |
 
-One module of ~550 lines on purpose: the eleven filters are one family (DCLM's Gopher section of
+One module of ~630 lines on purpose: the eleven filters are one family (DCLM's Gopher section of
 ``content_filters.py``) sharing one page analysis, and reading them side by side is how their
 comparisons are checked against DCLM's.
 """
