@@ -43,7 +43,7 @@ def test_every_stage_has_a_manifest_and_the_chain_links(debug_run):
 
 
 def test_train_stage_writes_a_complete_hf_model_and_hashes_it(debug_run):
-    """The model folder carries its code and tokenizer (tests/test_hf_ecosystem.py loads such a
+    """The model folder carries its code and tokenizer (tests/train/test_hf_ecosystem.py loads such a
     folder without winnow); every file of it is content of the train stage."""
     from winnow.io import sha256_file
 

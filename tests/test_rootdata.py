@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_fetch import HTTPFixtureServer
+from tests.test_fetch import HTTPFixtureServer
 
 from winnow import rootdata
 from winnow.paths import DataRootError, data_root

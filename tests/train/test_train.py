@@ -26,8 +26,8 @@ torch.set_num_threads(1)
 from winnow.train.data import SequenceLoader  # noqa: E402
 from winnow.train.loop import WarmupCosine, train_model  # noqa: E402
 from winnow.train.plan import derive  # noqa: E402
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 VOCAB, SEQ, BATCH = 64, 32, 8
 MODEL = dict(vocab_size=VOCAB, d_model=32, n_layers=2, n_heads=2, ffn_multiple_of=32, seq_len=SEQ)
 TRAIN = dict(

@@ -25,8 +25,8 @@ from winnow.train import modeling_openlm, plan  # noqa: E402
 from winnow.train.hf_folder import MODELING_FILE, export_hf  # noqa: E402
 from winnow.train.loop import train_model  # noqa: E402
 from winnow.train.model import OpenLMForCausalLM  # noqa: E402
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 DEBUG = yaml.safe_load((REPO / "conf/scale/debug.yaml").read_text(encoding="utf-8"))
 # The debug shape with a 512-token window (the quickstart's): the debug window (128 tokens) is
 # shorter than many evaluation items in bpe1k-v1 tokens, and truncated items are scored by

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from test_leaderboard_stats import make_row
+from tests.leaderboard.test_stats import make_row
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WIDTH = 1400          # the width the page must read at (issue 22)

@@ -229,7 +229,7 @@ def test_tasks_run_under_stock_lm_eval_on_any_hf_model(tm, tmp_path):
 
 # ------------------------------------------------------------ eval/tasks/utils.py without winnow
 
-# Blocks every import of winnow (as tests/test_hf_ecosystem.py does), so the child Python has
+# Blocks every import of winnow (as tests/train/test_hf_ecosystem.py does), so the child Python has
 # lm-eval but no winnow, as on a machine that never installed it.
 GUARD = textwrap.dedent("""
     import importlib.abc, sys

@@ -13,7 +13,7 @@ import random
 import numpy as np
 import pytest
 
-from test_curate_quality import (SPAM, TUTORIAL, _text, curate_baseline, make_pool, positives_file,
+from tests.curate.test_quality import (SPAM, TUTORIAL, _text, curate_baseline, make_pool, positives_file,
                                  run_step, write_shards)
 from winnow.curate.base import ParamError
 from winnow.docs import read_docs

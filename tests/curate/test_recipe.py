@@ -10,8 +10,8 @@ import pytest
 
 from winnow.curate.base import STEPS
 from winnow.curate.recipe import RecipeError, load_recipe, validate_recipe
+from tests.helpers import CURATE_FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "curate"
 
 
 def write(folder: Path, text: str, name: str = "recipe.yaml") -> Path:
@@ -31,7 +31,7 @@ HEAD = "name: t\ntrack: filtering\n"
 
 
 def test_fixture_recipe_loads():
-    r = load_recipe(FIXTURES / "basic")  # a submission folder holding recipe.yaml
+    r = load_recipe(CURATE_FIXTURES / "basic")  # a submission folder holding recipe.yaml
     assert r.name == "basic" and r.track == "filtering"
     assert [s.name for s in r.steps] == ["line_cleanup", "length_filter", "exact_dedup",
                                          "word_count_filter"]

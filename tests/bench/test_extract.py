@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from tests.helpers import REPO
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_extract.py"
+BENCH = REPO / "bench" / "bench_extract.py"
 
 PAGE = (b"<html><head><title>T</title></head><body><nav><a href='/'>Home</a> <a href='/x'>About</a>"
         b"</nav><article><h1>A real article</h1><p>" + b"This is the main text of the page. " * 12

@@ -9,7 +9,7 @@ import pytest
 from winnow.leaderboard import stats
 from winnow.leaderboard.readmes import RESULTS, SUMMARY, stale_readmes, write_readmes
 from winnow.leaderboard.tables import Board
-from tests.test_leaderboard_stats import make_row
+from tests.leaderboard.test_stats import make_row
 
 
 def test_pooled_sd_weights_each_group_by_its_degrees_of_freedom():

@@ -13,14 +13,14 @@ from winnow.curate import (EmptyCorpusError, RecipeError, StepContext, StepError
                            load_recipe)
 from winnow.curate.engine import LocalEngine
 from winnow.docs import POOL_FIELDS, read_docs, write_docs
+from tests.helpers import CURATE_FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "curate"
-PLUGIN = FIXTURES / "plugins" / "plugin_steps.py"
+PLUGIN = CURATE_FIXTURES / "plugins" / "plugin_steps.py"
 CTX = StepContext(seed=3, workers=1, train_tokens=2000, bytes_per_token=4.0)
 
 
 def fixture_docs() -> list[dict]:
-    return [json.loads(line) for line in (FIXTURES / "docs.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (CURATE_FIXTURES / "docs.jsonl").read_text().splitlines()]
 
 
 def make_pool(folder: Path, n_shards: int = 3, extra_fields: bool = False) -> list[Path]:
@@ -54,7 +54,7 @@ def out_docs(out: Path) -> list[dict]:
 
 def test_stats_layout_and_outputs(tmp_path):
     shards = make_pool(tmp_path / "pool", extra_fields=True)
-    r = load_recipe(FIXTURES / "basic")
+    r = load_recipe(CURATE_FIXTURES / "basic")
     out = tmp_path / "out"
     stats = curate(r, shards, out, CTX, engine())
     assert json.loads((out / "stats.json").read_text()) == stats
@@ -162,7 +162,7 @@ def test_rerun_resumes_and_edits_invalidate_only_later_segments(tmp_path):
 
 def test_workers_do_not_change_the_curated_bytes(tmp_path):
     shards = make_pool(tmp_path / "pool", 4)
-    r = load_recipe(FIXTURES / "basic")
+    r = load_recipe(CURATE_FIXTURES / "basic")
     curate(r, shards, tmp_path / "a", CTX, LocalEngine(1, progress=False))
     curate(r, shards, tmp_path / "b", CTX, "local")  # by registered name, ctx.workers
     curate(r, shards, tmp_path / "c", CTX, LocalEngine(2, progress=False))

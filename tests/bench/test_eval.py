@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.helpers import REPO
 
 pytest.importorskip("lm_eval")
 torch = pytest.importorskip("torch")
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_eval.py"
+BENCH = REPO / "bench" / "bench_eval.py"
 
 
 def _bench():

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from test_curate_quality import fixture_corpus
-from test_curate_steps import write_shards
+from tests.curate.test_quality import fixture_corpus
+from tests.curate.test_steps import write_shards
 from winnow.curate import StepContext, curate, load_recipe
 from winnow.curate.base import ParamError
 from winnow.curate.engine import LocalEngine
@@ -23,6 +23,7 @@ from winnow.curate.recipe import RecipeError
 from winnow.curate.common.keys import rank_key
 from winnow.curate.steps.selection import RandomSample
 from winnow.docs import read_docs, write_docs
+from tests.helpers import REPO
 
 
 @pytest.fixture
@@ -116,7 +117,7 @@ def test_mixing_recipe_keeps_every_reference_document_and_samples_the_pool(tmp_p
                                                                            fixture_reference):
     """End to end: the external corpus' documents all survive random_sample keep_sources; the
     pool fills what remains of the budget."""
-    from test_curate_pipeline import make_pool
+    from tests.curate.test_pipeline import make_pool
 
     steps = ("steps:\n  - step: random_sample\n    tokens: budget\n    multiplier: 3.0\n"
              "    keep_sources: ['external/*']\n")
@@ -246,14 +247,14 @@ def test_keep_sources_left_out_keeps_existing_fingerprints(tmp_path):
         "fraction": None, "multiplier": 1.5, "tokens": "budget"}}  # as before keep_sources
     assert a.fingerprint() == b.fingerprint() != c.fingerprint()
     assert c.steps[0].canonical["params"]["keep_sources"] == ["external/*"]
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     assert load_recipe(repo / "baselines" / "random").steps[0].canonical == a.steps[0].canonical
 
 
 # --------------------------------------------------------------------------- the baseline
 
 def test_mixing_reference_baseline_validates_and_documents_itself():
-    from test_curate_quality import seed_reference_cache
+    from tests.curate.test_quality import seed_reference_cache
     from winnow.paths import REPO_ROOT
 
     seed_reference_cache()  # the corpus' cache in this session's WINNOW_HOME (no network)

@@ -7,7 +7,7 @@ tokenizer. The sha256 of those ids must equal tests/golden/request_hashes.json: 
 prompt template, a delimiter, the few-shot draw or the tokenisation fails the task's test.
 
 After an intended prompt change (bump winnow.eval.taskgen.TASKS_VERSION), regenerate with
-`WINNOW_UPDATE_GOLDEN=1 pytest tests/test_eval_golden.py`.
+`WINNOW_UPDATE_GOLDEN=1 pytest tests/eval/test_golden.py`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ except DataRootError:  # pragma: no cover
     pytest.skip("no data root with eval/", allow_module_level=True)
 
 from winnow.eval.taskgen import TASKS  # noqa: E402
+from tests.helpers import GOLDEN_DIR
 
-GOLDEN = Path(__file__).parent / "golden" / "request_hashes.json"
+GOLDEN = GOLDEN_DIR / "request_hashes.json"
 UPDATE = os.environ.get("WINNOW_UPDATE_GOLDEN") == "1"
 ROWS = (0, 1, 2)
 

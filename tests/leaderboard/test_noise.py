@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from test_leaderboard_stats import make_row
+from tests.leaderboard.test_stats import make_row
 from winnow.config import ConfigError
 from winnow.leaderboard import render, stats, tables
 

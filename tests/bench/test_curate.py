@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.helpers import REPO
 
 pytest.importorskip("datatrove")
 pytest.importorskip("spacy")
 pytest.importorskip("orjson")
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_curate.py"
+BENCH = REPO / "bench" / "bench_curate.py"
 
 
 def _bench():

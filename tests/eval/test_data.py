@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from test_fetch import HTTPFixtureServer
+from tests.test_fetch import HTTPFixtureServer
 from winnow import fetch as F
 from winnow.eval import data as D
 from winnow.paths import DataRootError, data_root

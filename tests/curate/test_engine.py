@@ -16,13 +16,13 @@ from winnow.curate.base import StepContext, StepError
 from winnow.curate.engine import LocalEngine, counters_file, done_marker, dropped_file
 from winnow.curate.recipe import load_recipe
 from winnow.docs import POOL_FIELDS, read_docs, write_docs
+from tests.helpers import CURATE_FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "curate"
-PLUGIN = FIXTURES / "plugins" / "plugin_steps.py"
+PLUGIN = CURATE_FIXTURES / "plugins" / "plugin_steps.py"
 
 
 def fixture_docs() -> list[dict]:
-    return [json.loads(line) for line in (FIXTURES / "docs.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (CURATE_FIXTURES / "docs.jsonl").read_text().splitlines()]
 
 
 def make_pool(folder: Path, n_shards: int = 4, docs: list[dict] | None = None) -> list[Path]:

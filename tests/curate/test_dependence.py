@@ -27,6 +27,7 @@ from winnow.curate.pipeline import curate
 from winnow.curate.recipe import load_recipe
 from winnow.curate.steps import BUILTIN_STEPS
 from winnow.docs import read_docs, write_docs
+from tests.helpers import CURATE_FIXTURES
 
 SEEDS = (0, 1)
 BUDGETS = ((3000, 4.0), (7000, 3.0))  # (train_tokens, bytes_per_token): budget A, budget B
@@ -300,7 +301,7 @@ def test_undeclared_steps_depend_on_everything(tmp_path):
 
     assert step_dependence(_PluginStep()) == (True, True)
     assert step_dependence(Mapper()) == (True, True) and step_dependence(GlobalStep()) == (True, True)
-    plugin = Path(__file__).parent / "fixtures" / "curate" / "plugins" / "plugin_steps.py"
+    plugin = CURATE_FIXTURES / "plugins" / "plugin_steps.py"
     (tmp_path / plugin.name).write_bytes(plugin.read_bytes())   # a submission's files live in its folder
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump({"name": "p", "track": "filtering", "plugins": [plugin.name],

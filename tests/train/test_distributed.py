@@ -33,8 +33,8 @@ torch.set_num_threads(1)
 from winnow.manifest import read_manifest  # noqa: E402
 from winnow.train import distributed  # noqa: E402
 from winnow.train.loop import accumulation_steps, peak_flops, train_model  # noqa: E402
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 DEBUG = yaml.safe_load((REPO / "conf" / "scale" / "debug.yaml").read_text())
 MODEL = DEBUG["model"]
 STEPS = 20

@@ -22,8 +22,8 @@ torch.set_num_threads(1)
 
 from winnow.train.convert import ConvertError, from_open_lm, inv_freq, to_open_lm  # noqa: E402
 from winnow.train.model import OpenLMConfig, OpenLMForCausalLM  # noqa: E402
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 DEBUG_MODEL = yaml.safe_load((REPO / "conf" / "scale" / "debug.yaml").read_text())["model"]
 
 

@@ -15,8 +15,9 @@ from winnow.curate.steps.filters import LengthFilter, WordCountFilter
 from winnow.curate.steps.modifiers import LineCleanup
 from winnow.curate.steps.selection import RandomSample, SelectIds
 from winnow.docs import read_docs, write_docs
+from tests.helpers import CURATE_FIXTURES
 
-FIXTURE = Path(__file__).parent / "fixtures" / "curate" / "docs.jsonl"
+FIXTURE = CURATE_FIXTURES / "docs.jsonl"
 
 
 def doc(text: str, id: str = "x", source: str = "web") -> dict:

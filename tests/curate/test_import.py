@@ -16,6 +16,7 @@ import yaml
 from winnow.cli import main
 from winnow.curate.dclm_import import DclmImportError, import_dclm
 from winnow.curate.recipe import load_recipe
+from tests.helpers import REPO
 
 BANLISTS = "baselines/mappers/banlists/"
 
@@ -91,7 +92,6 @@ C4 = """- source: cc_april_2019
     - {func: language_filter, key: language_id_whole_page_langdetect, keep_languages: [en], threshold: 0.99}
 """
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def imported(tmp_path: Path, text: str, name: str):

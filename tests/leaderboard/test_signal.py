@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from test_leaderboard_stats import make_row
+from tests.leaderboard.test_stats import make_row
 from winnow.leaderboard import signal as S
 
 # entry -> {seed: value}. Worked by hand below.
