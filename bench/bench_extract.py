@@ -8,7 +8,7 @@ only extraction is timed, in CPU seconds of this process. resiliparse runs with 
 if it is installed (``pip install trafilatura``). Prints pages/CPU-s for each and their ratio.
 
 ``bench_curate.py --parts extract`` calls :func:`bench_extract` from here; the test suite runs it
-on a few pages (tests/test_pool_extract.py).
+on a few pages (tests/pool/test_extract.py).
 """
 
 from __future__ import annotations

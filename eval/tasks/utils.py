@@ -6,9 +6,9 @@ lm-eval itself depends on (`datasets`). Choices:
 
 - The prompt rules are llm-foundry 0.9.0's, restated in `winnow.eval.foundry` (see its docstring
   and eval/README.md). They are *written twice*: copied here, so that plain lm-eval needs no
-  winnow, as the model folder's modeling file is (issue 20). tests/test_eval_tasks.py checks that
+  winnow, as the model folder's modeling file is (issue 20). tests/eval/test_tasks.py checks that
   every copied function has the same source as winnow's and every constant the same value, and
-  the golden request hashes (tests/test_eval_golden.py) go through this file, so the copies
+  the golden request hashes (tests/eval/test_golden.py) go through this file, so the copies
   cannot drift apart silently. The same holds for the generation scoring rule
   (`winnow.eval.generation`) and DCLM's GPQA conversion (`winnow.eval.data.gpqa_records`).
 - The one piece of state, where each few-shot context's preamble ends (`PREAMBLE_SPLITS`), is

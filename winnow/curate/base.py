@@ -33,7 +33,7 @@ never wrongly shared, only recomputed. Declare False as class attributes when th
 function of the documents and parameters alone; when it hinges on a parameter, set the instance
 attribute in the constructor (``self.seed_dependent = seed is None`` for a step whose ``seed:``
 parameter, when given, replaces the run seed). A wrong False shares one seed's output with the
-others; ``tests/test_curate_dependence.py`` checks every built-in step's declaration by running
+others; ``tests/curate/test_dependence.py`` checks every built-in step's declaration by running
 it with two seeds and two budgets.
 
 Steps see documents holding only ``id, text, url, source, meta``; the engine owns ``id`` (split

@@ -17,7 +17,7 @@ Choices:
   ``self.needs``/``self.provides`` when a declaration hinges on a parameter (``bloom_dedup``
   annotates only with ``annotate: true``). Declarations are metadata: they are neither in the
   fingerprint nor a reason to bump a step's version.
-* winnow's own steps declare every field they write (``tests/test_curate_dependence.py`` runs
+* winnow's own steps declare every field they write (``tests/curate/test_dependence.py`` runs
   each and compares the ``meta`` keys of its output with its ``provides``). A plugin or
   entry-point Mapper or GlobalStep that declares no ``provides`` may write anything, so a field
   needed after it is taken as provided: validation never refuses a recipe that could run. A

@@ -207,7 +207,7 @@ def markdown() -> str:
     docs = [describe(name) for name in sorted(BUILTIN_STEPS)]
     out = ["# Step reference", "",
            "<!-- generated from the step registry: `winnow ls steps --markdown > docs/steps.md`; "
-           "do not edit (tests/test_curate_registry.py fails when this page is stale) -->", "",
+           "do not edit (tests/curate/test_registry.py fails when this page is stale) -->", "",
            "Every built-in curation step, read from its class by `winnow.curate.stepdoc`: what "
            "`winnow ls steps` and `winnow ls steps NAME` print. A recipe lists steps as "
            "`- step: NAME` followed by its parameters "

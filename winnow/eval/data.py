@@ -355,7 +355,7 @@ def pull(dest=None, files=None, base_url: str | None = None, force: bool = False
 
 # --------------------------------------------------------------------------------------- GPQA
 # The conversion below (and _read_gpqa_member) is copied into eval/tasks/utils.py, which derives GPQA
-# in memory for plain lm-eval without winnow; tests/test_eval_tasks.py checks the copies agree.
+# in memory for plain lm-eval without winnow; tests/eval/test_tasks.py checks the copies agree.
 # pandas.read_csv's default NA strings: DCLM reads the CSVs with pandas, so these cells become
 # NaN, which numpy then turns into the string "nan" inside a choices array.
 _PANDAS_NA = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",

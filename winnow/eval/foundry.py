@@ -27,7 +27,7 @@ lm-eval composes ``demo + fewshot_delimiter + ... + test context``; the fields b
 :func:`prepare_rows` give it exactly llm-foundry's pieces and :class:`FoundrySampler` picks the
 demos. Everything here is pure Python over plain dicts (no lm-eval import), so it is cheap to
 test; the lm-eval sampler subclass lives in eval/tasks/utils.py, which carries a copy of this
-module's functions so that plain lm-eval runs without winnow (tests/test_eval_tasks.py fails
+module's functions so that plain lm-eval runs without winnow (tests/eval/test_tasks.py fails
 until a change here is copied there).
 """
 

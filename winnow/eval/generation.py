@@ -51,7 +51,7 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
 # normalize_answer, early_stop, extract_answer and score_generation are copied into eval/tasks/utils.py
-# (plain lm-eval without winnow); tests/test_eval_tasks.py checks the copies are the same source.
+# (plain lm-eval without winnow); tests/eval/test_tasks.py checks the copies are the same source.
 
 
 def normalize_answer(s: str) -> str:

@@ -8,7 +8,7 @@ strings, split by category). Unset settings take llm-foundry 0.9.0's defaults
 
 `python -m winnow.eval.taskgen` (re)writes eval/tasks/dclm_<task>.yaml for every task and the
 groups dclm_core (the 22 CORE tasks, DCLM's `low_variance_datasets`) and dclm_extended (all
-53); tests/test_eval_tasks.py fails when the committed YAMLs differ from what it would write.
+53); tests/eval/test_tasks.py fails when the committed YAMLs differ from what it would write.
 The YAMLs are plain lm-eval task configs: `lm_eval --include_path eval/tasks --tasks dclm_core`
 runs them on any HF model once winnow is installed (the loader and the few-shot sampler are
 winnow's, in eval/tasks/utils.py).

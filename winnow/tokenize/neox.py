@@ -18,7 +18,7 @@ What winnow runs. The pipeline (packing, evaluation) uses Hugging Face ``tokeniz
   ``ignore_merges=True`` (a pre-token that is itself a token is emitted whole, as tiktoken
   does). The one case that could differ: two *different* splits of the same token adjacent in
   one pre-token at once; tiktoken takes the leftmost, HF the one listed first. None of the test
-  texts (tests/test_tokenize_neox.py) hits it;
+  texts (tests/tokenize/test_neox.py) hits it;
 * pre-tokenizer: ``ByteLevel(add_prefix_space=False, use_regex=True)`` (the same GPT-2 regex),
   ByteLevel decoder, no normalizer, no post-processor (nothing is added around a document);
 * special tokens as GPT-NeoX: ``<|endoftext|>`` = 0 (EOS, document separator and pad) and

@@ -13,7 +13,7 @@ Splitting (DCLM ``baselines/mappers/core_utils.py``):
   for the Gopher repetition filters. uniseg is pure Python (~15 ms per 10 kB); winnow uses the
   ``regex`` module's Unicode word boundaries (the ``WORD`` flag) and splits a leading quote off a
   segment, where ``regex`` and UAX #29 differ. The two agree on the words of 449 of 450 sampled pool pages;
-  the rest differ around bidi control characters (see tests/test_curate_mappers_parity.py).
+  the rest differ around bidi control characters (see tests/curate/test_mappers_parity.py).
 * ``words(text, model, ignore_punctuation, ignore_whitespace)``: DCLM's ``split_words``: with
   ``ignore_punctuation`` only tokens whose first character is alphanumeric are kept.
 * ``sentences(text)``: NLTK's Punkt sentence tokenizer with the English model (what C4 and DCLM's

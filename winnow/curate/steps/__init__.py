@@ -12,7 +12,7 @@ checks, hashing, banlists, text splitting) lives in ``winnow.curate.common``: a 
 imports from there, never from another step module.
 
 What each step's output depends on besides the documents (its ``seed_dependent`` and
-``budget_dependent``, ``winnow.curate.base``; checked by ``tests/test_curate_dependence.py``):
+``budget_dependent``, ``winnow.curate.base``; checked by ``tests/curate/test_dependence.py``):
 the curation seed for ``random_sample``, ``minhash_dedup``, ``bloom_dedup``, ``semdedup``,
 ``dsdm_select``, ``fasttext_quality``, ``target_classifier``, ``dsir`` and ``curriculum_stages``
 (``lm_loss``, ``random``), each but ``random_sample`` only while its ``seed:`` parameter is

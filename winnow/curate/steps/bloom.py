@@ -49,7 +49,7 @@ are computed a document at a time with numpy (word hashes: seeded xxh3-64; an n-
 order-sensitive polynomial of its word hashes, avalanched; ``k`` bit positions by double
 hashing), so the Python cost is per token, not per n-gram and hash function.
 
-Measured (``tests/test_curate_dedup_near.py``, defaults, ~300-word copies with a fraction of
+Measured (``tests/curate/test_dedup_near.py``, defaults, ~300-word copies with a fraction of
 their words edited): 0-0.5% edits removed 100%, 1% 88%, 2% 48%, 5% 1%, 10-20% 0%; no distinct
 document removed. One edited word spoils up to 13 13-grams, so BFF is much stricter than MinHash.
 

@@ -43,7 +43,7 @@ Stages, each resumable (``winnow.curate.common.partial``; files under ``<out_dir
    kept document of their cluster) and per-shard counters.
 
 A rerun after a crash (even ``kill -9``) redoes only unfinished units and writes the same bytes.
-Measured (``tests/test_curate_dedup_near.py``, defaults, copies with a fraction of their words
+Measured (``tests/curate/test_dedup_near.py``, defaults, copies with a fraction of their words
 edited): 0-1% edits removed 100%, 2% 95%, 5% 42%, 10% 4%, 20% 0%; no distinct document removed.
 Counters: ``in``/``out``/``dropped`` plus ``info``: ``clusters`` (clusters of two or more),
 ``removal_rate``, ``bytes_in``, ``bytes_removed``, ``byte_removal_rate``, ``docs_no_words``,

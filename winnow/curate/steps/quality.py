@@ -10,7 +10,7 @@ as many as it takes to give as many training examples as the positives do, drawn
 of a keyed hash of (seed, id), so the draw is the same for any shard layout), trained inside the
 step with ``thread=1`` and the run seed in a fresh Python process (``train_fasttext_isolated``
 says why), so the model bytes are a function of the training texts, the settings and the seed
-(verified by ``tests/test_curate_quality.py``). Texts are flattened as DCLM does
+(verified by ``tests/curate/test_quality.py``). Texts are flattened as DCLM does
 (``" ".join(lines)``) and cut into training examples of ``chunk_words`` (200) words: with a few
 hundred whole pages as examples, 5 epochs leave the model untrained (every score 0.5,
 measured); DCLM has ~400k examples. The score is P(hq), DCLM's ``classify_fasttext_hq_prob``,
