@@ -12,7 +12,7 @@ With ``--last``, a run trained with tail averaging (``train/last/`` beside the a
 ``train/model/``) is also evaluated on its last-step weights, once, into ``eval/<suite>__last/``,
 and exported a second time with ``weights=last`` added to its label: one training run gives both
 arms of the averaging comparison (the last-step weights are bit-identical to an unaveraged
-run's, tests/test_train.py). With ``--suite S`` (repeatable) the models are also evaluated on the
+run's, tests/train/test_train.py). With ``--suite S`` (repeatable) the models are also evaluated on the
 suite ``conf/suite/S.yaml`` (cached in ``eval/S/``) and exported with ``eval=S``: one training run
 gives every evaluation arm (tasks, rows per task) of the study.
 
