@@ -21,6 +21,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from winnow.paths import conf_dir
+from winnow.registry import suggest
 
 
 class ConfigError(ValueError):
@@ -134,8 +135,6 @@ def _compose(overrides: list[str]) -> dict:
 def group_file(group: str, name: str) -> dict:
     path = conf_dir() / group / f"{name}.yaml"
     if not path.exists():
-        from winnow.registry import suggest
-
         known = sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
         raise ConfigError(f"no {group} named {name!r} in {conf_dir() / group}: {suggest(name, known)}")
     return OmegaConf.to_container(OmegaConf.load(path), resolve=True)  # type: ignore[return-value]

@@ -30,6 +30,7 @@ from typing import Any, Iterable
 
 from winnow import __version__
 from winnow.io import read_json, sha256_file, write_json
+from winnow.paths import REPO_ROOT
 
 MANIFEST = "manifest.json"
 SCHEMA = 1
@@ -49,8 +50,6 @@ def hash_obj(obj: Any) -> str:
 def code_version() -> dict:
     """winnow's version and, when run from a git checkout, the commit (and whether it is dirty)."""
     import subprocess
-
-    from winnow.paths import REPO_ROOT
 
     info: dict[str, Any] = {"winnow": __version__}
     try:

@@ -15,6 +15,7 @@ from winnow.curate.pipeline import format_stats
 from winnow.docs import read_docs
 from winnow.io import read_json
 from winnow.stages import CURATE
+from winnow.registry import suggest
 
 
 class InspectError(ValueError):
@@ -44,8 +45,6 @@ def inspect_run(run_dir: Path, step: str | None = None, reason: str | None = Non
             raise InspectError(f"--step {step}: the recipe has steps 1..{len(names)}")
         step = names[index - 1]
     if step is not None and step not in names:
-        from winnow.registry import suggest
-
         known = list(dict.fromkeys(names))
         raise InspectError(f"step {step!r} is not in this run's recipe: {suggest(step, known)}")
     out = [format_stats(stats), ""]

@@ -64,6 +64,9 @@ from winnow.io import sha256_file
 from winnow.manifest import hash_obj
 from winnow.paths import inside, is_url, local_path, outside_message
 from winnow.registry import suggest
+from winnow.curate.external import parse_external
+from winnow.eval.aggregates import load_task_table
+from winnow.tokenize.stages import canonical, parse_stages
 
 TRACKS = ("filtering", "mixing", "order")
 TOP_KEYS = ("name", "track", "description", "authors", "notes", "steps", "ids", "plugins",
@@ -163,8 +166,6 @@ class Recipe:
 
     def stages_canonical(self) -> list[dict] | None:
         """The stages in their explicit form (what hashes), or None without stages."""
-        from winnow.tokenize.stages import canonical
-
         return canonical(self.stages) if self.stages else None
 
     @property
@@ -239,8 +240,6 @@ def _check_targets(raw: Any, path: Path, problems: list[str]) -> list[str]:
         problems.append(f"{path}: `targets` must be a non-empty list of evaluation task names "
                         f"(e.g. [dclm_squad, dclm_lambada_openai]), got {yaml_type(raw)}")
         return []
-    from winnow.eval.aggregates import load_task_table
-
     known = [f"dclm_{t}" for t in load_task_table().names]
     out: list[str] = []
     for t in raw:
@@ -366,8 +365,6 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
             problems.append(f"{path}: `external:` (documents from outside the pool) is only "
                             f"allowed on the mixing track, not {track!r}")
         else:
-            from winnow.curate.external import parse_external
-
             external, found = parse_external(external, path.parent.resolve())
             problems.extend(f"{path}: {p}" for p in found)
     targets = _check_targets(data.get("targets"), path, problems)
@@ -380,8 +377,6 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
                             "stages, e.g. `stages: {count: 20, cumulative: true, shares: equal}` "
                             "over the documents' meta.stage labels; see winnow/tokenize/stages.py)")
         else:
-            from winnow.tokenize.stages import parse_stages
-
             stages, found = parse_stages(data["stages"])
             problems.extend(f"{path}: {p}" for p in found)
 

@@ -27,6 +27,8 @@ from pathlib import Path
 from winnow.paths import REPO_ROOT
 from winnow.runid import RunIdError, run_id_of, run_key_of, source_seed
 from winnow.stages import CURATE, TOKENIZE, TRAIN
+from winnow.curate.recipe import RecipeError
+from winnow.submission import load_submission
 
 
 def _short(v) -> str:
@@ -104,9 +106,6 @@ def baseline_folder_problems(run: dict) -> list[str]:
     """At submit time: a ``baselines/...`` run must have been made from this repository's recipe of
     that name: its folder, or a folder whose recipe has the same fingerprint (a git worktree of
     this repository pinned to another commit, as a background queue of runs uses)."""
-    from winnow.curate.recipe import RecipeError
-    from winnow.submission import load_submission
-
     name = str(run.get("submission", ""))
     if not name.startswith("baselines/"):
         return []
@@ -127,9 +126,6 @@ def baseline_folder_problems(run: dict) -> list[str]:
 def baseline_problems(path: Path, row: dict, fingerprints: dict[str, tuple[str, str] | None]) -> list[str]:
     """A ``baselines/...`` row against this repository's recipe of that name; ``fingerprints``
     caches (fingerprint, track) by name (None when the recipe needs plugin code to load)."""
-    from winnow.curate.recipe import RecipeError
-    from winnow.submission import load_submission
-
     name = str(row.get("submission", ""))
     if not name.startswith("baselines/"):
         return []

@@ -28,6 +28,8 @@ from pathlib import Path
 
 from winnow.docs import read_docs
 from winnow.io import atomic_path, sha256_file, write_json
+from winnow.registry import RegistryError, suggest
+from winnow.tokenize.registry import EXTERNAL
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 INDEX = ASSETS / "tokenizers.json"
@@ -64,14 +66,10 @@ class TokenizerMismatch(RuntimeError):
 def spec(name: str):
     """The committed tokenizer's ``TokenizerSpec``, or the registered external provider of ``name``
     (both have ``bytes_per_token`` and ``sha256``)."""
-    from winnow.tokenize.registry import EXTERNAL
-
     if name in EXTERNAL:
         return EXTERNAL.get(name)
     index = json.loads(INDEX.read_text()) if INDEX.exists() else {}
     if name not in index:
-        from winnow.registry import RegistryError, suggest
-
         raise RegistryError(f"tokenizer {name!r} is neither committed under {ASSETS} nor registered: "
                        f"{suggest(name, sorted(index) + EXTERNAL.names())}; "
                        f"`winnow tokenizer train {name}` makes a committed one")
@@ -83,8 +81,6 @@ def tokenizer_file(name: str, expected_sha256: str | None = None) -> Path:
 
     Committed tokenizers are checked file for file; an external one (GPT-NeoX-20B) checks its
     source file and returns the JSON built from it."""
-    from winnow.tokenize.registry import EXTERNAL
-
     if name in EXTERNAL:
         return EXTERNAL.get(name).tokenizer_file(expected_sha256)
     s = spec(name)

@@ -64,6 +64,7 @@ from pathlib import Path
 
 from winnow.io import atomic_path, sha256_file
 from winnow.tokenize.bpe import TokenizerMismatch
+from winnow.paths import data_root, winnow_home
 
 NAME = "gpt-neox-20b"
 SOURCE = "tokenizers/EleutherAI_gpt-neox-20b.tiktoken"   # relative to the data root
@@ -169,8 +170,6 @@ class ExternalTokenizer:
     build_version: int
 
     def source_path(self) -> Path:
-        from winnow.paths import data_root
-
         path = data_root() / self.source
         if not path.is_file():
             raise FileNotFoundError(
@@ -187,8 +186,6 @@ class ExternalTokenizer:
 
     def tokenizer_file(self, expected_sha256: str | None = None) -> Path:
         """The tokenizer JSON built from the checked source (cached under $WINNOW_HOME)."""
-        from winnow.paths import winnow_home
-
         src = self.source_path()
         self.check(src, expected_sha256)
         out = winnow_home() / "tokenizers" / f"{self.name}-{self.sha256[:12]}-b{self.build_version}.json"

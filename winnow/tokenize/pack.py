@@ -45,6 +45,7 @@ from tqdm import tqdm
 
 from winnow.docs import read_docs
 from winnow.io import atomic_path, write_json
+from winnow.tokenize import stages as stg
 
 ORDERS = {"index": 1, "id_hash": 2}  # document order -> the pack version that writes it (order.json)
 ROW_ORDER_SALT = 0x726F7773  # "rows"
@@ -160,8 +161,6 @@ def pack(*, shards: list[Path], tokenizer_path: Path, seq_len: int, n_sequences:
     if order not in ORDERS:
         raise ValueError(f"unknown document order {order!r}; known: {', '.join(ORDERS)}")
     from tokenizers import Tokenizer
-
-    from winnow.tokenize import stages as stg
 
     t0 = time.time()
     tok = Tokenizer.from_file(str(tokenizer_path))

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from winnow.io import atomic_path
 from winnow.train import modeling_openlm
+from winnow.tokenize.bpe import tokenizer_file
 
 MODELING_FILE = "modeling_openlm.py"
 AUTO_MAP = {
@@ -89,8 +90,6 @@ def export_hf(model_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     """A complete HF copy of a winnow model folder (for folders trained before this module, whose
     hashed files must not change): weights and config copied, code, ``auto_map`` and tokenizer
     added. The tokenizer and context default to the folder's own, else its run's scale."""
-    from winnow.tokenize.bpe import tokenizer_file
-
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     if not (model_dir / "config.json").is_file():
         raise ValueError(f"{model_dir} is not a HF model folder (no config.json)")

@@ -49,6 +49,10 @@ import numpy as np
 from winnow.curate.base import DropSampler, GlobalStep, ParamError, StepContext
 from winnow.docs import read_docs, write_docs
 from winnow.ngrams import ngram_hashes
+from winnow.eval.data import gpqa_jsonl
+from winnow.eval.runner import load_suite
+from winnow.eval.taskgen import TASKS, spec
+from winnow.paths import data_root
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +120,8 @@ def item_text(row: dict, kind: str) -> str:
 
 def suite_tasks(suite: str) -> list[str]:
     """DCLM task names of a ``conf/suite`` suite (``all``: the 53 tasks of ``TASKS``)."""
-    from winnow.eval.taskgen import TASKS
-
     if suite == "all":
         return [t.name for t in TASKS]
-    from winnow.eval.runner import load_suite
-
     names = [e["task"] for e in load_suite(suite)["tasks"]]
     return [n[len("dclm_"):] if n.startswith("dclm_") else n for n in names]
 
@@ -148,8 +148,6 @@ class Decontaminate(GlobalStep):
 
     def __init__(self, suite: str = "extended", tasks: list[str] | None = None, ngram: int = 13,
                  min_ngram: int = 8, max_ngram_items: int = 10, remove: bool = False):
-        from winnow.eval.taskgen import spec
-
         if ngram < 1:
             raise ParamError("ngram", f"must be >= 1, got {ngram}")
         if not 1 <= min_ngram <= ngram:
@@ -176,12 +174,8 @@ class Decontaminate(GlobalStep):
     # ----------------------------------------------------------------------- eval side
 
     def _task_file(self, t) -> Path | None:
-        from winnow.paths import data_root
-
         if t.derived:
             try:
-                from winnow.eval.data import gpqa_jsonl
-
                 return Path(gpqa_jsonl(t.derived))
             except Exception as e:  # archive missing or unreadable: skip, with a note
                 log.warning("decontaminate: task %s skipped: %s", t.name, e)
