@@ -66,7 +66,6 @@ from winnow.paths import inside, is_url, local_path, outside_message
 from winnow.registry import suggest
 from winnow.curate.external import parse_external
 from winnow.eval.aggregates import load_task_table
-from winnow.tokenize.stages import canonical, parse_stages
 
 TRACKS = ("filtering", "mixing", "order")
 TOP_KEYS = ("name", "track", "description", "authors", "notes", "steps", "ids", "plugins",
@@ -166,6 +165,8 @@ class Recipe:
 
     def stages_canonical(self) -> list[dict] | None:
         """The stages in their explicit form (what hashes), or None without stages."""
+        from winnow.tokenize.stages import canonical  # numpy: listing steps must stay numpy-free
+
         return canonical(self.stages) if self.stages else None
 
     @property
@@ -377,6 +378,8 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
                             "stages, e.g. `stages: {count: 20, cumulative: true, shares: equal}` "
                             "over the documents' meta.stage labels; see winnow/tokenize/stages.py)")
         else:
+            from winnow.tokenize.stages import parse_stages  # numpy (see stages_canonical)
+
             stages, found = parse_stages(data["stages"])
             problems.extend(f"{path}: {p}" for p in found)
 
