@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 
 import pytest
 
+from tests.helpers import NO_WINNOW_GUARD
 from winnow.paths import DataRootError, data_root, eval_tasks_dir
 
 pytest.importorskip("lm_eval")
@@ -229,21 +229,6 @@ def test_tasks_run_under_stock_lm_eval_on_any_hf_model(tm, tmp_path):
 
 # ------------------------------------------------------------ eval/tasks/utils.py without winnow
 
-# Blocks every import of winnow (as tests/train/test_hf_ecosystem.py does), so the child Python has
-# lm-eval but no winnow, as on a machine that never installed it.
-GUARD = textwrap.dedent("""
-    import importlib.abc, sys
-    class _NoWinnow(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "winnow" or name.startswith("winnow."):
-                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
-    sys.meta_path.insert(0, _NoWinnow())
-    try:
-        import winnow  # noqa: F401
-        raise SystemExit("winnow is importable")
-    except ModuleNotFoundError:
-        pass
-""")
 
 
 def _utils_module():
@@ -303,7 +288,7 @@ def test_plain_lm_eval_loads_the_tasks_without_winnow(tm, tmp_path):
     import sys
 
     names = ["dclm_arc_easy", "dclm_winogrande", "dclm_gsm8k_cot", "dclm_jeopardy", "dclm_gpqa_diamond"]
-    script = GUARD + f"""
+    script = NO_WINNOW_GUARD + f"""
 import json, sys
 from lm_eval.tasks import TaskManager
 tm = TaskManager(include_path={str(eval_tasks_dir())!r}, include_defaults=False)

@@ -25,7 +25,7 @@ from winnow.train import modeling_openlm, plan  # noqa: E402
 from winnow.train.hf_folder import MODELING_FILE, export_hf  # noqa: E402
 from winnow.train.loop import train_model  # noqa: E402
 from winnow.train.model import OpenLMForCausalLM  # noqa: E402
-from tests.helpers import REPO
+from tests.helpers import NO_WINNOW_GUARD, REPO
 
 DEBUG = yaml.safe_load((REPO / "conf/scale/debug.yaml").read_text(encoding="utf-8"))
 # The debug shape with a 512-token window (the quickstart's): the debug window (128 tokens) is
@@ -34,21 +34,6 @@ DEBUG = yaml.safe_load((REPO / "conf/scale/debug.yaml").read_text(encoding="utf-
 MODEL = {**DEBUG["model"], "seq_len": 512}
 TEXT = "The quick brown fox jumps over the lazy dog. A second sentence follows it."
 
-# Blocks every import of winnow (the repository and the installed package alike), so the child
-# Python has torch and transformers but no winnow, as on a machine that never installed it.
-GUARD = textwrap.dedent("""
-    import importlib.abc, sys
-    class _NoWinnow(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "winnow" or name.startswith("winnow."):
-                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
-    sys.meta_path.insert(0, _NoWinnow())
-    try:
-        import winnow  # noqa: F401
-        raise SystemExit("winnow is importable")
-    except ModuleNotFoundError:
-        pass
-""")
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +93,7 @@ def test_modeling_file_agrees_with_the_plan():
 def test_plain_transformers_without_winnow_loads_generates_and_matches(model_dir, tmp_path):
     """AutoModelForCausalLM / AutoTokenizer in a Python where winnow cannot be imported: same
     token ids, logits equal to winnow's own model's (same code, fp32), and generate() works."""
-    script = GUARD + textwrap.dedent(f"""
+    script = NO_WINNOW_GUARD + textwrap.dedent(f"""
         import json, sys
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
