@@ -40,8 +40,8 @@ from itertools import combinations
 import numpy as np
 
 from winnow.leaderboard.rowsets import SignalError, duplicate_seeds, primary_of, select
-from winnow.leaderboard.signal import Metric, metrics_of, select_metrics, signal
-from winnow.leaderboard.stats import beyond_noise, kendall_tau_b
+from winnow.leaderboard.signal import Metric, metrics_of, select_metrics
+from winnow.leaderboard.stats import beyond_noise, kendall_tau_b, pooled_sd
 
 BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0
@@ -120,8 +120,8 @@ def _name(key: tuple) -> str:
 
 
 def _noise(values: dict[tuple, dict[int, float]]) -> tuple[float | None, int]:
-    s = signal(values)
-    return s.seed_sd, s.df
+    """The pooled seed sd and its df over the entries (``signal``'s seed sd)."""
+    return pooled_sd([list(v.values()) for v in values.values()])
 
 
 def _within(values: dict[tuple, dict[int, float]], a: tuple, b: tuple, noise: tuple[float | None, int]) -> bool | None:
