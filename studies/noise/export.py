@@ -32,6 +32,11 @@ from winnow.leaderboard.evidence import EvidenceError, collect
 from winnow.leaderboard.rows import row_numbers
 from winnow.paths import winnow_home
 
+class Unresolvable(Exception):
+    """A run whose overrides no longer resolve to its folder under the code that runs the export
+    (an older scale version, say): it cannot be re-evaluated here, so it is skipped, not fatal."""
+
+
 SKIP_PREFIXES = ("scale=", "submission=", "seed=", "progress=", "runtime.", "engine.", "paths.")
 
 
@@ -57,7 +62,8 @@ def evaluate_variant(run_dir: Path, info: dict, weights: str, suite: dict) -> Pa
 
     run = prepare(info["overrides"])
     if run.dir != run_dir:
-        raise SystemExit(f"{run_dir}: its overrides now resolve to {run.dir} (code or config changed since)")
+        raise Unresolvable(f"its overrides now resolve to {run.dir.name} (code or config changed since; "
+                           "run the export.py of the run's own commit)")
     tok = run.scale["tokenizer"]
     evaluate(model_dir=model, tokenizer_file=tokenizer_file(tok["name"], tok.get("sha256")), suite=suite,
              out_dir=out, seq_len=run.scale["model"]["seq_len"], heldout_texts=heldout_texts(run),
@@ -82,7 +88,11 @@ def export(run_dir: Path, out_root: Path, last: bool, suites: list[str]) -> list
             if weights == "model" and name == own["name"]:
                 variants.append((label + tag, ev, suite))
                 continue
-            res = evaluate_variant(run_dir, info, weights, suite)
+            try:
+                res = evaluate_variant(run_dir, info, weights, suite)
+            except Unresolvable as e:  # the whole run belongs to other code: export none of it
+                print(f"skip {run_dir.name}: {e}", file=sys.stderr)
+                return []
             if res is not None:
                 name_w = label + tag + ("" if weights == "model" else " weights=last")
                 variants.append((name_w, {**ev, "results_json": res.read_text(encoding="utf-8")}, suite))
