@@ -115,3 +115,35 @@ def test_leaderboard_shows_held_out_columns_only_beside_targeted_entries():
     assert cells["baselines/aimed"][i] == "-0.0100" and cells["baselines/aimed"][j] == "0.0090"
     assert cells["baselines/good"][i] == cells["baselines/good"][j] == "–"
     assert "CORE w/o targets" not in render(Board.of(_rows()))["tiny-1x"]                 # no targeted entry, no columns
+
+
+def _dclm_rows(c4: float, rw: float):
+    """random, c4 and refinedweb at three seeds each (core_prob_v1, higher is better)."""
+    rows = []
+    for name, m in (("random", 0.010), ("c4", c4), ("refinedweb", rw)):
+        rows += [make_row(f"baselines/{name}", s, m + d) for s, d in enumerate((-0.001, 0.0, 0.001))]
+    return rows
+
+
+def _dclm_line(rows, tmp_path) -> str:
+    (tmp_path / "baselines").mkdir(parents=True)
+    (tmp_path / "baselines" / "README.md").write_text(f"# Baselines\n\n{SUMMARY[0]}\n{SUMMARY[1]}\n")
+    write_readmes(Board.of(rows), tmp_path)
+    summary = (tmp_path / "baselines/README.md").read_text()
+    return next(ln for ln in summary.splitlines() if ln.startswith("Against DCLM's published order"))
+
+
+def test_summary_reads_the_dclm_recipes_against_dclm_order(tmp_path):
+    line = _dclm_line(_dclm_rows(c4=0.030, rw=0.050), tmp_path / "a")
+    assert "orders them refinedweb > c4 > random, Kendall tau +1.00" in line
+    assert "c4 − random +0.0200 * (as DCLM)" in line and "refinedweb − c4 +0.0200 * (as DCLM)" in line
+    line = _dclm_line(_dclm_rows(c4=0.0105, rw=0.0102), tmp_path / "b")      # c4 above rw, within noise
+    assert "orders them c4 > refinedweb > random" in line and "tau +0.33" in line
+    assert "refinedweb − c4 -0.0003 (reversed)" in line and "c4 − random +0.0005 (as DCLM)" in line
+
+
+def test_summary_has_no_dclm_line_with_fewer_than_two_of_its_recipes(tmp_path):
+    (tmp_path / "baselines").mkdir()
+    (tmp_path / "baselines" / "README.md").write_text(f"# Baselines\n\n{SUMMARY[0]}\n{SUMMARY[1]}\n")
+    write_readmes(Board.of(_dclm_rows(0.03, 0.05)[:3]), tmp_path)
+    assert "Against DCLM" not in (tmp_path / "baselines/README.md").read_text()

@@ -8,7 +8,8 @@ and ``<!-- /results -->``. ``winnow leaderboard build`` fills it from the board 
 mean ± standard deviation. ``baselines/README.md`` holds a ``<!-- baselines:summary -->`` block:
 per scale (newest version; all tracks in one table, since they share model, budget and suite),
 every ``baselines/*`` entry with its seed spread and its difference from ``baselines/random``,
-marked where it exceeds the seed noise (``stats.NOISE_RULE``).
+marked where it exceeds the seed noise (``stats.NOISE_RULE``), and a line reading the scale's
+order of DCLM's four reference recipes against DCLM's published one (``DCLM_ORDER``).
 
 ``winnow leaderboard check`` reports a block that differs from what ``build`` would write, so a
 README's numbers are always its rows' numbers. Blocks are written with ``atomic_open``.
@@ -23,7 +24,7 @@ from winnow.leaderboard.fmt import fmt, mean_sd, primary_text, rank_text, sci, s
 from winnow.leaderboard.render import replace_marked
 from winnow.leaderboard.rows import row_primary
 from winnow.leaderboard.stats import (NOISE_RULE, TIE_RULE, Entry, Noise, beyond_noise, differ, entry_noise, group,
-                                      higher_better, pooled_sd, value)
+                                      higher_better, kendall_tau_b, pooled_sd, value)
 from winnow.leaderboard.tables import (DEFAULT_FAMILY, Board, Table, budget, control_entry, curation_seconds,
                                        heldout_name, heldout_values, noise_rule, targets_of, task_measure, with_stderr)
 from winnow.paths import REPO_ROOT
@@ -31,6 +32,11 @@ from winnow.paths import REPO_ROOT
 RESULTS = ("<!-- results -->", "<!-- /results -->")
 SUMMARY = ("<!-- baselines:summary -->", "<!-- /baselines:summary -->")
 BPB = "heldout.bits_per_byte"
+# DCLM's published order of its reference recipes at the 1B scale, worst to best (Li et al. 2024:
+# random pool sample < C4 < RefinedWeb < RefinedWeb heuristics + fastText OH-2.5+ELI5, i.e.
+# DCLM-Baseline), as winnow's baselines reproduce them. A CPU track that ranks curation the way
+# larger runs do should order them the same way.
+DCLM_ORDER = ("random", "c4", "refinedweb", "dclm_baseline")
 
 
 def _table_title(t: Table) -> str:
@@ -128,6 +134,7 @@ def summary_table(title: str, primary: str, entries: list[Entry], rule: str = NO
         return f"{name} {n.sd:.4f} ({n.df} df)" if n is not None and n.sd is not None else f"{name}: not measured"
 
     lines += targeted_lines(entries, ctrl, rule, primary)
+    lines += dclm_order_lines(entries, noise_p, primary)
     better = f"Higher {primary} is better" if higher_better(primary) else f"Lower {primary} is better"
     if all(n.sd is None for n in noise_p.values()):
         lines += ["", "Seed noise: not measured yet (no baseline here has 2+ seeds); no difference is marked."]
@@ -172,6 +179,29 @@ def targeted_lines(entries: list[Entry], ctrl: Entry | None, rule: str = NOISE_R
                    f"{heldout_name(primary)} {mean_sd(mine)} against random's {mean_sd(theirs)} on the same tasks, "
                    f"Δ {a - b:+.4f}{mark} ({noise})")
     return ["", "Targeted entries on CORE without their targets:", *out] if out else []
+
+
+def dclm_order_lines(entries: list[Entry], noise: dict[tuple, Noise], primary: str) -> list[str]:
+    """How this table orders DCLM's reference recipes (``DCLM_ORDER``) against DCLM's own order:
+    winnow's order of those present, the Kendall tau between the two, and each step of DCLM's
+    order with its difference here, marked ``*`` beyond the seed noise (as the Δ column is)."""
+    by = {e.first["submission"].split("/", 1)[1]: e for e in entries}
+    present = [n for n in DCLM_ORDER if n in by and by[n].mean is not None]
+    if len(present) < 2:
+        return []
+    sign = 1 if higher_better(primary) else -1   # "better" as a larger number, for the tau
+    tau = kendall_tau_b(list(range(len(present))), [sign * by[n].mean for n in present])
+    ours = sorted(present, key=lambda n: -sign * by[n].mean)
+    steps = []
+    for lo, hi in zip(present, present[1:]):
+        a, b = by[hi], by[lo]
+        mark = " *" if differ(a.mean, len(a.rows), noise.get(a.key), b.mean, len(b.rows), noise.get(b.key)) else ""
+        better = (a.mean - b.mean) * sign > 0
+        steps.append(f"{hi} − {lo} {a.mean - b.mean:+.4f}{mark} ({'as DCLM' if better else 'reversed'})")
+    return ["", f"Against DCLM's published order at 1B ({' < '.join(DCLM_ORDER)}; the "
+            f"{len(present)} with rows here): {primary} orders them {' > '.join(ours)}, Kendall tau "
+            f"{tau:+.2f} against DCLM's order. DCLM's steps here: {'; '.join(steps)}. "
+            "`*`: beyond the seed noise, as in the Δ column."]
 
 
 def summary_block(rows: list[dict]) -> str:
