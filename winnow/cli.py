@@ -25,6 +25,7 @@ from winnow.commands.compute import add_hydra_flags, cmd_eval, cmd_pool, cmd_run
 from winnow.commands.data import cmd_check_aggregates, cmd_convert, cmd_data, cmd_tokenizer
 from winnow.commands.recipes import cmd_import_dclm, cmd_inspect, cmd_ls, cmd_validate, cmd_verify
 from winnow.config import ConfigError
+from winnow.confhelp import info_text, print_help
 from winnow.curate.base import StepError
 from winnow.curate.dclm_import import DclmImportError
 from winnow.curate.inspect import InspectError
@@ -107,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train": ("train the scale's model on the packed data", ("pool", "curate", "tokenize", "train")),
     }
     for verb, (helptext, stages) in compute.items():
-        sp = sub.add_parser(verb, help=helptext + " (earlier stages run or are skipped as needed)")
+        sp = sub.add_parser(verb, help=helptext + " (earlier stages run or are skipped as needed)", add_help=False)
         sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. scale=debug seed=1")
         add_hydra_flags(sp)
         sp.set_defaults(func=stage_handler(stages))
@@ -117,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     pool_parser.add_argument("--out", help="with `ids`: write the ids here (atomically) instead of stdout")
     pool_parser.set_defaults(func=cmd_pool)
     sp = sub.add_parser("eval", help="evaluate the run's model on its suite (earlier stages run or are "
-                        "skipped as needed), or any model folder with --model; --list shows the tasks")
+                        "skipped as needed), or any model folder with --model; --list shows the tasks",
+                        add_help=False)
     sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. suite=cpu suite.limit=5")
     add_hydra_flags(sp)
     sp.add_argument("--list", action="store_true", help="the 53 DCLM tasks and the status of their data")
@@ -126,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seq-len", type=int, help="context length (default: from the run or the model config)")
     sp.add_argument("--out", help="results folder (default: $WINNOW_HOME/evals/<model>/<suite>)")
     sp.set_defaults(func=cmd_eval)
-    sp = sub.add_parser("run", help="all stages: pool, curate, tokenize, train, eval")
-    sp.add_argument("overrides", nargs="*")
+    sp = sub.add_parser("run", help="all stages: pool, curate, tokenize, train, eval", add_help=False)
+    sp.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. scale=debug submission=baselines/random seed=1")
     add_hydra_flags(sp)
     sp.add_argument("--submit", action="store_true", help="then write the leaderboard row and tables")
     sp.add_argument("--entry", action="store_true",
@@ -253,7 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("lm_eval", "lm-eval", "datasets", "httpx", "urllib3", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
-        if getattr(args, "multirun", False) or getattr(args, "cfg", None):
+        if getattr(args, "hydra_help", False):   # compute verbs: argparse's help, then the config's keys
+            code = print_help(args.parser, args.overrides, args.verb)
+        elif getattr(args, "info", None):
+            print(info_text(args.overrides, args.info, args.verb))
+            code = 0
+        elif getattr(args, "multirun", False) or getattr(args, "cfg", None):
             code = hydra_jobs(args)
         else:
             code = int(args.func(args) or 0)

@@ -95,6 +95,24 @@ def check_seeds(cfg: dict) -> None:
             raise ConfigError(f"seeds.{source}={value!r} is not a whole number from 0 to {MAX_SEED} (or 'run')")
 
 
+# What overriding a key does to a run, by its first dotted part (``winnow run --help`` prints
+# it for every key; tests/test_confhelp.py checks each claim against load_run_config and the run
+# key). Every other key (allow_code, progress, runtime.*, engine.*, paths.*) says how this machine
+# runs the job: outside the run key, never unofficial.
+UNOFFICIAL_KEYS = ("scale", "suite", "seeds")   # a changed value makes the run unofficial
+RUN_KEYS = ("submission", "seed")               # another run (its own folder), still official
+# the composed config's keys that are filled in from others, not overridden (pool: scale.pool.name)
+DERIVED_KEYS = ("pool",)
+
+
+def override_effect(key: str) -> str:
+    """``unofficial``, ``run`` or ``runtime``: what overriding ``key`` (dotted) does to a run."""
+    head = key.lstrip("+~").split(".", 1)[0]
+    if head in UNOFFICIAL_KEYS:
+        return "unofficial"
+    return "run" if head in RUN_KEYS else "runtime"
+
+
 def _committed(cfg: dict) -> dict:
     """The committed values the composed ``cfg`` is compared with: ``conf/run.yaml``'s own keys
     and the files of the chosen scale, suite and engine."""
@@ -171,9 +189,15 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
 
 def load_run_config(overrides: list[str] | None = None) -> RunConfig:
     overrides = list(overrides or [])
-    cfg = _compose(overrides)
+    # suite: auto is the scale's suite, which only the scale names: compose without suite.* keys
+    # first (conf/suite/auto.yaml has none of them), then with the scale's suite, so
+    # `scale=debug suite.limit=3` changes the debug suite's limit as `suite=debug suite.limit=3` does
+    own = [o for o in overrides if not o.lstrip("+~").startswith("suite.")]
+    cfg = _compose(own)
     if cfg["suite"].get("name") == "auto":
         cfg = _compose(overrides + [f"suite={cfg['scale']['suite']}"])
+    elif own != overrides:
+        cfg = _compose(overrides)
     coerce_bools(cfg, _committed(cfg))
     check_seeds(cfg)
     apply_paths(cfg)

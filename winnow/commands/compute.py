@@ -2,7 +2,8 @@
 
 They take Hydra overrides (``scale=debug submission=baselines/random seed=1``) and are thin
 wrappers around the stage functions of ``winnow.run``; ``-m/--multirun`` and ``--cfg job`` work as
-in a Hydra app (``hydra_jobs``). ``run --submit`` writes each run's row and rebuilds the boards the
+in a Hydra app (``hydra_jobs``), and so do ``--help`` (with the config's groups and keys) and
+``--info`` (winnow.confhelp). ``run --submit`` writes each run's row and rebuilds the boards the
 rows went to (the repository's board with its HTML page, ``boards.is_repository_board``).
 """
 
@@ -85,6 +86,15 @@ def hydra_jobs(args) -> int:
 
 
 def add_hydra_flags(sp) -> None:
+    """The flags a Hydra app has: -h/--help (with the config's groups and keys: winnow.confhelp),
+    -m/--multirun, --cfg job and --info. ``sp`` is made with ``add_help=False``."""
+    sp.add_argument("-h", "--help", dest="hydra_help", action="store_true",
+                    help="this help, then the config groups and every key you may override (and which "
+                         "make the run unofficial) for the overrides given")
+    sp.add_argument("--info", nargs="?", const="all", choices=["all", "config", "defaults", "searchpath"],
+                    help="where the composed config comes from: search path, defaults list, official "
+                         "or not, WINNOW_HOME and data root (Hydra's --info)")
+    sp.set_defaults(parser=sp)
     sp.add_argument("-m", "--multirun", action="store_true",
                     help="sweep: run every combination of comma-separated values (seed=0,1 submission=A,B), "
                          "one after the other")
