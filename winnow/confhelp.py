@@ -21,7 +21,7 @@ from pathlib import Path
 
 from winnow.config import (DERIVED_KEYS, RUN_KEYS, UNOFFICIAL_KEYS, ConfigError, load_run_config,
                            override_effect)
-from winnow.paths import DataRootError, LocationError, conf_dir, data_root, data_root_candidates, winnow_home
+from winnow.paths import DataRootError, LocationError, conf_dir, data_root, winnow_home
 
 INFO_SECTIONS = ("all", "config", "defaults", "searchpath")
 EFFECT_TITLES = {
@@ -184,9 +184,8 @@ def info_text(overrides: list[str], section: str = "all", verb: str = "run") -> 
             lines.append(f"WINNOW_HOME: not usable: {e}")
         try:
             lines.append(f"data root: {data_root()}")
-        except (DataRootError, LocationError):
-            looked = ", ".join(f"{how} ({path})" for how, path in data_root_candidates())
-            lines.append(f"data root: none found (looked in {looked}); `winnow data pull` fetches one")
+        except (DataRootError, LocationError) as e:
+            lines.append("data root: none usable: " + str(e).replace("\n", "\n  "))
         if section == "config":
             lines += ["", yaml.safe_dump(rc.cfg, sort_keys=False).rstrip()]
     return "\n".join(lines)

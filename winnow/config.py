@@ -20,7 +20,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from winnow.paths import conf_dir
+from winnow.paths import conf_dir, is_url
 from winnow.registry import suggest
 
 
@@ -214,7 +214,6 @@ def load_run_config(overrides: list[str] | None = None) -> RunConfig:
 def apply_paths(cfg: dict) -> None:
     """``paths.home`` / ``paths.data`` overrides become WINNOW_HOME / WINNOW_DATA for this process."""
     paths = cfg.get("paths") or {}
-    if paths.get("home"):
-        os.environ["WINNOW_HOME"] = str(Path(paths["home"]).expanduser())
-    if paths.get("data"):
-        os.environ["WINNOW_DATA"] = str(Path(paths["data"]).expanduser())
+    for key, env in (("home", "WINNOW_HOME"), ("data", "WINNOW_DATA")):
+        if value := paths.get(key):   # a URL as given (winnow.paths reads file:// and refuses others)
+            os.environ[env] = str(value) if is_url(value) else str(Path(value).expanduser())

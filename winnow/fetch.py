@@ -25,7 +25,7 @@ gathers the best of what those four did on their own:
 
 Protocols: ``http(s)://`` through urllib (Range requests, a User-Agent), ``file://`` URLs and
 plain paths directly, anything else through fsspec (``s3://``, ``gs://``, ``memory://``; a
-missing backend is named in the error).
+missing backend is named in the error with the winnow extra that installs it).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
+
+from winnow.remote import backend_hint
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +151,8 @@ def _open_remote(url: str, offset: int, timeout: float) -> tuple[BinaryIO, bool]
 
         try:
             f = fsspec.open(url, "rb").open()
-        except (ImportError, ValueError) as e:  # e.g. s3:// without s3fs
-            raise FetchError(f"{url}: cannot open ({e}); install the fsspec backend for this "
-                             "protocol, or fetch from an http(s) mirror or a local copy") from None
+        except (ImportError, ValueError) as e:  # e.g. s3:// without s3fs: name winnow's extra
+            raise FetchError(backend_hint(url, e) + "; or fetch from an http(s) mirror or a local copy") from None
     if offset:
         f.seek(offset)
     return f, bool(offset)

@@ -2,7 +2,9 @@
 
 Data root order (DESIGN.md "Where the data lives"): ``$WINNOW_DATA``, then ``../shared/data``
 beside the checkout, then ``~/.cache/winnow/data``. Nothing is ever downloaded implicitly: a
-missing data root is an error that says where winnow looked and how to get the data.
+missing data root is an error that says where winnow looked and how to get the data. The data root
+and WINNOW_HOME are local folders (``file://`` URLs name them too); any other URL is refused with
+the way to get a local copy (``winnow data pull --from URL``) or to copy results out.
 """
 
 from __future__ import annotations
@@ -59,12 +61,30 @@ class DataRootError(FileNotFoundError):
     """No usable data root was found."""
 
 
+def env_data_dir() -> Path | None:
+    """``$WINNOW_DATA`` as a local folder (a path or ``file://`` URL), None when unset.
+
+    Any other URL is refused with how to get a local copy: runs memory-map and re-read the data
+    root's files, and lm-eval's task code reads it by path; ``winnow data pull --from URL`` copies
+    a data release from any fsspec or http(s) location, verifying every file."""
+    raw = os.environ.get("WINNOW_DATA")
+    if not raw:
+        return None
+    local = local_path(raw)
+    if local is None:
+        raise DataRootError(
+            f"WINNOW_DATA={raw}: the data root must be a local folder (a path or file:// URL): winnow "
+            "memory-maps and re-reads its files. Copy it here, verified, with: winnow data pull --from "
+            f"{raw} --dest DIR (a release made by `winnow data pack`), then set WINNOW_DATA=DIR")
+    return local
+
+
 def data_root_candidates() -> list[tuple[str, Path]]:
     """The places searched for the data root, in order, with how each was chosen."""
     found: list[tuple[str, Path]] = []
-    env = os.environ.get("WINNOW_DATA")
-    if env:
-        found.append(("$WINNOW_DATA", Path(env).expanduser()))
+    env = env_data_dir()
+    if env is not None:
+        found.append(("$WINNOW_DATA", env))
     found.append(("../shared/data beside the checkout", REPO_ROOT.parent / "shared" / "data"))
     found.append(("user cache", Path.home() / ".cache" / "winnow" / "data"))
     return found

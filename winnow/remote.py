@@ -13,7 +13,9 @@ is copied into ``$WINNOW_HOME/remote/<digest>/<parent>/<name>`` before use. Choi
   refused; the copy holds regular files only (object stores have no symlinks), so the local
   rules that keep a submission's files inside its folder (winnow.paths.inside) apply unchanged.
 - **Never silently empty.** A URL that lists no files, or whose protocol's package is missing
-  (``s3fs``, ``gcsfs``, ``huggingface_hub``...), is one error line saying so.
+  (``s3fs``, ``gcsfs``, ``huggingface_hub``...), is one error line saying so; ``backend_hint``
+  words the second for every fsspec reader in winnow, naming winnow's extra (``pip install
+  'winnow[s3]'``) as declared in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -27,30 +29,37 @@ from pathlib import Path
 
 from winnow.paths import LocationError, winnow_home
 
-# the pip package each common protocol needs (fsspec's own message names it too)
-EXTRAS = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "hf": "huggingface_hub",
-          "az": "adlfs", "abfs": "adlfs", "http": "aiohttp", "https": "aiohttp"}
+# the extra of winnow (pyproject.toml) and the package it installs for each fsspec protocol
+EXTRAS = {"s3": ("s3", "s3fs"), "s3a": ("s3", "s3fs"), "gs": ("gcs", "gcsfs"), "gcs": ("gcs", "gcsfs"),
+          "hf": ("hf", "huggingface_hub"), "az": ("azure", "adlfs"), "abfs": ("azure", "adlfs"),
+          "http": ("http", "aiohttp"), "https": ("http", "aiohttp")}
 
 
 class RemoteError(LocationError):
     """A URL that cannot be read (missing protocol package, nothing there, unsafe names)."""
 
 
+def backend_hint(url: str, error: Exception) -> str:
+    """One line for a URL whose fsspec backend is missing or unknown: what to ``pip install``."""
+    protocol = url.split("://", 1)[0].lower()
+    if isinstance(error, ImportError) and protocol in EXTRAS:
+        extra, package = EXTRAS[protocol]
+        return (f"{url}: reading {protocol}:// URLs needs {package}, which is not installed: "
+                f"pip install 'winnow[{extra}]' (or pip install {package})")
+    if isinstance(error, ImportError):
+        return f"{url}: the fsspec backend for {protocol}:// is not installed ({error}); install it"
+    return (f"{url}: {error}; winnow reads URLs through fsspec (file://, s3://, gs://, hf://, "
+            "memory://, https:// ...; for s3, gs and hf install winnow's extra of that name)")
+
+
 def filesystem(url: str):
     """(fsspec filesystem, path inside it) for ``url``; one clear line when it cannot be opened."""
-    protocol = url.split("://", 1)[0].lower()
     try:
         import fsspec.core
 
         return fsspec.core.url_to_fs(url)
-    except ImportError as e:
-        package = EXTRAS.get(protocol)
-        hint = f"pip install {package}" if package else "install the fsspec backend for it"
-        raise RemoteError(f"{url}: reading {protocol}:// URLs needs a package that is not installed "
-                          f"({e}); {hint}") from None
-    except ValueError as e:  # fsspec: "Protocol not known"
-        raise RemoteError(f"{url}: {e}; winnow reads URLs through fsspec (file://, s3://, gs://, "
-                          "hf://, memory://, https:// ...)") from None
+    except (ImportError, ValueError) as e:  # a backend not installed; fsspec's "Protocol not known"
+        raise RemoteError(backend_hint(url, e)) from None
 
 
 def _listing(fs, root: str, url: str) -> list[tuple[str, str]]:

@@ -6,6 +6,7 @@ A mixing-track recipe may add documents from outside the pool (bring your own da
     external:
       - extra/my_docs.jsonl.zst                              # a local file, beside the recipe
       - {url: https://host/more.jsonl.gz, sha256: <64 hex>}  # a remote file (any fsspec URL), pinned
+                                                             #   (s3://, gs://, hf://, memory://...)
       - {reference: debian_tutorials_v1}                     # a reference corpus, by its name
 
 Each file is JSON Lines (plain, ``.gz`` or ``.zst``) with a string ``text`` on every line;
@@ -14,7 +15,9 @@ first step, so the recipe's steps see them too: id ``ext/<k>/<id, or the line nu
 the file's place in the list), source ``external/<file stem>`` (the per-source tables show
 them), nothing else. The recipe fingerprint covers every file's sha256: a local file is hashed
 when the recipe loads, a remote one is the pinned value and is checked after download (cached
-under ``$WINNOW_HOME/external/<sha256>``). Rows of the mixing track are flagged as using
+under ``$WINNOW_HOME/external/<sha256>``). A ``file://`` URL is a local path and stays confined
+to the recipe's folder like any other; any other URL must be pinned (issue 21: a submission names
+the bytes it uses). Rows of the mixing track are flagged as using
 external data; the filtering track's rule that every training document descends from a pool
 document does not apply to them.
 
@@ -43,7 +46,7 @@ from winnow.curate.reference import REFERENCE_CORPORA, ReferenceError, build_cor
 from winnow.docs import DocumentError, check_fields, read_lines, write_docs
 from winnow.fetch import FetchError, VerifyError, fetch
 from winnow.io import compression_for, sha256_file
-from winnow.paths import inside, outside_message, winnow_home
+from winnow.paths import LocationError, inside, local_path, outside_message, winnow_home
 from winnow.registry import suggest
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -107,11 +110,16 @@ def parse_external(raw: Any, folder: Path) -> tuple[list[ExternalFile], list[str
     problems: list[str] = []
     for i, entry in enumerate(raw, 1):
         if isinstance(entry, str):
-            if "://" in entry:
+            try:
+                given = local_path(entry)   # a plain path, or a file:// URL's path: confined alike
+            except LocationError as e:
+                problems.append(f"external entry {i}: {e}")
+                continue
+            if given is None:
                 problems.append(f"external entry {i} ({entry}) is a URL: pin it as "
                                 f"{{url: {entry}, sha256: <hex digest>}} so the recipe names its bytes")
                 continue
-            path = (folder / entry).resolve()
+            path = (folder / given).resolve()
             if not inside(folder, path):
                 problems.append(outside_message(f"external entry {i}", entry, path, folder))
                 continue
@@ -120,11 +128,12 @@ def parse_external(raw: Any, folder: Path) -> tuple[list[ExternalFile], list[str
                 continue
             files.append(ExternalFile(label=entry, sha256=sha256_file(path), path=path))
         elif isinstance(entry, dict) and set(entry) == {"url", "sha256"}:
-            digest = str(entry["sha256"]).lower()
-            if not SHA256.match(digest):
-                problems.append(f"external entry {i}: sha256 must be 64 hex digits, got {entry['sha256']!r}")
+            try:
+                url, digest = pinned_entry(entry)
+            except ExternalError as e:
+                problems.append(f"external entry {i}: {e}")
                 continue
-            files.append(ExternalFile(label=str(entry["url"]), sha256=digest, url=str(entry["url"])))
+            files.append(ExternalFile(label=url, sha256=digest, url=url))
         elif isinstance(entry, dict) and set(entry) == {"reference"}:
             try:
                 files.append(reference_file(entry["reference"]))
@@ -136,20 +145,37 @@ def parse_external(raw: Any, folder: Path) -> tuple[list[ExternalFile], list[str
     return files, problems
 
 
+def fetch_pinned(url: str, sha256: str, what: str = "external file", cache: Path | None = None) -> Path:
+    """The local copy of a pinned remote file (any fsspec URL; an http(s) server; file://):
+    ``$WINNOW_HOME/external/<sha256>``, fetched once, verified before it is renamed into place."""
+    dest = (cache or winnow_home() / "external") / sha256
+    try:
+        return fetch(url, dest, sha256=sha256, progress=True).path
+    except VerifyError as e:
+        raise ExternalError(f"{what} {url}: sha256 {e.sha256} does not match the "
+                            f"recipe's pin {sha256}; the upstream changed, re-pin it") from None
+    except FetchError as e:
+        raise ExternalError(f"{what} {url}: {e}") from None
+
+
+def pinned_entry(entry: Any) -> tuple[str, str] | None:
+    """``(url, sha256)`` of a ``{url: ..., sha256: <64 hex>}`` mapping, None if ``entry`` is not one;
+    ExternalError for a mapping of that shape whose sha256 is not 64 hex digits."""
+    if not (isinstance(entry, dict) and set(entry) == {"url", "sha256"}):
+        return None
+    digest = str(entry["sha256"]).lower()
+    if not SHA256.match(digest):
+        raise ExternalError(f"sha256 must be 64 hex digits, got {entry['sha256']!r}")
+    return str(entry["url"]), digest
+
+
 def fetch_external(f: ExternalFile, cache: Path | None = None) -> Path:
     """The local bytes of ``f``: the file itself, or the pinned download (verified, cached)."""
     if f.path is not None:
         if sha256_file(f.path) != f.sha256:
             raise ExternalError(f"external file {f.path} changed after the recipe was loaded; rerun")
         return f.path
-    dest = (cache or winnow_home() / "external") / f.sha256
-    try:
-        return fetch(f.url, dest, sha256=f.sha256, progress=True).path
-    except VerifyError as e:
-        raise ExternalError(f"external file {f.url}: sha256 {e.sha256} does not match the "
-                            f"recipe's pin {f.sha256}; the upstream changed, re-pin it") from None
-    except FetchError as e:
-        raise ExternalError(f"external file {f.label}: {e}") from None
+    return fetch_pinned(f.url, f.sha256, cache=cache)
 
 
 def _documents(f: ExternalFile, k: int, local: Path):

@@ -4,7 +4,8 @@ A recipe (DESIGN.md Contracts) is ``name``, ``track`` (filtering | mixing | orde
 ``steps:`` (a list of ``{step: <registered name>, <param>: <value>, ...}``; a bare name is a step
 without parameters; ``steps: []`` keeps the whole pool) or ``ids: <file>`` (a sorted list of pool
 document ids, compiled to one ``select_ids`` step; a file that is not YAML is read as such a list
-on its own: ``is_id_list``). ``plugins: [file.py]`` are imported by path
+on its own: ``is_id_list``; a remote one is pinned, ``ids: {url: <fsspec URL>, sha256: <hex>}``, and
+fetched verified into ``$WINNOW_HOME/external``). ``plugins: [file.py]`` are imported by path
 only with ``allow_code=True`` (``allow_code=true`` on the command line, ``--allow-code`` for
 ``winnow validate``); ``external:`` is accepted on the mixing track
 only; ``stages:`` on the order track only, where it is required (the ordered training stages
@@ -64,7 +65,7 @@ from winnow.io import sha256_file
 from winnow.manifest import hash_obj
 from winnow.paths import inside, is_url, local_path, outside_message
 from winnow.registry import suggest
-from winnow.curate.external import parse_external
+from winnow.curate.external import ExternalError, fetch_pinned, parse_external, pinned_entry
 from winnow.eval.aggregates import load_task_table
 
 TRACKS = ("filtering", "mixing", "order")
@@ -359,7 +360,12 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
         problems.append(f"{path}: `steps` must be a list (`- step: <name>` items), "
                         f"got {yaml_type(data['steps'])}")
     if has_ids and not isinstance(data["ids"], str):
-        problems.append(f"{path}: `ids` must be a file path, got {yaml_type(data['ids'])}")
+        try:
+            if pinned_entry(data["ids"]) is None:
+                problems.append(f"{path}: `ids` must be a file path or {{url: <URL>, sha256: <64 hex>}}, "
+                                f"got {yaml_type(data['ids'])}")
+        except ExternalError as e:
+            problems.append(f"{path}: `ids`: {e}")
     external = data.get("external")
     if external is not None:
         if track != "mixing":
@@ -417,11 +423,20 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
 
     specs: list[StepSpec] = []
     ids_file = None
-    if has_ids:
+    if has_ids and isinstance(data["ids"], dict):   # a pinned remote id file, fetched and verified
+        try:
+            ids_file = fetch_pinned(*pinned_entry(data["ids"]), what="`ids` file")
+        except ExternalError as e:
+            raise RecipeError(f"{path}: {e}", path) from None
+        spec = compile_step(1, "select_ids", {"ids_file": str(ids_file)}, f"{path}: ids",
+                            ids_file.parent, local, problems)
+        specs += [spec] if spec is not None else []
+    elif has_ids:
         if is_url(data["ids"]) and local_path(data["ids"]) is None:
             raise RecipeError(f"{path}: `ids` names the URL {data['ids']!r}; the id file must be in the "
-                              "submission folder (copy it in; a whole submission folder may be a URL: "
-                              "submission=s3://bucket/folder is copied to a local cache)", path)
+                              f"submission folder (copy it in), or be pinned: ids: {{url: {data['ids']}, "
+                              "sha256: <64 hex>}; a whole submission folder may be a URL too "
+                              "(submission=s3://bucket/folder is copied to a local cache)", path)
         given = local_path(data["ids"]) if is_url(data["ids"]) else Path(data["ids"])  # file:// is local
         ids_file = (folder / given).resolve()
         if not inside(folder, ids_file):

@@ -38,7 +38,7 @@ from typing import Callable, Iterable, Mapping
 
 from winnow.fetch import FetchError, VerifyError, fetch, file_hashes
 from winnow.io import atomic_open
-from winnow.paths import REPO_ROOT, DataRootError, data_root, data_root_candidates, winnow_home
+from winnow.paths import REPO_ROOT, DataRootError, data_root, data_root_candidates, env_data_dir, winnow_home
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +242,8 @@ def _writable(path: Path) -> bool:
 def default_dest() -> Path:
     """Where `pull` writes by default: the first writable of ``$WINNOW_DATA``, ``~/.cache/winnow/data``."""
     candidates = []
-    if os.environ.get("WINNOW_DATA"):
-        candidates.append(Path(os.environ["WINNOW_DATA"]).expanduser())
+    if (env := env_data_dir()) is not None:   # a remote WINNOW_DATA is refused there, with how to copy it
+        candidates.append(env)
     candidates.append(Path.home() / ".cache" / "winnow" / "data")
     for c in candidates:
         if _writable(c):

@@ -14,7 +14,10 @@ What a pool build does, in one pass over the sources:
   seeded uniform subset: that is how a scale takes a pool subset sized for it), each shard sorted
   by id so the bytes do not depend on source order.
 
-Sources are JSON Lines document files (the embedded pool: ``sources: "pool/*.jsonl.zst"``) or,
+Sources are JSON Lines document files (the embedded pool: ``sources: "pool/*.jsonl.zst"``, relative
+to the data root; a URL glob such as ``"s3://bucket/pool/*.jsonl.zst"``, ``"https://host/pool/*.jsonl.zst"``
+(a folder with an HTML index) or ``"memory://pool/*.jsonl.zst"`` is read through fsspec, each file
+fetched once into ``$WINNOW_HOME/downloads`` and named in the input key by its sha256) or,
 as a list, any of the kinds in ``winnow.pool.sources``: raw HTML pages and tarballs, WARC, WET and
 DCLM-Pool shards, local or fsspec URLs, whose text ``winnow.pool.extract`` produces (resiliparse
 main-content extraction with DCLM's settings). Those go through the same re-keying, field
@@ -36,14 +39,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from winnow.docs import DocumentError, read_docs, read_source_docs, write_docs
+from winnow.docs import DocumentError, read_source_docs, write_docs
 from winnow.io import sha256_file
 from winnow.manifest import Manifest, completed, damaged, hash_obj, write_manifest
-from winnow.paths import data_root, winnow_home
+from winnow.paths import data_root, is_url, winnow_home
 from winnow.pool.extract.damage import Skips
 from winnow.pool.extract.htmltext import extractor_version
 from winnow.pool.extract.readers import read_unit
-from winnow.pool.sources import source_units, unit_fingerprint
+from winnow.pool.sources import fetch_to_cache, source_units, unit_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +100,22 @@ def _source_readers(cfg: dict, root: Path):
     A ``sources`` string keeps the original behaviour exactly (JSON Lines files named by their
     file name), so existing pools keep their input keys and content ids.
     """
-    if isinstance(cfg["sources"], str):
+    if isinstance(cfg["sources"], str) and not is_url(cfg["sources"]):
         return [(f.name, sha256_file(f), (lambda f=f, skips=None: read_source_docs(f)))
                 for f in _source_files(cfg, root)], False
 
-    readers, units = [], source_units(cfg, root)
+    readers, units = [], source_units(cfg, root)   # a URL glob string is one jsonl source
     for u in units:
-        if u.kind == "jsonl":
-            if not u.is_local:
-                raise ValueError(f"pool {cfg['name']!r}: jsonl sources must be local ({u.url})")
+        if u.kind == "jsonl" and u.is_local:
             read = (lambda u=u, skips=None: read_source_docs(u.url.removeprefix("file://")))
+        elif u.kind == "jsonl" and u.spec.get("fetch", "cache") == "cache":
+            # a remote document file (s3://, https://, memory://...): fetched once into
+            # $WINNOW_HOME/downloads, verified against a declared sha256, and named by its bytes
+            local = fetch_to_cache(u)
+            readers.append((u.name, sha256_file(local), (lambda p=local, skips=None: read_source_docs(p))))
+            continue
+        elif u.kind == "jsonl":   # fetch: stream: read from the URL; named by its declared sha256 or URL
+            read = (lambda u=u, skips=None: read_source_docs(u.url))
         else:
             read = (lambda u=u, skips=None: read_unit(u, skips))
         readers.append((u.name, unit_fingerprint(u), read))

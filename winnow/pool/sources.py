@@ -55,6 +55,7 @@ import fsspec
 from winnow.fetch import FetchError, VerifyError, fetch
 from winnow.io import open_file, sha256_file
 from winnow.paths import winnow_home
+from winnow.remote import backend_hint, filesystem
 
 SOURCE_KINDS = ("jsonl", "html", "html_tar", "warc", "wet", "dclm_pool")
 EXTRACT_KINDS = ("html", "html_tar", "warc", "wet", "dclm_pool")
@@ -194,9 +195,10 @@ def _glob(pattern: str, root: Path) -> list[str]:
         if not os.path.isabs(p):
             p = str(root / p)
         return sorted(str(Path(x)) for x in globlib.glob(p))
-    fs, path = fsspec.core.url_to_fs(pattern)
+    fs, path = filesystem(pattern)   # a missing backend is one line naming winnow's extra
     proto = pattern.split("://", 1)[0]
-    return sorted(f"{proto}://{x}" for x in fs.glob(path))
+    # http(s) globs list the folder's HTML index and return full URLs; other filesystems return paths
+    return sorted(x if "://" in x else f"{proto}://{x}" for x in fs.glob(path))
 
 
 def expand(spec: dict, root: Path) -> list[SourceUnit]:
@@ -353,9 +355,8 @@ def _fsspec_open(url: str) -> BinaryIO:
     try:
         return fsspec.open(url, "rb").open()
     except (ImportError, ValueError) as e:  # e.g. s3:// without s3fs
-        raise SourceConfigError(f"{url}: cannot open ({e}); install the fsspec backend for this "
-                                "protocol or set the source's `mirror` (for Common Crawl: "
-                                "'s3://commoncrawl/': 'https://data.commoncrawl.org/')") from e
+        raise SourceConfigError(backend_hint(url, e) + "; or set the source's `mirror` (for Common "
+                                "Crawl: 's3://commoncrawl/': 'https://data.commoncrawl.org/')") from None
 
 
 def open_unit(unit: SourceUnit) -> VerifyingReader:
