@@ -154,7 +154,7 @@ def test_rows_render_and_sorting_works_in_chromium(chromium, page, tmp_path, cap
     for href in verdict["links"]:
         assert "//" not in href and not href.startswith("/"), href
         assert (page.parent / href).resolve().is_file(), href
-    assert all(re.fullmatch(r"–|[0-9a-f]{7}( \+\d+)?( \d{4}-\d\d-\d\d)?", m) for m in verdict["made"]), verdict["made"]
+    assert all(re.fullmatch(r"(–|[0-9a-f]{7}( \+\d+)?)( \d{4}-\d\d-\d\d)?", m) for m in verdict["made"]), verdict["made"]
     assert any(re.fullmatch(r"[0-9a-f]{7}.*", m) for m in verdict["made"])
     # a view by each reported metric: the ranks the DOM shows are stats' for that metric
     shown = {}
@@ -201,3 +201,21 @@ def test_heatmap_colour_saturates_at_a_few_seed_sds():
     assert min(pale) > 240
     assert heat_colour(HEAT_SATURATE) == heat_colour(10 * HEAT_SATURATE) == "rgb(100,215,100)"
     assert heat_colour(-HEAT_SATURATE) == "rgb(255,100,100)"
+
+
+def test_an_entry_is_dated_by_its_rows_created_else_by_its_commit():
+    """Schema-5 rows say when they were written; older rows are dated by their code commit."""
+    from winnow.leaderboard.html import _rows_cell
+    from winnow.leaderboard.stats import group
+
+    old = make_row("a/x", 0, 0.1, code={"commit": "1111111aaaa"})
+    new = make_row("a/x", 1, 0.2, schema=5, created="2026-12-07T09:30:00Z", code={"commit": "2222222bbbb"})
+    dates = {"1111111aaaa": "2026-11-22", "2222222bbbb": "2026-11-30"}
+    (both,) = group([old, new], "core_prob_v1")
+    cell = _rows_cell(both, dates)
+    assert ">2222222</code> +1 2026-12-07<" in cell and 'data-v="2026-12-07"' in cell
+    assert "written 2026-12-07T09:30:00Z" in cell and "commit of 2026-11-22" in cell
+    (only_old,) = group([old], "core_prob_v1")
+    assert ">1111111</code> 2026-11-22<" in _rows_cell(only_old, dates)
+    (no_commit,) = group([make_row("a/y", 0, 0.1, schema=5, created="2026-12-07T09:30:00Z")], "core_prob_v1")
+    assert ">– 2026-12-07<" in _rows_cell(no_commit, {})

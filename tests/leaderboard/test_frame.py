@@ -39,7 +39,7 @@ def _row(sub: str, seed: int, score: float, schema: int = 4, **extra) -> dict:
     return row
 
 
-ROWS = [_row("a/A", 0, 0.1), _row("a/A", 1, 0.2),
+ROWS = [_row("a/A", 0, 0.1), _row("a/A", 1, 0.2, schema=5, created="2026-12-06T17:53:45Z"),
         # an older row: schema 2 recorded wall time as cpu_seconds; no task piqa, no heldout tokens
         _row("b/B", 0, 0.3, schema=2, tasks={"dclm_copa": {"acc": 0.7, "prob": 0.3, "bpb": 2.3}},
              curation_cost={"cpu_seconds": 7.0, "flops": 2e9, "steps": 1}, contamination={"measured": False},
@@ -63,7 +63,7 @@ def board(tmp_path, monkeypatch):
 def test_the_frame_has_the_documented_columns_and_the_rows_values(board):
     df = F.leaderboard_frame()
     assert len(df) == 3
-    assert list(df.columns[:15]) == [*F.IDENTITY, "primary_value"]
+    assert list(df.columns[:16]) == [*F.IDENTITY, "primary_value"]
     for col in ("aggregates.core_gold_bpb_v1", "aggregates.core_prob_v1", "aggregates.core_v2",
                 "aggregates_stderr.core_gold_bpb_v1", "heldout.bits_per_byte", "heldout.unigram_bits_per_byte",
                 "training.tokens", "training.flops", "training.passes", "curation.cpu_seconds",
@@ -84,12 +84,13 @@ def test_the_frame_has_the_documented_columns_and_the_rows_values(board):
     assert (a1["contamination.gold_share"], a1["contamination.flagged"]) == (0.125, "dclm_copa")
     assert a1["targets"] == "dclm_copa" and bool(a1["flags.allow_code"]) and a1["code_commit"] == "abc123"
     assert a1["row_file"] == "a-A__seed1__0.json" and a1["heldout.tokens"] == 5000
+    assert a1["created"] == "2026-12-06T17:53:45Z" and a1["schema"] == 5   # schema 5: when it was written
 
     b = df[df.submission == "b/B"].iloc[0]   # schema 2: wall time only; missing values are missing
     assert math.isnan(b["curation.cpu_seconds"]) and b["curation.wall_seconds"] == 7.0
     assert b["curation.flops"] == 2e9 and b["contamination.measured"] == False  # noqa: E712
     assert math.isnan(b["task.dclm_piqa.acc"]) and pd.isna(b["flags.allow_code"]) and pd.isna(b["targets"])
-    assert pd.isna(b["code_commit"]) and b["training.steps"] == 9
+    assert pd.isna(b["code_commit"]) and b["training.steps"] == 9 and pd.isna(b["created"])
 
 
 def test_rows_can_be_files_folders_or_globs_and_the_order_is_kept(board):

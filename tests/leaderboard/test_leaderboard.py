@@ -67,7 +67,7 @@ def test_valid_run_is_accepted_with_a_schema3_row_and_bundle(submitted, debug_ru
     from winnow.manifest import read_manifest
 
     row = read_json(submitted)
-    assert row["schema"] == ROW_SCHEMA == 4
+    assert row["schema"] == ROW_SCHEMA == 5
     cost = row["curation_cost"]   # measured CPU time of the recipe's steps, and their wall time
     assert cost["steps"] >= 1 and cost["cpu_seconds"] > 0 and cost["wall_seconds"] > 0
     assert row["manifests"]["eval"] == read_manifest(debug_run.dir / "eval" / "debug").content_id
@@ -81,6 +81,41 @@ def test_valid_run_is_accepted_with_a_schema3_row_and_bundle(submitted, debug_ru
     assert bundle_path(submitted).exists() and row["bundle"]["file"] == bundle_path(submitted).name
     problems, n = check_rows()
     assert (problems, n) == ([], 1)
+
+
+def test_a_row_records_when_it_was_written_and_old_rows_need_not(submitted, tmp_path):
+    """Schema 5 rows carry ``created`` (UTC, to the second), under the row hash; check requires it
+    of them and refuses a malformed one, while rows of earlier schemas keep checking without it."""
+    from datetime import datetime, timedelta, timezone
+
+    from winnow.leaderboard.rows import CREATED_FORMAT, created_problem, row_date, row_hash
+
+    row = read_json(submitted)
+    made = datetime.strptime(row["created"], CREATED_FORMAT).replace(tzinfo=timezone.utc)
+    assert timedelta(0) <= datetime.now(timezone.utc) - made < timedelta(hours=2)
+    assert row_date(row) == row["created"][:10] and created_problem(row) is None
+    for bad in (None, "yesterday", 1700000000, "2026-01-31 12:00:00"):
+        edited = {**row, "created": bad} if bad is not None else {k: v for k, v in row.items() if k != "created"}
+        edited["row_hash"] = row_hash(edited)          # re-hashed: only the date is wrong
+        assert created_problem(edited) and row_date(edited) is None
+    old = {k: v for k, v in row.items() if k != "created"} | {"schema": 4}
+    assert created_problem(old) is None and row_date(old) is None
+
+
+def test_check_refuses_a_schema5_row_without_its_date(submitted, tmp_path):
+    from winnow.leaderboard.evidence import bundle_path
+    from winnow.leaderboard.rows import row_hash
+    from winnow.leaderboard.verify import check_row
+
+    dest = tmp_path / "rows" / "debug" / "filtering"
+    dest.mkdir(parents=True)
+    row = {k: v for k, v in read_json(submitted).items() if k != "created"}
+    row["row_hash"] = row_hash(row)
+    path = dest / submitted.name
+    write_json(path, row)
+    shutil.copyfile(bundle_path(submitted), bundle_path(path))
+    assert [p for p in check_row(path) if "created" in p] == [
+        f"{path}: has no created timestamp (schema 5 rows record when they were written)"]
 
 
 def test_check_uses_the_bundle_when_the_run_folder_is_gone(submitted, debug_run, tmp_path, monkeypatch):

@@ -15,7 +15,8 @@ a column and the metric name ``winnow analyze signal`` prints):
   ``scale_version`` (int), ``suite``, ``suite_version`` (int), ``seed`` (int), ``run_id``,
   ``schema`` (int, the row schema), ``primary_metric`` (``rows.row_primary``: schema-1 rows get
   it from their scale YAML), ``row_file`` (the row's file name), ``row_hash``, ``code_commit``
-  (the git commit the run's code was at; empty for rows that predate it);
+  (the git commit the run's code was at; empty for rows that predate it), ``created`` (when the
+  row was written, ``YYYY-MM-DDTHH:MM:SSZ`` UTC; empty for rows before schema 5);
 * ``primary_value`` (float): the row's value of its primary metric;
 * ``aggregates.<name>`` (float) for every aggregate any row has (``core_v2``, ``core_prob_v1``,
   ``core_gold_bpb_v1``, ...; missing or null is NaN), and ``aggregates_stderr.<name>``;
@@ -54,7 +55,8 @@ from winnow.leaderboard.rowsets import SignalError, read_rows
 
 TASK_MEASURES = ("acc", "prob", "bpb")
 IDENTITY = ("submission", "fingerprint", "track", "scale", "scale_version", "suite", "suite_version", "seed",
-            "run_id", "schema", "primary_metric", "row_file", "row_hash", "code_commit")
+            "run_id", "schema", "primary_metric", "row_file", "row_hash", "code_commit",
+            "created")
 INT_COLUMNS = ("scale_version", "suite_version", "seed", "schema", "heldout.tokens", "training.tokens",
                "training.sequences", "training.steps", "training.budget_tokens", "training.curated_docs",
                "training.docs_used", "curation.steps")
@@ -96,6 +98,7 @@ def _record(row: dict) -> dict:
         "row_file": Path(row["_path"]).name if row.get("_path") else None,
         "row_hash": row.get("row_hash"),
         "code_commit": (row.get("code") or {}).get("commit"),
+        "created": row.get("created"),
         "primary_value": _num(aggs.get(primary)) if primary else math.nan,
     }
     rec.update({f"aggregates.{k}": _num(v) for k, v in aggs.items()})

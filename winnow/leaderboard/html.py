@@ -17,10 +17,10 @@ Choices:
   (``td.fold``) behind a toggle above the table, and an unfolded table scrolls inside its own box,
   never the page. Headers sort (click: descending, again: ascending; ``data-v`` holds the key).
 * Per entry: links to its recipe and README (relative to the page's folder, only files that
-  exist), and the commit its rows record (``code.commit``) with that commit's date. Rows carry no
-  timestamp, so the date is the commit's, read from the repository's git history
-  (``commit_dates``; blank where the history lacks the commit); every seed's row file is in the
-  cell's title.
+  exist), and the commit its rows record (``code.commit``) with the day its newest row was written:
+  the row's ``created`` (schema 5 on, ``rows.row_date``), else, for older rows that carry no
+  timestamp, their commit's date from the repository's git history (``commit_dates``; blank where
+  the history lacks the commit); every seed's row file, commit and date is in the cell's title.
 * A view by each reported metric (``tables.metric_views``: seed noise, intervals and tie ranks from
   the same ``stats`` code as the primary's): one small table per metric with its intervals drawn as
   bars, a selector showing one at a time (the primary's by default), folded under each table.
@@ -64,6 +64,7 @@ from winnow.leaderboard.html_assets import CSS, SCRIPT
 from winnow.leaderboard.markup import esc, num, slug
 from winnow.leaderboard.plots import forest, scatter
 from winnow.leaderboard.render import LEGEND
+from winnow.leaderboard.rows import row_date
 from winnow.leaderboard.rowsets import SignalError
 from winnow.leaderboard.stats import INTERVAL_RULE, TIE_RULE, Entry, higher_better
 from winnow.leaderboard.tables import (Board, Table, budget, entry_flagged, is_lead, metric_label, scale_order,
@@ -74,7 +75,7 @@ from winnow.paths import REPO_ROOT, inside, leaderboard_dir
 def commit_dates(commits: set[str]) -> dict[str, str]:
     """{commit: its committer date, YYYY-MM-DD in the committer's zone (git's %cs)} for the commits
     the repository's history holds; {} without git. Rows carry the commit they were made at
-    (``code.commit``) and no timestamp, so this is the date a row's code dates from."""
+    (``code.commit``); this dates the rows written before schema 5, which have no ``created``."""
     wanted = sorted(c for c in commits if isinstance(c, str) and re.fullmatch(r"[0-9a-f]{7,64}", c))
     if not wanted:
         return {}
@@ -105,19 +106,27 @@ def _links(submission: str, base: Path) -> str:
 
 
 def _rows_cell(e: Entry, dates: dict[str, str]) -> str:
-    """The commit an entry's rows were made at (the newest, "+k" when its seeds span k more) and
-    that code's date; every seed's row file, commit and date in the title."""
+    """The commit an entry's rows were made at (the newest row's, "+k" when its seeds span k more)
+    and the day the newest row was written (its ``created``, else its commit's date); every seed's
+    row file, commit and date in the title."""
     def commit(r: dict) -> str:
         return (r.get("code") or {}).get("commit") or ""
-    commits = sorted({commit(r) for r in e.rows if commit(r)}, key=lambda c: (dates.get(c, ""), c))
+
+    def day(r: dict) -> str:
+        return row_date(r) or dates.get(commit(r), "")
+    commits = {commit(r) for r in e.rows if commit(r)}
     title = "; ".join(f"seed {r['seed']}: {Path(r['_path']).name if '_path' in r else 'row'} at "
-                      f"{commit(r) or 'no recorded commit'}{' (' + dates[commit(r)] + ')' if commit(r) in dates else ''}"
+                      f"{commit(r) or 'no recorded commit'}"
+                      + (f" (written {r['created']})" if row_date(r) else
+                         f" (commit of {dates[commit(r)]})" if commit(r) in dates else "")
                       for r in e.rows)
     if not commits:
-        return f'<td class="s" data-v="" title="{esc(title)}">–</td>'
-    date = dates.get(commits[-1], "")
+        date = max((day(r) for r in e.rows), default="")
+        return f'<td class="s" data-v="{esc(date)}" title="{esc(title)}">–{" " + esc(date) if date else ""}</td>'
+    newest = max((r for r in e.rows if commit(r)), key=lambda r: (day(r), commit(r)))
+    date = day(newest)
     more = f" +{len(commits) - 1}" if len(commits) > 1 else ""
-    return (f'<td class="s" data-v="{esc(date)}" title="{esc(title)}"><code>{esc(commits[-1][:7])}</code>{more}'
+    return (f'<td class="s" data-v="{esc(date)}" title="{esc(title)}"><code>{esc(commit(newest)[:7])}</code>{more}'
             f'{" " + esc(date) if date else ""}</td>')
 
 
@@ -133,7 +142,8 @@ def _table(t: Table, tid: str, base: Path, dates: dict[str, str]) -> str:
     head += [f'<th class="sortable{"" if c.numeric else " s"}{fold(c)}" data-col="{esc(c.key)}" '
              f'data-type="{"num" if c.numeric else "str"}">{esc(c.header)}</th>' for c in cols]
     head.append('<th class="sortable s" data-col="made" data-type="str" title="the code commit the rows were made '
-                'at (rows carry code.commit, no timestamp) and that commit\'s date">commit, date</th>')
+                'at and the day the newest was written (rows before schema 5 carry no timestamp: their commit\'s '
+                'date)">commit, date</th>')
     body = []
     for e in t.entries:
         name = e.first["submission"]
@@ -300,9 +310,9 @@ def page(board: Board, base: Path | None = None) -> str:
              "and comes first, newest version first; the other scales follow, smallest training budget first."
              if leads else "Scales in order of training budget, smallest first; newest version first.")
     intro += (" Each table shows its main columns (the toggle above it shows the rest), links each entry to its "
-              "recipe and README, and gives the code commit its rows were made at with that commit's date (rows "
-              "record <code>code.commit</code>, no timestamp; the date is the commit's, from the repository's "
-              "history). Under each table: the entries ranked by every other metric they report, and per-task "
+              "recipe and README, and gives the code commit its rows were made at and the day they were written "
+              "(the rows' <code>created</code>; rows older than schema 5 carry no timestamp and show their "
+              "commit's date, from the repository's history). Under each table: the entries ranked by every other metric they report, and per-task "
               "scores coloured in units of seed noise.")
     toc: list = []
     body = []

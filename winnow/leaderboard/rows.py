@@ -31,6 +31,12 @@ Schema 4 adds, for targeted submissions, ``core_heldout_gold_bpb_v1`` and
 ``core_heldout_gold_bpb_pooled_v1`` (the gold-bpb aggregates without the targets); untargeted
 rows differ from schema 3 only in what their results carry.
 
+Schema 5 adds ``created``: when ``winnow submit`` wrote the row, UTC to the second
+(``YYYY-MM-DDTHH:MM:SSZ``, ``CREATED_FORMAT``), covered by ``row_hash`` like every field. It is not
+a number from the evidence, so ``winnow leaderboard check`` requires it only of schema-5 rows;
+rows of earlier schemas keep what they were written with and are dated by their code commit
+(``row_date``).
+
 Every number of a row is produced by ``row_numbers(evidence)``; ``winnow leaderboard check`` calls
 it again on the run folder or the bundle and compares.
 """
@@ -38,6 +44,7 @@ it again on the run folder or the bundle and compares.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 from winnow.config import ConfigError, group_file
@@ -50,8 +57,9 @@ from winnow.paths import leaderboard_dir
 from winnow.stages import CURATE, TOKENIZE, TRAIN
 from winnow.tokenize.bpe import RECIPES
 
-ROW_SCHEMA = 4
-READABLE_SCHEMAS = (1, 2, 3, 4)
+ROW_SCHEMA = 5
+READABLE_SCHEMAS = (1, 2, 3, 4, 5)
+CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"   # a row's ``created`` (schema 5 on): UTC, to the second
 # Primary metric when a scale's YAML has no ``leaderboard.primary``: CORE where models are big
 # enough for accuracy to move (GPU scales), the continuous CORE aggregate at CPU scales.
 GPU_PRIMARY = "core_v2"
@@ -60,6 +68,31 @@ CPU_PRIMARY = "core_prob_v1"
 
 class RowError(ValueError):
     pass
+
+
+def created_now() -> str:
+    """The ``created`` value of a row written now (UTC, ``CREATED_FORMAT``)."""
+    return datetime.now(timezone.utc).strftime(CREATED_FORMAT)
+
+
+def created_problem(row: dict) -> str | None:
+    """Why a row's ``created`` is not valid, or None: required from schema 5 on (a UTC timestamp in
+    ``CREATED_FORMAT``), optional before (rows keep the schema they were written with)."""
+    value = row.get("created")
+    if value is None:
+        return "has no created timestamp (schema 5 rows record when they were written)" \
+            if (row.get("schema") or 0) >= 5 else None
+    try:
+        datetime.strptime(value, CREATED_FORMAT)
+    except (TypeError, ValueError):
+        return f"created = {json.dumps(value)[:40]} is not a UTC timestamp like 2026-01-31T12:00:00Z"
+    return None
+
+
+def row_date(row: dict) -> str | None:
+    """The day a row was written (``YYYY-MM-DD``, UTC) when it records it (schema 5 on), else None."""
+    value = row.get("created")
+    return value[:10] if isinstance(value, str) and created_problem(row) is None else None
 
 
 def rows_root() -> Path:

@@ -27,7 +27,7 @@ from winnow.leaderboard.boards import board_for
 from winnow.leaderboard.descent import check_descent
 from winnow.leaderboard.evidence import EvidenceError, bundle_path, chain_problems, collect, write_bundle
 from winnow.leaderboard.identity import baseline_folder_problems, name_conflicts
-from winnow.leaderboard.rows import ROW_SCHEMA, RowError, row_files, row_hash, row_numbers, rows_root
+from winnow.leaderboard.rows import ROW_SCHEMA, RowError, created_now, row_files, row_hash, row_numbers, rows_root
 from winnow.leaderboard.verify import check_row, find_run, read_row, verify_run
 from winnow.manifest import code_version
 from winnow.pool.build import pool_shards
@@ -119,7 +119,7 @@ def make_row(run_dir: Path) -> tuple[dict, dict]:
         raise RowError(f"{run_dir}: refused:\n  - " + "\n  - ".join(problems))
     # the code that submitted the row, and the commit each stage's manifest recorded when written
     stages = {k: (m.get("code") or {}).get("commit") for k, m in sorted(ev["manifests"].items())}
-    row = {"schema": ROW_SCHEMA, **row_numbers(ev),
+    row = {"schema": ROW_SCHEMA, **row_numbers(ev), "created": created_now(),
            "descent": descent.summary() if descent else None, "code": {**code_version(), "stages": stages}}
     return row, ev
 

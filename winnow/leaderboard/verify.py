@@ -25,7 +25,7 @@ from winnow.io import read_json
 from winnow.leaderboard.evidence import (EvidenceError, bundle_path, chain_problems, collect, comparable,
                                          read_bundle)
 from winnow.leaderboard.identity import baseline_problems, board_problems, evidence_problems, place_problems
-from winnow.leaderboard.rows import READABLE_SCHEMAS, row_files, row_hash, row_numbers
+from winnow.leaderboard.rows import READABLE_SCHEMAS, created_problem, row_files, row_hash, row_numbers
 from winnow.manifest import read_manifest, verify_folder
 from winnow.paths import winnow_home
 from winnow.stages import STAGES, parent_kind, run_folders
@@ -86,7 +86,7 @@ def compare(got, want, where: str, strict: bool) -> list[str]:
 
 
 # Fields of a row that its evidence does not determine.
-NOT_FROM_EVIDENCE = {"schema", "row_hash", "code", "descent", "bundle"}
+NOT_FROM_EVIDENCE = {"schema", "row_hash", "code", "descent", "bundle", "created"}
 
 
 def find_run(run_id: str, runs_dirs: list[Path] | None = None) -> Path | None:
@@ -123,6 +123,8 @@ def check_row(path: Path, runs_dirs: list[Path] | None = None) -> list[str]:
     probs += place_problems(path, row)
     if row_hash(row) != row.get("row_hash"):
         probs.append(f"{path}: row_hash does not match the row's content (the row was edited)")
+    if why := created_problem(row):
+        probs.append(f"{path}: {why}")
     recomputed = aggregate(row.get("tasks") or {})
     for name, value in (row.get("aggregates") or {}).items():
         if name in recomputed and not _close(value, recomputed[name]):
