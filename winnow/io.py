@@ -4,8 +4,9 @@ Every artifact file is written under a temporary name and renamed into place, so
 process never leaves a half-written file under its final name (DEVELOPERS.md, definition of
 done 4). Hashing streams in 1 MiB blocks. A full disk (``disk_full``: ENOSPC or EDQUOT anywhere in
 the exception chain, or torch's "unexpected pos" write failure) is told as one message naming
-the folder and its free space (``disk_full_message``); the temporary file is removed, so nothing
-half-written stands under a final name and a rerun resumes. ``file_lock`` serialises writers of one folder across
+the folder, its free space and the space needed (``disk_full_message``: a stage's estimate carried
+by ``DiskFull``, see ``winnow.space``; else at least what the interrupted file had written); the
+temporary file is removed, so nothing half-written stands under a final name and a rerun resumes. ``file_lock`` serialises writers of one folder across
 processes (``flock``).
 """
 
@@ -53,6 +54,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except BaseException as e:
+        if disk_full(e) and not hasattr(e, "partial"):   # the full-disk message's lower bound
+            with contextlib.suppress(OSError, AttributeError):
+                e.partial = (path, tmp.stat().st_size if tmp.is_file() else 0)
+        raise
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -142,23 +148,52 @@ def disk_full(e: BaseException | None) -> bool:
     return False
 
 
+class DiskFull(OSError):
+    """A stage stopped on a full disk: the folder it writes and the bytes it needs (an estimate
+    and what it is based on, ``winnow.space.stage_need``). Its errno is ENOSPC, so ``disk_full``
+    sees it like the error it was raised from."""
+
+    def __init__(self, where: str | os.PathLike, need: int | None, basis: str, what: str):
+        super().__init__(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.where, self.need, self.basis, self.what = Path(where), need, basis, what
+
+
+def _mib(n: int | float) -> str:
+    return f"{n / 2**20:.1f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
+
+
 def disk_full_message(e: BaseException, fallback: str | os.PathLike | None = None) -> str:
     """One line for a full disk: the folder being written (from the error, else ``fallback``),
-    the space left there, and what to do."""
-    where = None
+    the space left there, the space needed (a ``DiskFull`` stage estimate in the chain, else at
+    least what the interrupted file had written) and what to do."""
+    where = stage = partial = None
     x: BaseException | None = e
-    while x is not None and where is None:
-        if isinstance(x, OSError) and x.filename:
+    for _ in range(20):
+        if x is None:
+            break
+        if isinstance(x, DiskFull) and stage is None:
+            stage = x
+        if isinstance(x, OSError) and x.filename and where is None:
             where = Path(str(x.filename)).parent
+        partial = partial or getattr(x, "partial", None)
         x = x.__cause__ or x.__context__
+    where = where or (stage.where if stage else None) or (partial[0].parent if partial else None)
     where = where or Path(fallback or os.environ.get("WINNOW_HOME") or Path.home() / ".cache" / "winnow")
     probe = where
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     try:
-        free = f"{shutil.disk_usage(probe).free / 2**20:.0f} MiB free"
+        free_bytes = shutil.disk_usage(probe).free
+        free = f"{free_bytes / 2**20:.0f} MiB free"
     except OSError:
-        free = "free space unknown"
-    return (f"the disk is full: no space left to write in {where} ({free} on that filesystem). Nothing "
+        free_bytes, free = None, "free space unknown"
+    if stage is not None and stage.need is not None:
+        short = "" if free_bytes is None else f"; free at least {_mib(max(stage.need - free_bytes, 0))} more"
+        need = f"; {stage.what} needs about {_mib(stage.need)} ({stage.basis}){short}"
+    elif partial is not None:
+        need = f"; {partial[0].name} needs more than the {_mib(partial[1])} written before the disk filled"
+    else:
+        need = "; the space needed is unknown (the write that failed did not say)"
+    return (f"the disk is full: no space left to write in {where} ({free} on that filesystem{need}). Nothing "
             "half-written was kept under a final name: free some space (or set WINNOW_HOME on a larger "
             "disk) and rerun the same command; finished stages and shards are kept and resumed")

@@ -41,12 +41,13 @@ from winnow.curate.pipeline import curate, format_stats
 from winnow.curate.store import attach, claim, own_folder, sharing
 from winnow.docs import read_docs
 from winnow.eval.runner import evaluate
-from winnow.io import read_json, write_json
+from winnow.io import DiskFull, disk_full, read_json, write_json
 from winnow.manifest import MANIFEST, Manifest, completed, damaged, hash_obj, read_manifest, write_manifest
 from winnow.paths import winnow_home
 from winnow.pool.build import HELDOUT, build_pool, pool_shards
+from winnow.space import stage_need
 from winnow.runid import SEED_SOURCES, RunIdError, run_id_of, run_key_of, source_seed  # noqa: F401 (SEED_SOURCES: re-exported)
-from winnow.stages import CURATE, DATA_STAGES, EVAL, NAMES, POOL, TOKENIZE, TRAIN, pool_folder
+from winnow.stages import BY_NAME, CURATE, DATA_STAGES, EVAL, NAMES, POOL, TOKENIZE, TRAIN, pool_folder
 from winnow.submission import Submission, load_submission
 from winnow.tokenize.bpe import spec, tokenizer_file
 from winnow.tokenize.pack import pack
@@ -405,7 +406,13 @@ STAGE_FUNCS = {"pool": stage_pool, "curate": stage_curate, "tokenize": stage_tok
 def run_stage(run: Run, stage: str) -> Manifest | None:
     t0 = time.time()
     log.info("== %s (%s)", stage, run.dir.name)
-    m = STAGE_FUNCS[stage](run)
+    try:
+        m = STAGE_FUNCS[stage](run)
+    except Exception as e:   # a full disk: name the stage's folder and the space it needs (winnow.space)
+        if not disk_full(e) or isinstance(e, DiskFull):
+            raise
+        folder = run.folder(BY_NAME[stage])
+        raise DiskFull(folder, *stage_need(run, stage, folder), f"the {stage} stage") from e
     log.info("== %s done in %.1f s", stage, time.time() - t0)
     return m
 

@@ -1,0 +1,74 @@
+"""Trust under hostile input (issue 21), continued from tests/test_hostile.py: the full disk's
+space needed, pinned URLs for every file a submission names, and the classes of bad input a
+second corpus (replayed through the real CLI against a clean clone) found.
+
+Each test stands for one class: it must fail if the class comes back (a traceback, a silent
+accept, a message that does not name the file or field).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+
+def _enospc(path: str) -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+
+# ------------------------------------------------------------------- full disk: the space needed
+def test_a_full_disk_in_a_stage_names_its_folder_and_the_space_it_needs(tmp_path, monkeypatch, capsys):
+    import winnow.cli as cli
+    import winnow.run as run_mod
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))   # runs stay out of the session's home
+    seen = {}
+
+    def tokenize(run):
+        out = run.folder(run_mod.TOKENIZE)
+        seen["folder"] = out
+        raise _enospc(str(out / ".tokens.npy.1234.tmp"))
+
+    monkeypatch.setitem(run_mod.STAGE_FUNCS, "pool", lambda run: None)
+    monkeypatch.setitem(run_mod.STAGE_FUNCS, "curate", lambda run: None)
+    monkeypatch.setitem(run_mod.STAGE_FUNCS, "tokenize", tokenize)
+    assert cli.main(["tokenize", "scale=debug", "progress=false"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "the disk is full" in err and str(seen["folder"]) in err, err
+    # debug: 768 sequences of 129 tokens, uint16 (vocabulary 1024)
+    assert "the tokenize stage needs about 0.2 MiB (tokens.npy: 768 sequences of 129 tokens, 2 bytes each)" in err, err
+    assert "MiB free" in err and "free at least 0.0 MiB more" in err, err
+
+
+def test_space_needed_comes_from_an_earlier_manifest_and_from_the_scale(tmp_path, monkeypatch):
+    from winnow.manifest import write_manifest
+    from winnow.run import prepare
+    from winnow.space import stage_need
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))
+    run = prepare(["scale=debug", "submission=baselines/random"])
+    need, basis = stage_need(run, "train", tmp_path / "nothing")
+    assert need == 16 * run.plan["params"]["total"] and "bytes a parameter" in basis
+    assert stage_need(run, "tokenize", tmp_path / "nothing")[0] == 768 * 129 * 2
+    folder = tmp_path / "redo"
+    folder.mkdir()
+    (folder / "a.bin").write_bytes(b"x" * 5000)
+    write_manifest(folder, "tokens", "k")
+    assert stage_need(run, "tokenize", folder) == (5000, "what its earlier manifest records")
+
+
+def test_a_full_disk_outside_a_stage_says_at_least_what_was_written(tmp_path):
+    from winnow.io import atomic_open, disk_full_message
+
+    target = tmp_path / "out" / "big.json"
+    with pytest.raises(OSError) as e:
+        with atomic_open(target, "wb") as f:
+            f.write(b"y" * (3 << 20))
+            f.flush()
+            raise _enospc(str(target.parent / ".big.json.tmp"))
+    msg = disk_full_message(e.value)
+    assert str(target.parent) in msg and "big.json needs more than the 3.0 MiB written" in msg, msg
+    assert not target.exists() and not list(target.parent.iterdir())
