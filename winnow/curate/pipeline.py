@@ -49,6 +49,7 @@ from typing import Any
 from winnow.curate.base import ENGINES, Counters, SourceTable, StepContext, StepError, StepSpec, cpu_clock
 from winnow.curate.common import partial
 from winnow.curate.external import external_shards
+from winnow.curate.heartbeat import heartbeat
 from winnow.curate.plugins import resolve_step
 from winnow.curate.recipe import Recipe, RecipeError, Segment, load_recipe
 from winnow.io import atomic_path, read_json, sha256_file, write_json
@@ -142,9 +143,11 @@ def _run_global(recipe: Recipe, spec: StepSpec, inputs: list[Path], seg_dir: Pat
     step_ctx.work_dir.mkdir(parents=True, exist_ok=True)
     before = partial.ledger(seg_dir)      # units earlier attempts finished (resumable steps)
     t0, c0 = time.perf_counter(), cpu_clock()
-    try:
-        step = recipe.build(spec, step_ctx)
-        outs = step.run(list(inputs), seg_dir, step_ctx)
+    step = None
+    try:   # a status line (or log lines) every second while run() works: never silent for long
+        with heartbeat(spec.label, lambda: getattr(step, "counters", None), getattr(ctx.engine, "progress", None)):
+            step = recipe.build(spec, step_ctx)
+            outs = step.run(list(inputs), seg_dir, step_ctx)
     except (RecipeError, KeyboardInterrupt):
         raise
     except Exception as e:

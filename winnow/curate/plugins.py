@@ -4,8 +4,8 @@
 content hash (never via ``sys.path``), into a scoped collector (``STEPS.collecting()``), so a
 plugin's steps are visible to its recipe only and a file with the same content is imported once
 per process. ``resolve_step`` looks a name up in the recipe's plugin steps first, then in the
-registry ``STEPS``; ``build_step`` instantiates a compiled step, gives it ``step_name``/``ctx`` and
-calls ``setup()``.
+registry ``STEPS``; ``build_step`` instantiates a compiled step, gives it ``step_name``/``ctx``
+(and ``counters`` to a GlobalStep written without the base class) and calls ``setup()``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from winnow.curate.base import STEPS, PluginError, StepContext, StepSpec
+from winnow.curate.base import STEPS, Counters, PluginError, StepContext, StepSpec
 from winnow.io import sha256_file
 from winnow.registry import RegistryError, suggest
 
@@ -88,6 +88,8 @@ def build_step(spec: StepSpec, local: dict[str, Any] | None = None,
     """Instantiate a compiled step, give it ``step_name``/``ctx`` and call ``setup()``."""
     cls = resolve_step(spec.name, local)
     step = cls(**spec.params)
+    if spec.kind == "global" and getattr(step, "counters", None) is None:
+        step.counters = Counters()   # a duck-typed GlobalStep (no base class) counts like a subclass
     step.step_name = spec.name
     step.step_index = spec.index
     step.ctx = ctx
