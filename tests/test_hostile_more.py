@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,80 @@ def test_a_full_disk_outside_a_stage_says_at_least_what_was_written(tmp_path):
     msg = disk_full_message(e.value)
     assert str(target.parent) in msg and "big.json needs more than the 3.0 MiB written" in msg, msg
     assert not target.exists() and not list(target.parent.iterdir())
+
+
+# ----------------------------------------------------- pinned URLs for every file a recipe names
+class _Quiet(__import__("http.server").server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def served(tmp_path):
+    """(folder, base URL): ``folder`` served by Python's http.server on localhost."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _step_recipe(folder, value: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "recipe.yaml").write_text("name: s\ntrack: filtering\nsteps:\n"
+                                        f"  - {{step: substring_filter, banlist_file: {value}}}\n")
+    return folder / "recipe.yaml"
+
+
+def test_a_file_parameter_at_a_url_must_be_pinned_and_is_verified(tmp_path, monkeypatch, served):
+    import hashlib
+
+    from winnow.curate.recipe import RecipeError, load_recipe
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))
+    www, base = served
+    (www / "ban.txt").write_text("casino\nlottery\n")
+    digest = hashlib.sha256((www / "ban.txt").read_bytes()).hexdigest()
+    url = f"{base}/ban.txt"
+
+    pinned = load_recipe(_step_recipe(tmp_path / "pinned", f"{{url: '{url}', sha256: {digest}}}"))
+    path = Path(pinned.steps[0].params["banlist_file"])
+    assert path.is_relative_to(tmp_path / "home" / "external") and path.read_text() == "casino\nlottery\n"
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "ban.txt").write_text("casino\nlottery\n")
+    assert pinned.fingerprint() == load_recipe(_step_recipe(local, "ban.txt")).fingerprint()  # bytes, not place
+
+    with pytest.raises(RecipeError, match="'banlist_file' names the URL .* which is not pinned: write"):
+        load_recipe(_step_recipe(tmp_path / "bare", f"'{url}'"))
+    with pytest.raises(RecipeError, match="banlist_file.*does not match the recipe's pin"):
+        load_recipe(_step_recipe(tmp_path / "wrong", f"{{url: '{url}', sha256: '{'0' * 64}'}}"))
+    with pytest.raises(RecipeError, match="'banlist_file' is a mapping with keys \\['url'\\]"):
+        load_recipe(_step_recipe(tmp_path / "nosha", f"{{url: '{url}'}}"))
+    with pytest.raises(RecipeError, match="banlist_file.*64 hex digits"):
+        load_recipe(_step_recipe(tmp_path / "short", f"{{url: '{url}', sha256: abc}}"))
+    (www / "ban.txt").write_text("changed upstream\n")   # the cached download is what was pinned
+    assert load_recipe(_step_recipe(tmp_path / "again", f"{{url: '{url}', sha256: {digest}}}")).fingerprint() \
+        == pinned.fingerprint()
+
+
+def test_a_file_url_parameter_is_a_local_path_confined_to_the_folder(tmp_path):
+    from winnow.curate.recipe import RecipeError, load_recipe
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "ban.txt").write_text("casino\n")
+    r = load_recipe(_step_recipe(folder, f"'file://{folder / 'ban.txt'}'"))
+    assert r.steps[0].params["banlist_file"] == str(folder / "ban.txt")
+    (tmp_path / "secret.txt").write_text("SECRET\n")
+    with pytest.raises(RecipeError, match="outside the submission folder") as e:
+        load_recipe(_step_recipe(folder, f"'file://{tmp_path / 'secret.txt'}'"))
+    assert "SECRET" not in str(e.value)
+    with pytest.raises(RecipeError, match="'banlist_file' is empty"):
+        load_recipe(_step_recipe(folder, "''"))

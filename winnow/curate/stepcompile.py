@@ -7,7 +7,8 @@ magnitudes (``MAX_MAGNITUDE``) anywhere in a value; the step's name (did-you-mea
 registry); unknown and missing parameters against the constructor's signature; each value
 against the constructor's annotations (int, float, str, bool, list, dict, Literal, unions; an
 annotation it cannot read is not checked); paths of ``*_file``/``*_path`` parameters, resolved
-inside the recipe's folder; then the constructor itself (``ParamError``/``ValueError``), the
+inside the recipe's folder, or remote files pinned as ``{url, sha256}`` (fetched and verified; an
+unpinned URL is refused); then the constructor itself (``ParamError``/``ValueError``), the
 class's ``version`` and its field declarations. The canonical step (the fingerprint's input) has
 defaults filled in, ``added_params`` at their default left out, and referenced files replaced by
 their sha256.
@@ -24,10 +25,11 @@ from typing import Any
 from winnow.curate.base import ParamError, StepError, StepSpec, step_dependence, step_kind
 from winnow.curate.plugins import resolve_step
 from winnow.curate.fields import declared
+from winnow.curate.external import ExternalError, fetch_pinned, pinned_entry
 from winnow.curate.recipe_yaml import yaml_type
 from winnow.io import sha256_file
 from winnow.manifest import hash_obj
-from winnow.paths import inside, outside_message
+from winnow.paths import LocationError, inside, local_path, outside_message
 from winnow.registry import RegistryError, suggest
 
 
@@ -37,8 +39,50 @@ def is_file_param(name: str) -> bool:
 
 
 def looks_like_url(value: str) -> bool:
-    """A file parameter's value that is a URL (left as given: neither resolved nor hashed)."""
+    """A value with a scheme (``compile_step`` has made every file parameter a local path: a
+    ``file://`` URL is its path, a pinned ``{url, sha256}`` its verified download, and any other
+    URL is refused)."""
     return "://" in value
+
+
+def _file_param(k: str, v: Any, folder: Path, label: str, problems: list[str]) -> str | None:
+    """The local path a ``*_file``/``*_path`` value names: a path (or ``file://`` URL) resolved
+    inside ``folder``, or a pinned remote file ``{url: <URL>, sha256: <64 hex>}`` fetched and
+    verified into ``$WINNOW_HOME/external/<sha256>`` (so its canonical form, the sha256, is that
+    of a local copy). None, with a problem appended, for anything else."""
+    where = f"parameter {k!r}"
+    if isinstance(v, dict):
+        try:
+            pin = pinned_entry(v)
+            if pin is None:
+                problems.append(f"{label}: {where} is a mapping with keys {sorted(map(str, v))}; a remote "
+                                "file is pinned as {url: <URL>, sha256: <64 hex digits>} (exactly those keys), "
+                                "a local one is a path inside the submission folder")
+                return None
+            return str(fetch_pinned(*pin, what=f"{where}: file"))
+        except ExternalError as e:
+            problems.append(f"{label}: {where}: {e}")
+            return None
+    try:
+        given = local_path(v)   # a path, or a file:// URL's path: confined alike
+    except LocationError as e:
+        problems.append(f"{label}: {where}: {e}")
+        return None
+    if given is None:
+        problems.append(f"{label}: {where} names the URL {v!r}, which is not pinned: write "
+                        f"`{k}: {{url: {v}, sha256: <its sha256sum>}}` so the recipe names its bytes "
+                        "(it is fetched and verified), or copy the file into the submission folder")
+        return None
+    if not str(v).strip():
+        problems.append(f"{label}: {where} is empty; give a file inside the submission folder")
+        return None
+    p = (folder / given).resolve()
+    if not inside(folder, p):
+        problems.append(f"{label}: " + outside_message(where, v, p, folder))
+    elif not p.exists():
+        problems.append(f"{label}: {where} names {v!r}, but {p} does not exist "
+                        "(paths are relative to the recipe's folder)")
+    return str(p)
 
 
 def _hash_ref(path: Path) -> str:
@@ -174,6 +218,8 @@ def compile_step(index: int, name: str, params: dict, label: str, folder: Path,
                             f"`{pname}: <value>` to the step ({name} takes: {listing})")
     hints = _constructor_hints(cls)
     for k, v in params.items():
+        if is_file_param(k) and isinstance(v, dict):   # a pinned URL: _file_param checks it
+            continue
         if k in hints and _type_ok(v, hints[k]) is False:
             extra = ""
             if isinstance(v, str) and (_type_ok(1.5, hints[k]) or _type_ok(1, hints[k])):
@@ -187,14 +233,8 @@ def compile_step(index: int, name: str, params: dict, label: str, folder: Path,
 
     resolved = dict(params)
     for k, v in params.items():
-        if is_file_param(k) and isinstance(v, str) and not looks_like_url(v):
-            p = (folder / Path(v).expanduser()).resolve()
-            if not inside(folder, p):
-                problems.append(f"{label}: " + outside_message(f"parameter {k!r}", v, p, folder))
-            elif not p.exists():
-                problems.append(f"{label}: parameter {k!r} names {v!r}, but {p} does not exist "
-                                "(paths are relative to the recipe's folder)")
-            resolved[k] = str(p)
+        if is_file_param(k) and isinstance(v, (str, dict)):
+            resolved[k] = _file_param(k, v, folder, label, problems)
     if len(problems) > n_before:
         return None
 
