@@ -3,7 +3,8 @@
 Compute verbs are thin wrappers around pure functions; this module turns their command-line
 overrides into one resolved config (a plain dict) with Hydra's compose API over ``conf/``. A run
 is *official* only when its scale and suite equal the committed YAML files: any ``scale.*`` or
-``suite.*`` override is recorded and makes the leaderboard refuse the row (DESIGN.md "Scale").
+``suite.*`` override is recorded and makes the leaderboard refuse the row
+(submissions/README.md, "Official and unofficial runs").
 
 Boolean settings are parsed strictly (``parse_bool``): Hydra hands ``allow_code=no`` or
 ``allow_code='false'`` over as a string, and any non-empty string is truthy in Python, so without

@@ -3,7 +3,7 @@
 A document is a dict with ``id`` (opaque, unique within the pool), ``text``, ``url`` (or None),
 ``source`` (coarse type tag) and, after curation, ``meta`` (``meta.pool_id`` names the pool
 document it descends from; enrichers may add fields). Pool shards expose only ``POOL_FIELDS``;
-everything else a source carries lives in the pool's annotations sidecar (DESIGN.md Contracts).
+everything else a source carries lives in the pool's annotations sidecar (submissions/README.md "Recipes").
 
 Shards are JSON Lines, zstd-compressed (``.jsonl.zst``), one document per line, split on ``\\n``.
 """

@@ -1,8 +1,8 @@
 """File helpers: fsspec opening with compression by suffix, atomic writes, hashing.
 
 Every artifact file is written under a temporary name and renamed into place, so a killed
-process never leaves a half-written file under its final name (DEVELOPERS.md, definition of
-done 4). Hashing streams in 1 MiB blocks. A full disk (``disk_full``: ENOSPC or EDQUOT anywhere in
+process never leaves a half-written file under its final name (README
+"Reliability"). Hashing streams in 1 MiB blocks. A full disk (``disk_full``: ENOSPC or EDQUOT anywhere in
 the exception chain, or torch's "unexpected pos" write failure) is told as one message naming
 the folder, its free space and the space needed (``disk_full_message``: a stage's estimate carried
 by ``DiskFull``, see ``winnow.space``; else at least what the interrupted file had written); the

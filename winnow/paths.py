@@ -1,6 +1,6 @@
 """Where winnow finds things: the data root, WINNOW_HOME and the checkout's own folders.
 
-Data root order (DESIGN.md "Where the data lives"): ``$WINNOW_DATA``, then ``../shared/data``
+Data root order (README "Data"): ``$WINNOW_DATA``, then ``../shared/data``
 beside the checkout, then ``~/.cache/winnow/data``. Nothing is ever downloaded implicitly: a
 missing data root is an error that says where winnow looked and how to get the data. The data root
 and WINNOW_HOME are local folders (``file://`` URLs name them too); any other URL is refused with

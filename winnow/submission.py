@@ -1,4 +1,4 @@
-"""Submissions: a folder holding ``recipe.yaml``, named ``<folder>/<name>`` (DESIGN.md Contracts),
+"""Submissions: a folder holding ``recipe.yaml``, named ``<folder>/<name>`` (submissions/README.md),
 or a plain id file (one pool document id a line), named ``<its folder>/<file stem>``.
 
 ``baselines/random`` and ``submissions/random`` never collide because the parent folder is part

@@ -1,6 +1,6 @@
 """The curation protocols: Mapper, Filter, GlobalStep, their context, counters and registry.
 
-A curation *step* is one of three small things (DESIGN.md "The core abstractions"):
+A curation *step* is one of three small things (submissions/README.md, "Your own steps"):
 
 * ``Mapper``: ``__call__(doc) -> list[dict]`` — empty drops the document, one keeps or modifies
   it, several split it. ``return self.drop("reason")`` drops with a reason (a ``Drop`` is an

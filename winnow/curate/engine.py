@@ -13,7 +13,8 @@ A rerun skips every shard whose marker and output exist (resume) and says how ma
 the segment's totals are always merged from the per-shard counter files, so a resumed run reports
 the same numbers as an uninterrupted one.
 
-Contracts the engine enforces (DESIGN.md Contracts), so that steps cannot break them:
+Contracts the engine enforces (submissions/README.md, "Your own steps": the rules every step
+follows), so that steps cannot break them:
 
 * steps see a fresh copy of each document holding only ``id, text, url, source, meta``; any
   other input field is dropped before the first step;

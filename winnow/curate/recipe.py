@@ -1,6 +1,6 @@
 """Recipe YAML: load, validate, fingerprint and compile a submission's curation recipe.
 
-A recipe (DESIGN.md Contracts) is ``name``, ``track`` (filtering | mixing | order) and either
+A recipe (submissions/README.md "Recipes") is ``name``, ``track`` (filtering | mixing | order) and either
 ``steps:`` (a list of ``{step: <registered name>, <param>: <value>, ...}``; a bare name is a step
 without parameters; ``steps: []`` keeps the whole pool) or ``ids: <file>`` (a sorted list of pool
 document ids, compiled to one ``select_ids`` step; a file that is not YAML is read as such a list

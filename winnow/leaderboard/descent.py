@@ -1,6 +1,6 @@
 """The filtering-track descent check: every curated document is its pool parent with text removed.
 
-DESIGN.md (Contracts, Tracks): on the filtering track every training document descends from a
+submissions/README.md ("Recipes"): on the filtering track every training document descends from a
 pool document (named by ``meta.pool_id``) and is made only of text present in it; steps may drop
 documents, split them, remove text and reflow lines, but never add text. ``submit`` runs this
 check over every document of a run's ``curated/shards`` before it writes a row.

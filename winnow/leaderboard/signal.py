@@ -1,5 +1,5 @@
-"""Signal of ranking metrics, from rows alone (``winnow analyze signal``; DESIGN.md "Signal is the
-product").
+"""Signal of ranking metrics, from rows alone (``winnow analyze signal``; studies/noise/README.md
+measures why it matters).
 
 An *entry* is the rows that differ only in their seed (``stats.ENTRY_FIELDS``); its value of a
 metric is the mean over its seeds. Per metric, over the rows of one scale version and suite:

@@ -1,7 +1,7 @@
 """Ranking statistics: rows grouped over seeds, 95% intervals, ties within noise, agreement.
 
-Seeds are official (DESIGN.md Scale tracks): rows that differ only in their seed form one
-*entry* (same scale and track, submission name and fingerprint, scale version, suite and its
+Seeds are official (submissions/README.md "What the seed changes"): rows that differ only in
+their seed form one *entry* (same scale and track, submission name and fingerprint, scale version, suite and its
 version). An entry's score is the mean of its seeds' values of the table's primary metric.
 
 Interval (``INTERVAL_RULE``): the noise a rerun would show. Where the seed noise of the table's

@@ -12,7 +12,7 @@ name -> (header, how to read it from an entry, format, whether the HTML page sho
 so adding one is one line.
 
 Order: the scale whose YAML says ``leaderboard: {lead: true}`` (the CPU leaderboard track) comes
-first, then the other scales by training budget, smallest first (the order of DESIGN.md's scale
+first, then the other scales by training budget, smallest first (the order of README's scale
 table); within a scale, newest version first. Each table's seed-noise rule is the scale YAML's
 choice for that version (``noise_rule``). Above each version of a CPU scale, the primary metric's
 SNR and seed-to-seed Kendall tau (``signal_line``), computed by ``winnow.leaderboard.signal.measure``:

@@ -4,7 +4,7 @@ What a pool build does, in one pass over the sources:
 
 * **Re-keys** every document to an opaque id (``d`` + 16 hex of sha256 of the upstream id), since
   upstream ids leak labels (``spamassassin/spam-2/...``). The mapping goes to the annotations.
-* **Reduces fields** to ``id, text, url, source`` (DESIGN.md Contracts). For web and docs pages
+* **Reduces fields** to ``id, text, url, source`` (submissions/README.md "Recipes"). For web and docs pages
   ``text`` is the main-content extraction (``meta.text_main``, as DCLM-Pool does); the full-page
   text and every other field (labels included) move to an annotations sidecar, one per shard, for
   diagnostics only.

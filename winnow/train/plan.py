@@ -1,7 +1,7 @@
 """The scale plan: steps, tokens, sequences, parameters and FLOPs of a scale, from its config alone.
 
 A scale's ``model:`` and ``train:`` blocks fix everything trained; the numbers that follow from
-them are computed here and never typed (DESIGN.md, "Scale"). ``derive(model, train)`` is the
+them are computed here and never typed (README "Scales"). ``derive(model, train)`` is the
 plan: ``winnow.run.prepare`` computes it once per run (``Run.plan``), and curation (its token
 budget), tokenization (how many sequences to pack), training, ``winnow ls scales`` and the
 leaderboard's submit checks (the budget a run must have trained) all read that one plan.
