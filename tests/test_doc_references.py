@@ -57,3 +57,20 @@ def test_cited_sections_are_headings_of_their_file():
             if not any(h == title or re.sub(r"^\d+\.\s*", "", h).startswith(title) for h in heads):
                 wrong.append(f"{path.relative_to(REPO)}: {md} has no section {title!r}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_readme_says_how_to_reach_the_installed_winnow():
+    """``make install`` puts winnow in the Makefile's virtual environment; the README's commands
+    are that environment's, so it says how to activate it (a new participant had to guess)."""
+    venv = re.search(r"^VENV\s*:=\s*(\S+)$", (REPO / "Makefile").read_text(), re.M).group(1)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    quickstart = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    assert f"source {venv}/bin/activate" in quickstart and f"{venv}/bin/winnow" in quickstart
+
+
+def test_the_template_tries_a_submission_at_debug_before_any_submit():
+    """The template's first run is the debug scale, whose rows never touch the checkout; it does
+    not send a first try to the repository's leaderboard with --submit."""
+    text = (REPO / "submissions" / "template" / "README.md").read_text(encoding="utf-8")
+    runs = [line for line in text.splitlines() if line.startswith("winnow run ")]
+    assert runs and "scale=debug" in runs[0] and not any("--submit" in r.split("#")[0] for r in runs)
