@@ -1,6 +1,8 @@
 """`winnow inspect`: what a run's curation kept and dropped, and why.
 
-Reads the curated folder of a run: the per-step table from ``stats.json``, a sample of kept
+Reads the curated folder of a run: the per-step table from ``stats.json`` and the numbers each
+step reported beside its counts (``info``: paragraphs removed, a classifier's cutoff; a step that
+edits text rather than dropping documents shows only there), a sample of kept
 documents from the final shards, and the dropped-document samples that the engine keeps per
 step and reason (``_work/seg_*/dropped/*.jsonl.zst``), filtered by ``--step`` and ``--reason``.
 """
@@ -32,6 +34,25 @@ def dropped_samples(curated: Path):
         yield from read_docs(f)
 
 
+def _number(v) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, int) or float(v).is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:.4g}"
+
+
+def step_notes(steps: list[dict], step: str | None = None, index: int | None = None) -> list[str]:
+    """One line per step that reported ``info`` numbers (paragraphs removed, a score cutoff, FLOPs):
+    what the document counts of the table do not show. ``step``/``index`` narrow it to one step."""
+    lines = []
+    for s in steps:
+        if not s.get("info") or (step is not None and s["step"] != step) or (index is not None and s["index"] != index):
+            continue
+        lines.append(f"  {s['index']} {s['step']}: " + ", ".join(f"{k} {_number(v)}" for k, v in sorted(s["info"].items())))
+    return lines
+
+
 def inspect_run(run_dir: Path, step: str | None = None, reason: str | None = None, limit: int = 5) -> str:
     curated = CURATE.path(run_dir)
     if not (curated / "stats.json").exists():
@@ -48,6 +69,10 @@ def inspect_run(run_dir: Path, step: str | None = None, reason: str | None = Non
         known = list(dict.fromkeys(names))
         raise InspectError(f"step {step!r} is not in this run's recipe: {suggest(step, known)}")
     out = [format_stats(stats), ""]
+    notes = step_notes(stats["steps"], step, index)
+    if notes:
+        out += ["what the steps reported (stats.json info; a step that edits text keeps its documents, "
+                "so the table shows 100%):", *notes, ""]
     drops = [d for d in dropped_samples(curated)
              if (step is None or d.get("step") == step)
              and (index is None or d.get("step_index") in (None, index))
