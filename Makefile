@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine (README "Quickstart"):
-#   make quickstart   install what is missing, then run a baseline to a leaderboard row
+#   make quickstart   install what is missing, pull the data if none is found, then run a baseline
+#                     to a leaderboard row
 #   make test         install what is missing, then run the tests
 # Everything installs into .venv from PyPI, pinned by constraints.txt (torch is a CPU build).
 
@@ -22,7 +23,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps --force-reinstall -c constraints.txt fasttext-numpy2-wheel
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# A machine without a data root (WINNOW_DATA, ../shared/data, ~/.cache/winnow/data) pulls the data
+# release first ($WINNOW_DATA_RELEASE_URL; into $WINNOW_DATA or ~/.cache/winnow/data) and says so.
 quickstart: install
+	$(BIN)/winnow data pull --if-missing
 	$(BIN)/winnow run scale=quickstart submission=baselines/random seed=$(SEED) --submit
 
 test: install

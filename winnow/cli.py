@@ -3,7 +3,7 @@
 Compute verbs (``pool``, ``curate``, ``tokenize``, ``train``, ``eval``, ``run``) take Hydra overrides
 (``scale=debug submission=baselines/random seed=1``) and are thin wrappers around the stage
 functions of ``winnow.run``. Utility verbs (``ls``, ``validate``, ``inspect``, ``verify``, ``submit``,
-``leaderboard build|check|export``, ``analyze agreement|signal``, ``tokenizer show|train``, ``data pull|status``, ``import-dclm``) take ordinary flags. Verbs are a registry (a dict
+``leaderboard build|check|export``, ``analyze agreement|signal``, ``tokenizer show|train``, ``data pull|pack|status``, ``import-dclm``) take ordinary flags. Verbs are a registry (a dict
 of name -> handler), not an if/elif chain. Errors that users can fix print one clear message and
 exit with status 2; anything else is a bug and shows its traceback. Output cut short by its
 reader (``winnow ls steps | head``) ends quietly with status 141, as a Unix tool killed by SIGPIPE.
@@ -217,15 +217,31 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("action", choices=["show", "train"])
     sp.add_argument("name", help="e.g. gpt-neox-20b, bpe8k-v1")
     sp.set_defaults(func=cmd_tokenizer)
-    sp = sub.add_parser("data", help="evaluation data: status of every file, or pull (download and verify)")
+    sp = sub.add_parser("data", help="the data root: status of every file, pull (download and verify), or pack a release")
     data_sub = sp.add_subparsers(dest="action", required=True)
-    dp = data_sub.add_parser("pull", help="download evaluation data files from their pinned upstream and verify them")
+    dp = data_sub.add_parser("pull", help="download the data root's files, each verified: with --from URL (or "
+                             "$WINNOW_DATA_RELEASE_URL) the whole data release, pool included; without, the "
+                             "files that have a pinned upstream (evaluation data, tokenizer, banlists, DCLM table)")
     dp.add_argument("--dest", help="data root to write into (default: $WINNOW_DATA, else ~/.cache/winnow/data)")
+    dp.add_argument("--from", dest="release", metavar="URL",
+                    help="a data release made by `winnow data pack` (http(s), file://, s3://... or a folder); "
+                         "default: $WINNOW_DATA_RELEASE_URL")
+    dp.add_argument("--release-sha256", metavar="HEX",
+                    help="the sha256 of that release's release.json, for a release other than the project's "
+                         "(conf/data_release.json pins the project's)")
+    dp.add_argument("--if-missing", action="store_true",
+                    help="do nothing when winnow already finds a data root (make quickstart uses this)")
     dp.add_argument("--only", nargs="+", metavar="FILE", help="paths under <data>/eval/ (default: every file)")
     dp.add_argument("--base-url", help="fetch <base-url>/<file> instead (a mirror laid out like <data>/eval/)")
     dp.add_argument("--mirror", help="a copy of a whole data root (URL or folder): eval files from <mirror>/eval/, "
                                      "the others from <mirror>/<path>")
     dp.add_argument("--force", action="store_true", help="download again even verified, reconstructed or modified files")
+    dp.set_defaults(func=cmd_data)
+    dp = data_sub.add_parser("pack", help="write a data release of a data root (its files and release.json with "
+                             "their sha256 and sizes) into a new folder, to serve for `winnow data pull --from`")
+    dp.add_argument("out", help="the release folder to create")
+    dp.add_argument("--root", help="the data root to pack (default: the one winnow uses)")
+    dp.add_argument("--version", help="the release's version label (default: conf/data_release.json's)")
     dp.set_defaults(func=cmd_data)
     dp = data_sub.add_parser("status", help="which evaluation data files are present, reconstructed, modified or missing")
     dp.add_argument("--root", help="data root to check (default: the one winnow uses)")

@@ -8,8 +8,9 @@ one commit) and the sha256 / git blob id of the project's copy. Choices:
   atomic rename, resumed when interrupted; a file already verified is skipped.
 - ``url: null`` means no public upstream file exists (the embedded pool is assembled offline from
   many sources; the LDNOOBW list has no pinned commit in SOURCE.md): `status` says so and how to
-  get it (copy a data root, or ``winnow data pull --mirror`` to a copy of a data root); `pull` fetches
-  such a file only from a mirror, and never a folder entry (``pool/``).
+  get it (the data release, ``winnow data pull --from URL``: winnow.release; a copy of a data root;
+  or ``winnow data pull --mirror`` to a copy of a data root); `pull` fetches such a file only from
+  a mirror, and never a folder entry (``pool/``).
 - Evaluation files keep their own table and rules (winnow.eval.data).
 """
 
