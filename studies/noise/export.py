@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -60,8 +61,11 @@ def evaluate_variant(run_dir: Path, info: dict, weights: str, suite: dict) -> Pa
     from winnow.run import heldout_texts, prepare
     from winnow.tokenize.bpe import tokenizer_file
 
+    existing = set(run_dir.parent.iterdir())
     run = prepare(info["overrides"])
     if run.dir != run_dir:
+        if run.dir not in existing:   # prepare() made it (a bare run.json): leave no stray run folder
+            shutil.rmtree(run.dir, ignore_errors=True)
         raise Unresolvable(f"its overrides now resolve to {run.dir.name} (code or config changed since; "
                            "run the export.py of the run's own commit)")
     tok = run.scale["tokenizer"]
