@@ -150,3 +150,46 @@ def test_a_file_url_parameter_is_a_local_path_confined_to_the_folder(tmp_path):
     assert "SECRET" not in str(e.value)
     with pytest.raises(RecipeError, match="'banlist_file' is empty"):
         load_recipe(_step_recipe(folder, "''"))
+
+
+# ------------------------------------------------------------------------ recipe YAML bombs
+def _yaml_recipe(tmp_path, body: str) -> Path:
+    folder = tmp_path / "s"
+    folder.mkdir(exist_ok=True)
+    (folder / "recipe.yaml").write_text(body)
+    return folder / "recipe.yaml"
+
+
+BOMB = "name: h\ntrack: filtering\nsteps:\n  - step: substring_line_modifier\n    banlist:\n" + \
+    "      - &l0 [lol, lol, lol, lol]\n" + "".join(
+        f"      - &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 9))
+
+
+@pytest.mark.parametrize("body, says", [
+    (BOMB, "expands to more than 50,000 values"),
+    ("name: h\ntrack: filtering\nsteps: &s\n  - *s\n", "an alias sits inside its own anchor"),
+    ("name: h\ntrack: filtering\nsteps:\n  - {step: length_filter, min_chars: " + "9" * 5000 + "}\n",
+     "an integer of 5,000 digits"),
+    ("name: " + "7" * 6000 + "\ntrack: filtering\nsteps: []\n", "an integer of 6,000 digits"),
+    ("name: h\ntrack: filtering\nsteps:\n" + "  - exact_dedup\n" * 60000, "expands to more than"),
+])
+def test_yaml_bombs_and_endless_numbers_are_refused_quickly(tmp_path, body, says):
+    import time
+
+    from winnow.curate.recipe import RecipeError, load_recipe
+
+    t0 = time.time()
+    with pytest.raises(RecipeError, match=says) as e:
+        load_recipe(_yaml_recipe(tmp_path, body))
+    assert time.time() - t0 < 20 and len(str(e.value)) < 2000   # a long line is shown cut
+
+
+def test_merge_keys_work_and_names_are_one_printable_line(tmp_path):
+    from winnow.curate.recipe import RecipeError, load_recipe
+
+    r = load_recipe(_yaml_recipe(tmp_path, "name: h\ntrack: filtering\nsteps:\n  - &b {step: length_filter, min_chars: 3}\n"
+                                           "  - <<: *b\n    max_chars: 900\n"))
+    assert [s.params for s in r.steps] == [{"min_chars": 3}, {"min_chars": 3, "max_chars": 900}]
+    for name in ['"a\\nb"', '"a\\0b"', "n" * 101, '"\\e[31mred"']:
+        with pytest.raises(RecipeError, match="`name` must be one line of printable characters"):
+            load_recipe(_yaml_recipe(tmp_path, f"name: {name}\ntrack: filtering\nsteps: []\n"))

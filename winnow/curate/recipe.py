@@ -72,6 +72,7 @@ TRACKS = ("filtering", "mixing", "order")
 TOP_KEYS = ("name", "track", "description", "authors", "notes", "steps", "ids", "plugins",
             "external", "stages", "targets")
 FINGERPRINT_SCHEMA = 1
+MAX_NAME = 100   # characters of a recipe's display name
 RECIPE_FILE = "recipe.yaml"
 
 
@@ -345,6 +346,9 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
         problems.append(f"{path}: missing `name:` (a short name for the submission)")
     elif not isinstance(name, str) or not name.strip():
         problems.append(f"{path}: `name` must be a non-empty string, got {yaml_type(name)}")
+    elif not name.isprintable() or len(name) > MAX_NAME:   # it heads tables, pages and log lines
+        problems.append(f"{path}: `name` must be one line of printable characters, at most {MAX_NAME}, got "
+                        f"{yaml_type(name)}")
     track = data.get("track")
     if track is None:
         problems.append(f"{path}: missing `track:`; use one of {', '.join(TRACKS)}")
