@@ -193,3 +193,118 @@ def test_merge_keys_work_and_names_are_one_printable_line(tmp_path):
     for name in ['"a\\nb"', '"a\\0b"', "n" * 101, '"\\e[31mred"']:
         with pytest.raises(RecipeError, match="`name` must be one line of printable characters"):
             load_recipe(_yaml_recipe(tmp_path, f"name: {name}\ntrack: filtering\nsteps: []\n"))
+
+
+# ------------------------------------------------- JSON Python takes but JSON forbids; bad archives
+STRICT_CASES = {"nan": (b'{"id": "n", "text": "t", "meta": {"x": NaN}}\n', "NaN is not a JSON number"),
+                "infinity": (b'{"id": "n", "text": "t", "score": -Infinity}\n', "-Infinity is not a JSON number"),
+                "duplicate key": (b'{"id": "n", "text": "a", "text": "b"}\n', "key 'text' appears twice")}
+
+
+@pytest.mark.parametrize("case", sorted(STRICT_CASES))
+def test_pool_and_external_lines_are_strict_json(tmp_path, case):
+    from winnow.curate.external import external_shards, parse_external
+    from winnow.docs import DocumentError, read_source_docs
+
+    line, says = STRICT_CASES[case]
+    good = b'{"id": "a1", "text": "fine"}\n'
+    src = tmp_path / "source.jsonl"
+    src.write_bytes(good + line)
+    with pytest.raises(DocumentError, match=f"source.jsonl:2: {says}"):
+        list(read_source_docs(src))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "extra.jsonl").write_bytes(good + line)
+    files, _ = parse_external(["extra.jsonl"], tmp_path / "sub")
+    with pytest.raises(DocumentError, match=f"extra.jsonl:2: {says}"):
+        external_shards(files, tmp_path / "out")
+
+
+@pytest.mark.parametrize("data", [b"not zstd at all\n" * 8, b"", "zstd of binary", "cut"])
+def test_a_file_that_does_not_decompress_is_named(tmp_path, data):
+    import zstandard
+
+    from winnow.curate.external import external_shards, parse_external
+    from winnow.docs import DocumentError, read_source_docs
+
+    if data == "zstd of binary":
+        data = zstandard.ZstdCompressor().compress(bytes(range(256)) * 8)
+    elif data == "cut":
+        whole = zstandard.ZstdCompressor().compress(b'{"id": "a", "text": "some words"}\n' * 500)
+        data = whole[: len(whole) // 2]
+    src = tmp_path / "source.jsonl.zst"
+    src.write_bytes(data)
+    with pytest.raises(DocumentError, match="source.jsonl.zst"):
+        list(read_source_docs(src))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.jsonl.zst").write_bytes(data)
+    files, _ = parse_external(["x.jsonl.zst"], tmp_path / "sub")
+    with pytest.raises(DocumentError, match="x.jsonl.zst"):   # ExternalError is a DocumentError
+        external_shards(files, tmp_path / "out")
+
+
+def test_an_external_file_error_is_one_line_on_the_command_line(tmp_path, monkeypatch, capsys):
+    import winnow.cli as cli
+    import winnow.run as run_mod
+    from winnow.curate.external import ExternalError
+
+    def curate(run):
+        raise ExternalError("external file x.jsonl holds no documents")
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setitem(run_mod.STAGE_FUNCS, "pool", lambda run: None)
+    monkeypatch.setitem(run_mod.STAGE_FUNCS, "curate", curate)
+    assert cli.main(["curate", "scale=debug", "progress=false"]) == 2
+    err = capsys.readouterr().err
+    assert err == "winnow curate: error: external file x.jsonl holds no documents\n", err
+
+
+# ------------------------------------------------ files a step reads: regular, text, not empty
+@pytest.mark.parametrize("kind, says", [("folder", "which is a folder; give a file"),
+                                        ("fifo", "which is not a regular file"),
+                                        ("binary", "is not UTF-8 text"), ("nul", "holds NUL bytes"),
+                                        ("empty", "holds no entries")])
+def test_a_banlist_file_must_be_a_readable_text_list(tmp_path, kind, says):
+    from winnow.curate.recipe import RecipeError, load_recipe
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+    target = folder / "ban"
+    if kind == "folder":
+        target.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(target)   # reading it would block validation forever
+    else:
+        target.write_bytes({"binary": bytes(range(128, 256)), "nul": b"a\x00b\n", "empty": b"\n\n"}[kind])
+    with pytest.raises(RecipeError, match=f"banlist_file.*{says}") as e:
+        load_recipe(_step_recipe(folder, "ban"))
+    assert "\\x" not in str(e.value)   # the bytes are never shown
+
+
+@pytest.mark.parametrize("step, says", [("{step: curriculum_stages, count: 2, tokenizer: no-such-tok}",
+                                         "parameter 'tokenizer': tokenizer 'no-such-tok'"),
+                                        ("{step: dsdm_select, fraction: 0.5, tokenizer: nope}", "parameter 'tokenizer'"),
+                                        ("{step: repetition_filter, granularity: line, max_fraction: 1.5}",
+                                         "parameter 'max_fraction': must be in \\[0.0, 1.0\\]")])
+def test_step_settings_that_cannot_mean_anything_are_refused(tmp_path, step, says):
+    from winnow.curate.recipe import RecipeError, load_recipe
+
+    with pytest.raises(RecipeError, match=says):
+        load_recipe(_yaml_recipe(tmp_path, f"name: h\ntrack: filtering\nsteps:\n  - {step}\n"))
+
+
+def test_a_recipe_linked_out_of_its_folder_is_never_read(tmp_path):
+    from winnow.curate.recipe import RecipeError, load_recipe
+
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "recipe.yaml").symlink_to(secret)
+    with pytest.raises(RecipeError, match="outside the submission folder") as e:
+        load_recipe(folder)
+    assert "root:x" not in str(e.value)
+    linked = tmp_path / "linked"   # a submission folder that is itself a link is fine
+    linked.symlink_to(tmp_path / "real", target_is_directory=True)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "recipe.yaml").write_text("name: r\ntrack: filtering\nsteps: []\n")
+    assert load_recipe(linked).name == "r"

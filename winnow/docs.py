@@ -10,8 +10,12 @@ Shards are JSON Lines, zstd-compressed (``.jsonl.zst``), one document per line, 
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import lzma
 import os
+import zlib
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
 
@@ -53,24 +57,63 @@ def read_lines(lines: Iterable[str], where: str, raw: Callable[[], IO[bytes]] | 
                             "Lines: re-encode it (e.g. `iconv -f latin1 -t utf-8`)") from None
 
 
-def read_records(path: str | os.PathLike, what: str = "shard") -> Iterator[tuple[int, dict]]:
+class StrictJSONError(ValueError):
+    """JSON that Python's parser takes but JSON does not allow, or that means two things."""
+
+
+def _no_constant(name: str):
+    raise StrictJSONError(f"{name} is not a JSON number (numbers must be finite)")
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise StrictJSONError(f"key {dup[:60]!r} appears twice in one object (which one counts?)")
+    return out
+
+
+STRICT_JSON = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
+def decompress_error(e: BaseException) -> bool:
+    """A compressed file that is not what its suffix says, or is cut short."""
+    return isinstance(e, (EOFError, io.UnsupportedOperation, zlib.error, lzma.LZMAError, gzip.BadGzipFile)) \
+        or type(e).__name__ == "ZstdError"
+
+
+def read_records(path: str | os.PathLike, what: str = "shard", strict: bool = False) -> Iterator[tuple[int, dict]]:
     """(line number, JSON object) of each non-blank line of a JSON Lines file (plain or
-    compressed). Invalid UTF-8, bad JSON, nesting too deep for the parser and lines that are not
-    JSON objects are a DocumentError naming the file and line, never a traceback."""
-    with open_file(path, "rt") as f:
-        for lineno, line in read_lines(f, str(path), lambda: open_file(path, "rb")):
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DocumentError(f"{path}:{lineno}: not a JSON object ({e.msg}); "
-                                    f"each line of a {what} must be one JSON document") from None
-            except RecursionError:
-                raise DocumentError(f"{path}:{lineno}: JSON nested too deeply to read; each line of a "
-                                    f"{what} must be one flat JSON document") from None
-            if not isinstance(rec, dict):
-                raise DocumentError(f"{path}:{lineno}: a JSON {type(rec).__name__}, not an object; each "
-                                    f"line of a {what} must be one JSON document {{\"id\": ..., \"text\": ...}}")
-            yield lineno, rec
+    compressed). Invalid UTF-8, bad JSON, nesting too deep for the parser, lines that are not
+    JSON objects and a file that does not decompress are a DocumentError naming the file and
+    line, never a traceback. ``strict`` (input from outside: pool sources, external files) also
+    refuses NaN/Infinity and an object with a key twice (``STRICT_JSON``); shards winnow wrote are
+    read with the faster plain parser."""
+    loads = STRICT_JSON.decode if strict else json.loads
+    lineno = 0
+    try:
+        with open_file(path, "rt") as f:
+            for lineno, line in read_lines(f, str(path), lambda: open_file(path, "rb")):
+                try:
+                    rec = loads(line)
+                except json.JSONDecodeError as e:
+                    raise DocumentError(f"{path}:{lineno}: not a JSON object ({e.msg}); "
+                                        f"each line of a {what} must be one JSON document") from None
+                except StrictJSONError as e:
+                    raise DocumentError(f"{path}:{lineno}: {e}; fix the line") from None
+                except RecursionError:
+                    raise DocumentError(f"{path}:{lineno}: JSON nested too deeply to read; each line of a "
+                                        f"{what} must be one flat JSON document") from None
+                if not isinstance(rec, dict):
+                    raise DocumentError(f"{path}:{lineno}: a JSON {type(rec).__name__}, not an object; each "
+                                        f"line of a {what} must be one JSON document {{\"id\": ..., \"text\": ...}}")
+                yield lineno, rec
+    except Exception as e:
+        if not decompress_error(e):
+            raise
+        raise DocumentError(f"{path}: does not decompress after line {lineno} ({type(e).__name__}: {e}); the "
+                            "file is cut short or is not compressed as its suffix says (.zst, .gz, ...)") from None
 
 
 def read_docs(path: str | os.PathLike) -> Iterator[dict]:
@@ -107,7 +150,7 @@ def read_source_docs(path: str | os.PathLike) -> Iterator[dict]:
     """Documents of a pool source file, each checked (``check_fields``); an empty file is an
     error, never a silently smaller pool."""
     n = 0
-    for lineno, rec in read_records(path, "pool source"):
+    for lineno, rec in read_records(path, "pool source", strict=True):
         check_fields(rec, f"{path}:{lineno}")
         n += 1
         yield rec

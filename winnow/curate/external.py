@@ -43,7 +43,8 @@ from typing import Any
 import fsspec
 
 from winnow.curate.reference import REFERENCE_CORPORA, ReferenceError, build_corpus
-from winnow.docs import DocumentError, check_fields, read_lines, write_docs
+from winnow.docs import (STRICT_JSON, DocumentError, StrictJSONError, check_fields, decompress_error, read_lines,
+                         write_docs)
 from winnow.fetch import FetchError, VerifyError, fetch
 from winnow.io import compression_for, sha256_file
 from winnow.paths import LocationError, inside, local_path, outside_message, winnow_home
@@ -52,8 +53,9 @@ from winnow.registry import suggest
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class ExternalError(ValueError):
-    """An external file is missing, unpinned, altered or malformed (the message says which)."""
+class ExternalError(DocumentError):
+    """An external file is missing, unpinned, altered or malformed (the message says which): a
+    DocumentError, so the CLI tells it in one line like any bad input file."""
 
 
 @dataclass(frozen=True)
@@ -187,10 +189,12 @@ def _documents(f: ExternalFile, k: int, local: Path):
         raw = lambda: fsspec.open(str(local), "rb", compression=comp).open()  # noqa: E731
         for lineno, line in read_lines(lines, f"external file {where}", raw):
             try:
-                rec = json.loads(line)
+                rec = STRICT_JSON.decode(line)
             except json.JSONDecodeError as e:
                 raise DocumentError(f"external file {where}:{lineno}: not a JSON object ({e.msg}); each line "
                                     "must be one JSON object with a string `text`") from None
+            except StrictJSONError as e:
+                raise DocumentError(f"external file {where}:{lineno}: {e}; fix the line") from None
             except RecursionError:
                 raise DocumentError(f"external file {where}:{lineno}: JSON nested too deeply to read; each "
                                     "line must be one flat JSON object with a string `text`") from None
@@ -215,7 +219,13 @@ def external_shards(files: list[ExternalFile], out_dir: Path) -> list[Path]:
     for k, f in enumerate(files):
         local = fetch_external(f)
         shard = out_dir / f"external-{k:02d}.jsonl.zst"
-        n = write_docs(shard, _documents(f, k, local))["docs"]
+        try:
+            n = write_docs(shard, _documents(f, k, local))["docs"]
+        except Exception as e:
+            if not decompress_error(e):
+                raise
+            raise ExternalError(f"external file {f.label}: does not decompress ({type(e).__name__}: {e}); it is "
+                                "cut short or not compressed as its name says (.zst, .gz, ...)") from None
         if n == 0:
             shard.unlink()
             raise ExternalError(f"external file {f.label} holds no documents")

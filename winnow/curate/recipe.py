@@ -312,6 +312,9 @@ def load_recipe(path: str | Path, allow_code: bool = False) -> Recipe:
     if not path.is_file():
         raise RecipeError(f"{path}: no such recipe file (give a recipe.yaml or a submission "
                           "folder holding one)", path)
+    if not inside(path.parent, path):   # a recipe.yaml linked out of its folder is never read
+        raise RecipeError(f"{path}: " + outside_message("the recipe", path.name, path.resolve(),
+                                                        path.parent.resolve()), path)
     if is_id_list(path):
         data: Any = {"name": path.stem, "track": "filtering", "ids": path.name}
     else:

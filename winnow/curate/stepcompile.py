@@ -82,6 +82,10 @@ def _file_param(k: str, v: Any, folder: Path, label: str, problems: list[str]) -
     elif not p.exists():
         problems.append(f"{label}: {where} names {v!r}, but {p} does not exist "
                         "(paths are relative to the recipe's folder)")
+    elif not (p.is_file() or (p.is_dir() and k.endswith("_path"))):   # a fifo or device could block
+        problems.append(f"{label}: {where} names {v!r}, which is "
+                        f"{'a folder' if p.is_dir() else 'not a regular file'}; give a file"
+                        f"{'' if k.endswith('_file') else ' or folder'} inside the submission folder")
     return str(p)
 
 

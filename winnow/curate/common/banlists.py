@@ -34,9 +34,18 @@ def banlist_path(name: str, param: str = "data_banlist") -> Path:
                      f"{', '.join(have) or 'none'})")
 
 
-def read_banlist(path: str | Path) -> list[str]:
-    """One entry per line (``str.splitlines``, as DCLM reads them); blank lines skipped."""
-    text = Path(path).read_text(encoding="utf-8")
+def read_banlist(path: str | Path, param: str = "data_banlist") -> list[str]:
+    """One entry per line (``str.splitlines``, as DCLM reads them); blank lines skipped. A file
+    that is not UTF-8 text is a ParamError naming ``param`` (never showing its bytes)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ParamError(param, f"{path} is not UTF-8 text (byte {e.start}); a banlist holds one "
+                         "banned string a line") from None
+    except OSError as e:
+        raise ParamError(param, f"{path} cannot be read ({e.strerror or e})") from None
+    if "\x00" in text:
+        raise ParamError(param, f"{path} holds NUL bytes: not a text banlist (one banned string a line)")
     return [line for line in text.splitlines() if line]
 
 
@@ -63,6 +72,8 @@ def check_banlist_source(banlist, data_banlist: str | None, banlist_file: str | 
         banlist_arg("banlist", banlist)
     if data_banlist is not None:
         banlist_path(data_banlist)
+    if banlist_file is not None and not read_banlist(banlist_file, "banlist_file"):
+        raise ParamError("banlist_file", f"{banlist_file} holds no entries (one banned string a line)")
 
 
 def load_banlist(banlist, data_banlist: str | None, banlist_file: str | None) -> list[str]:
@@ -71,7 +82,7 @@ def load_banlist(banlist, data_banlist: str | None, banlist_file: str | None) ->
     if banlist is not None:
         return banlist_arg("banlist", banlist)
     path = banlist_path(data_banlist) if data_banlist is not None else banlist_file
-    items = read_banlist(path)
+    items = read_banlist(path, "data_banlist" if data_banlist is not None else "banlist_file")
     if not items:
         raise ParamError("data_banlist" if data_banlist is not None else "banlist_file",
                          f"{path} holds no entries")

@@ -33,6 +33,7 @@ import numpy as np
 from winnow.curate.base import ParamError, StepError
 from winnow.curate.common.keys import rank_key
 from winnow.docs import read_docs
+from winnow.registry import RegistryError
 from winnow.tokenize import bpe
 
 CHARS_PER_TOKEN_CAP = 16
@@ -41,7 +42,8 @@ EOS = "<|endoftext|>"
 
 
 def check_proxy_params(**values) -> None:
-    """ParamError for a proxy setting out of range (integers with their minimum, lr, heads)."""
+    """ParamError for a proxy setting out of range (integers with their minimum, lr, heads) or an
+    unknown proxy tokenizer."""
     minimum = {"proxy_docs": 1, "proxy_steps": 0, "proxy_batch": 1, "proxy_d_model": 8,
                "proxy_layers": 1, "proxy_heads": 1, "seq_len": 8}
     for name, lo in minimum.items():
@@ -56,6 +58,11 @@ def check_proxy_params(**values) -> None:
     lr = values.get("proxy_lr")
     if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ParamError("proxy_lr", f"must be > 0, got {lr}")
+    if "tokenizer" in values:   # known now, not after the curation before it
+        try:
+            bpe.spec(values["tokenizer"])
+        except RegistryError as e:
+            raise ParamError("tokenizer", str(e)) from None
 
 
 def load_tokenizer(name: str):

@@ -198,7 +198,7 @@ class CurriculumStages(GlobalStep):
         px.check_proxy_params(proxy_docs=proxy_docs, proxy_steps=proxy_steps,
                               proxy_batch=proxy_batch, proxy_lr=proxy_lr,
                               proxy_d_model=proxy_d_model, proxy_layers=proxy_layers,
-                              proxy_heads=proxy_heads, seq_len=seq_len)
+                              proxy_heads=proxy_heads, seq_len=seq_len, tokenizer=tokenizer)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ParamError("seed", f"must be an integer or null (the run seed), got {seed!r}")
         self.by, self.count, self.seed = by, count, seed

@@ -271,7 +271,7 @@ class DsDmSelect(GlobalStep):
         px.check_proxy_params(proxy_docs=proxy_docs, proxy_steps=proxy_steps,
                               proxy_batch=proxy_batch, proxy_lr=proxy_lr,
                               proxy_d_model=proxy_d_model, proxy_layers=proxy_layers,
-                              proxy_heads=proxy_heads, seq_len=seq_len)
+                              proxy_heads=proxy_heads, seq_len=seq_len, tokenizer=tokenizer)
         if scoring not in SCORINGS:
             raise ParamError("scoring", f"must be one of {', '.join(SCORINGS)}, got {scoring!r}")
         if not ridge > 0:

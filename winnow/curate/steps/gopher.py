@@ -544,7 +544,7 @@ class RepetitionFilter(Filter):
             raise ParamError("ngram_char_ratio", f"must be 'most_common' or 'all', "
                              f"got {ngram_char_ratio!r}")
         self.granularity = granularity
-        self.max_fraction = check_ratio("max_fraction", max_fraction)
+        self.max_fraction = check_ratio("max_fraction", max_fraction, hi=1.0)   # a share of the page
         self.count_characters = count_characters
         self.mode = None if isinstance(granularity, str) else _ngram_mode(granularity,
                                                                           ngram_char_ratio)
