@@ -308,3 +308,69 @@ def test_a_recipe_linked_out_of_its_folder_is_never_read(tmp_path):
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "recipe.yaml").write_text("name: r\ntrack: filtering\nsteps: []\n")
     assert load_recipe(linked).name == "r"
+
+
+# ------------------------------------------ end to end: hostile cases through the real command line
+def _data_root_with_pool_source(tmp_path, data: bytes) -> Path:
+    """A data root whose pool/ holds one source file (``data``, zstd-compressed); eval/, tokenizers/
+    and the rest link to the real data root's."""
+    import zstandard
+
+    from winnow.paths import data_root
+
+    root = tmp_path / "data"
+    (root / "pool").mkdir(parents=True)
+    for x in data_root().iterdir():
+        if x.name != "pool":
+            (root / x.name).symlink_to(x)
+    (root / "pool" / "bad.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(data))
+    return root
+
+
+E2E = {   # name: (files of the submission folder, extra overrides, what the message must name)
+    "huge integer": ({"recipe.yaml": "name: h\ntrack: filtering\nsteps:\n  - {step: length_filter, min_chars: "
+                      + "9" * 5000 + "}\n"}, [], "recipe.yaml:4"),
+    "alias bomb": ({"recipe.yaml": BOMB}, [], "recipe.yaml:1:1"),
+    "unpinned url": ({"recipe.yaml": "name: h\ntrack: filtering\nsteps:\n  - {step: substring_filter, banlist_file: "
+                      "'http://127.0.0.1:9/ban.txt'}\n"}, [], "'banlist_file' names the URL"),
+    "allow_code maybe": ({"recipe.yaml": "name: h\ntrack: filtering\nplugins: [p.py]\nsteps: []\n",
+                          "p.py": "open(__file__ + '.RAN', 'w')\n"}, ["allow_code=maybe"], "allow_code"),
+    "seed 1e3": ({"recipe.yaml": "name: h\ntrack: filtering\nsteps: []\n"}, ["seed=1e3"], "seed="),
+    "empty external file": ({"recipe.yaml": "name: h\ntrack: mixing\nexternal: [x.jsonl]\nsteps: []\n",
+                             "x.jsonl": "\n"}, [], "x.jsonl"),
+    "NaN in a pool source": ({"recipe.yaml": "name: h\ntrack: filtering\nsteps: []\n"}, ["POOL"], "bad.jsonl.zst:2"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(E2E))
+def test_hostile_cases_through_the_real_cli(tmp_path, case):
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    files, extra, names = E2E[case]
+    sub = tmp_path / "submissions" / "hostile"
+    sub.mkdir(parents=True)
+    for name, text in files.items():
+        (sub / name).write_text(text)
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WINNOW_")}
+    env.update(WINNOW_HOME=str(home), OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    if "POOL" in extra:
+        extra = []
+        env["WINNOW_DATA"] = str(_data_root_with_pool_source(
+            tmp_path, b'{"id": "a", "text": "fine"}\n{"id": "b", "text": "t", "meta": {"x": NaN}}\n'))
+    res = subprocess.run([sys.executable, "-m", "winnow", "run", "scale=debug", "progress=false", "engine.workers=1",
+                          f"submission={sub}", *extra], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert res.returncode != 0, res.stdout[-2000:]
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout, res.stderr[-3000:]
+    assert names in res.stderr + res.stdout, res.stderr[-2000:]
+    # nothing but a (good) pool is marked finished: no curated, tokenized, train or eval manifest
+    finished = [m.relative_to(home) for m in home.glob("**/manifest.json")]
+    assert not [m for m in finished if m.parts[0] != "pools"], finished
+    if case == "NaN in a pool source":
+        assert not finished   # the pool is not marked built either
+    assert not (sub / "p.py.RAN").exists()
