@@ -224,3 +224,23 @@ def test_a_scale_can_hold_the_documents_fixed_and_let_the_run_seed_order_the_row
     assert run.seed_for("curate") == 5
     with pytest.raises(StageError, match="seeds.order must be a whole number or 'run'"):
         prepare(DEBUG + ["+scale.seeds.order=sometimes"]).seed_for("order")
+
+
+def test_a_run_that_differs_only_in_ranking_adopts_the_tokens_and_model_it_would_recompute(debug_run, caplog):
+    """Another leaderboard setting gives another run folder, but its tokenize and train stages
+    have the debug run's input keys: they are adopted (hard links, the log names the run), not
+    recomputed, and eval runs in the new folder."""
+    import logging
+
+    from winnow.run import STAGES, prepare, run_stages
+
+    run, ms = debug_run
+    other = prepare(DEBUG + ["+scale.leaderboard.seeds=3"])
+    assert other.dir != run.dir
+    with caplog.at_level(logging.INFO):
+        got = run_stages(other, STAGES)
+    assert got["tokenize"].content_id == ms["tokenize"].content_id
+    assert got["train"].content_id == ms["train"].content_id
+    assert f"train: reusing the finished output of run {run.dir.name}" in caplog.text
+    assert os.stat(other.dir / "train/model/model.safetensors").st_ino == os.stat(run.dir / "train/model/model.safetensors").st_ino
+    assert (other.dir / "eval/debug/results.json").read_bytes() == (run.dir / "eval/debug/results.json").read_bytes()

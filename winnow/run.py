@@ -11,7 +11,9 @@ writes its manifest last. A run folder is ``$WINNOW_HOME/runs/<submission>__<sca
 with ``run.json`` (the resolved config), ``curated/``, ``tokenized/``, ``train/``, ``eval/<suite>/``.
 ``curated/`` is a link into the curated store (``winnow.curate.store``): a curation is computed
 once and shared by every run whose curate key is the same (all seeds of a seed-independent
-recipe, all scales of a budget-independent one on the same pool shards).
+recipe, all scales of a budget-independent one on the same pool shards). A tokenize or train
+stage whose input key another run folder already finished adopts that output instead of
+computing it again (``winnow.reuse``: hard links, the log names the run).
 
 Under ``torchrun`` (WORLD_SIZE > 1; the run folder on a filesystem every node shares) global
 rank 0 alone writes ``run.json``, builds the data stages (pool, curate, tokenize) and evaluates;
@@ -39,6 +41,7 @@ from winnow.curate.base import StepContext
 from winnow.curate.engine import ENGINES
 from winnow.curate.pipeline import curate, format_stats
 from winnow.curate.store import attach, claim, own_folder, sharing
+from winnow.reuse import adopt
 from winnow.docs import read_docs
 from winnow.eval.runner import evaluate
 from winnow.io import DiskFull, disk_full, read_json, write_json
@@ -64,12 +67,13 @@ log = logging.getLogger("winnow")
 # eval 4: contamination of the trained tokens with the scored items (winnow.eval.contamination,
 # rule ngram13_tokens_v1) in results.json and contamination.json.
 # eval 5: results carry the gold-bpb aggregates (core_gold_bpb_v1, core_gold_bpb_pooled_v1).
+# eval 6: and their v2 (bigbench_cs_algorithms left out too: winnow.eval.aggregates).
 # train stays 1 although its folder gained files (modeling_openlm.py, auto_map, the tokenizer:
 # winnow.train.hf_folder): the weights and every number after them are unchanged, so finished
 # train folders are kept (no retraining) and stay verifiable; new ones hash the new files, so
 # their content ids differ (as they already did across transformers versions, which config.json
 # records). hf_folder.export_hf completes an old folder into a copy.
-STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 5}
+STAGE_VERSIONS = {"curate": 1, "tokenize": 1, "train": 1, "eval": 6}
 STAGES = NAMES  # the stage table's order (winnow.stages)
 
 
@@ -322,6 +326,8 @@ def stage_tokenize(run: Run) -> Manifest:
     key = tokenize_key(run, cur.content_id)
     if (m := _fresh("tokenize", out, completed(out, key))) is not None:
         return _skip("tokenize", m)
+    if (m := adopt("tokenize", out, key, run.dir.parent)) is not None:
+        return m
     shards = sorted((run.folder(CURATE) / "shards").glob("*.jsonl.zst"))
     stats = pack(shards=shards, tokenizer_path=tok_path, seq_len=seq_len, n_sequences=n_seq,
                  seed=config["seed"], out_dir=out, progress=run.cfg["progress"], stages=stages,
@@ -360,6 +366,8 @@ def stage_train(run: Run) -> Manifest | None:
                     "train": train_cfg, "seed": run.seed_for("init"), "v": STAGE_VERSIONS["train"]})
     if (m := _fresh("train", out, completed(out, key))) is not None:
         return _skip("train", m)
+    if (m := adopt("train", out, key, run.dir.parent, world_size=launch_rank()[1])) is not None:
+        return m
     stats = train_model(model_cfg=run.scale["model"], train_cfg={**run.scale["train"], **runtime_train(run)},
                         tokens_path=run.folder(TOKENIZE) / "tokens.npy", out_dir=out,
                         seed=run.seed_for("init"), progress=run.cfg["progress"],

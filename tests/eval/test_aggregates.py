@@ -327,7 +327,9 @@ def test_scoring_untargeted_values_for_rows():
     per_task["dclm_squad"] = {"acc": 0.9, "prob": 0.8}  # the targeted task does much better
     out = untargeted_values(per_task, ["dclm_squad"])
     assert list(out) == [*UNTARGETED_AGGREGATES, *UNTARGETED_GOLD_BPB_AGGREGATES]
-    assert list(untargeted_values(per_task, ["dclm_squad"], gold_bpb=False)) == list(UNTARGETED_AGGREGATES)
+    assert list(untargeted_values(per_task, ["dclm_squad"], gold_versions=())) == list(UNTARGETED_AGGREGATES)
+    assert set(untargeted_values(per_task, ["dclm_squad"], gold_versions=(1,))) - set(UNTARGETED_AGGREGATES) == {
+        "core_heldout_gold_bpb_v1", "core_heldout_gold_bpb_pooled_v1"}
     assert out["core_heldout_prob_v1"] == pytest.approx(0.1)
     assert out["core_heldout_prob_v1"] < aggregate(per_task)["core_prob_v1"]
 
@@ -343,8 +345,22 @@ def test_gold_bpb_aggregates_are_the_mean_and_the_byte_pooled_bpb_of_the_gold_te
     got = gold_bpb_aggregates(bpb, nbytes)
     assert got["core_gold_bpb_v1"] == pytest.approx(3.0)
     assert got["core_gold_bpb_pooled_v1"] == pytest.approx((2.0 * 300 + 4.0 * 100) / 400)
-    assert gold_bpb_aggregates({"boolq": 1.0}, {"boolq": 3.0}) == {"core_gold_bpb_v1": None,
-                                                                   "core_gold_bpb_pooled_v1": None}
+    assert gold_bpb_aggregates({"boolq": 1.0}, {"boolq": 3.0}) == dict.fromkeys(
+        ("core_gold_bpb_v1", "core_gold_bpb_pooled_v1", "core_gold_bpb_v2", "core_gold_bpb_pooled_v2"))
+
+
+def test_gold_bpb_v2_also_leaves_out_the_label_task_cs_algorithms():
+    from winnow.eval.aggregates import gold_bpb_aggregates, gold_text_tasks
+
+    assert set(gold_text_tasks(version=1)) - set(gold_text_tasks(version=2)) == {"bigbench_cs_algorithms"}
+    bpb = {"squad": 2.0, "lambada_openai": 4.0, "bigbench_cs_algorithms": 9.0}   # "Valid"/"Invalid"/a digit
+    nbytes = {"squad": 300.0, "lambada_openai": 100.0, "bigbench_cs_algorithms": 50.0}
+    got = gold_bpb_aggregates(bpb, nbytes)
+    assert got["core_gold_bpb_v1"] == pytest.approx(5.0) and got["core_gold_bpb_v2"] == pytest.approx(3.0)
+    assert got["core_gold_bpb_pooled_v2"] == pytest.approx((2.0 * 300 + 4.0 * 100) / 400)
+    # a targeted entry's untargeted tasks narrow both versions the same way
+    held = gold_bpb_aggregates(bpb, nbytes, ["lambada_openai", "bigbench_cs_algorithms"])
+    assert held["core_gold_bpb_v1"] == pytest.approx(6.5) and held["core_gold_bpb_v2"] == pytest.approx(4.0)
 
 
 def test_targeted_rows_of_schema_4_carry_the_gold_bpb_without_their_targets():
@@ -357,4 +373,6 @@ def test_targeted_rows_of_schema_4_carry_the_gold_bpb_without_their_targets():
     assert held["core_heldout_gold_bpb_v1"] == pytest.approx(3.5)           # lambada and arc_easy
     assert held["core_heldout_gold_bpb_pooled_v1"] == pytest.approx(3.5)
     assert "core_heldout_gold_bpb_v1" not in targeted_aggregates(tasks, ["squad"], schema=3)
+    assert "core_heldout_gold_bpb_v2" not in held                            # schema 4-5: v1 only
+    assert targeted_aggregates(tasks, ["squad"], schema=6)["core_heldout_gold_bpb_v2"] == pytest.approx(3.5)
     assert targeted_aggregates(tasks, [], schema=4) == {}

@@ -67,7 +67,8 @@ def test_valid_run_is_accepted_with_a_schema3_row_and_bundle(submitted, debug_ru
     from winnow.manifest import read_manifest
 
     row = read_json(submitted)
-    assert row["schema"] == ROW_SCHEMA == 5
+    assert row["schema"] == ROW_SCHEMA == 6
+    assert "core_gold_bpb_v2" in row["aggregates"]   # eval stage 6 on
     cost = row["curation_cost"]   # measured CPU time of the recipe's steps, and their wall time
     assert cost["steps"] >= 1 and cost["cpu_seconds"] > 0 and cost["wall_seconds"] > 0
     assert row["manifests"]["eval"] == read_manifest(debug_run.dir / "eval" / "debug").content_id

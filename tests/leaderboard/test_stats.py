@@ -107,10 +107,11 @@ def test_targeted_rows_also_carry_core_without_their_targets():
              for i, t in enumerate(("arc_easy", "piqa", "lambada_openai", "copa"))}
     assert targeted_aggregates(tasks, []) == {}
     got = targeted_aggregates(tasks, ["dclm_lambada_openai"])
-    want = untargeted_values(tasks, ["dclm_lambada_openai"], gold_bpb=False)
+    want = untargeted_values(tasks, ["dclm_lambada_openai"], gold_versions=())
     assert got and all(got[k] == want[k] for k in want)
-    # schema 4: the gold-bpb analogues too (None here: these tasks carry no gold bpb)
-    assert set(got) - set(want) == {"core_heldout_gold_bpb_v1", "core_heldout_gold_bpb_pooled_v1"}
+    # schema 4 on: the gold-bpb analogues too, schema 6 of both versions (None here: these tasks carry no gold bpb)
+    assert set(got) - set(want) == {"core_heldout_gold_bpb_v1", "core_heldout_gold_bpb_pooled_v1",
+                                    "core_heldout_gold_bpb_v2", "core_heldout_gold_bpb_pooled_v2"}
     assert got["core_heldout_gold_bpb_v1"] is None
 
 

@@ -31,7 +31,9 @@ gold continuations (``bpb`` of ``winnow.eval.scoring``), over the CORE tasks who
 continuations are text (``gold_text_tasks``: CORE without the six whose gold is a choice letter,
 a yes/no, a number or closing brackets, ``GOLD_TEXT_EXCLUDED``, whose gold continuations average
 2-4 bytes), as the mean of the per-task values and byte-pooled (all gold bits over all gold
-bytes). Lower is better. They are the continuous likelihood of the tasks' gold text that
+bytes). Lower is better. ``core_gold_bpb_v2`` / ``core_gold_bpb_pooled_v2`` apply the same rule
+without v1's omission: bigbench_cs_algorithms, whose gold is "Valid", "Invalid" or one digit (12
+distinct answers over 1,320 items), is a label task too (``GOLD_TEXT_EXCLUDED_BY_VERSION``). They are the continuous likelihood of the tasks' gold text that
 DataDecide and "Signal and Noise" found predictive at small scale (studies/noise/README.md).
 Like ``core_prob_v1`` they are taken over the tasks present (suites with fewer tasks compare
 only within themselves).
@@ -338,30 +340,44 @@ UNTARGETED_AGGREGATES = ("core_heldout_prob_v1", "core_heldout_v1", "core_heldou
 # SNR 0.8-1.6 against 2.4-3.6 for the gold-text tasks; studies/noise/README.md).
 GOLD_TEXT_EXCLUDED = ("agi_eval_lsat_ar", "bigbench_dyck_languages", "bigbench_language_identification",
                       "bigbench_operators", "boolq", "commonsense_qa")
-GOLD_BPB_AGGREGATES = ("core_gold_bpb_v1", "core_gold_bpb_pooled_v1")
-UNTARGETED_GOLD_BPB_AGGREGATES = ("core_heldout_gold_bpb_v1", "core_heldout_gold_bpb_pooled_v1")
+# v2 (2026-12-06): bigbench_cs_algorithms joins them. Its gold is "Valid"/"Invalid" or a single
+# digit (5.7 bytes an item), so it fits v1's own rule; v1 missed it. The data agree: on the
+# tiny-1x v2 rows (16 baselines, made before this choice) its per-task SNR is 1.00, the lowest of
+# v1's gold-text tasks and inside the excluded tasks' 0.78-1.57. On the first tiny-1x v3 rows it
+# alone moves random's core_gold_bpb_v1 by 0.029 between seeds (studies/noise/README.md).
+GOLD_TEXT_EXCLUDED_BY_VERSION = {1: GOLD_TEXT_EXCLUDED, 2: (*GOLD_TEXT_EXCLUDED, "bigbench_cs_algorithms")}
+GOLD_BPB_AGGREGATES = ("core_gold_bpb_v1", "core_gold_bpb_pooled_v1", "core_gold_bpb_v2", "core_gold_bpb_pooled_v2")
+UNTARGETED_GOLD_BPB_AGGREGATES = ("core_heldout_gold_bpb_v1", "core_heldout_gold_bpb_pooled_v1",
+                                  "core_heldout_gold_bpb_v2", "core_heldout_gold_bpb_pooled_v2")
 
 
-def gold_text_tasks(table: TaskTable | None = None) -> list[str]:
-    """The CORE tasks whose gold continuations are text (CORE minus ``GOLD_TEXT_EXCLUDED``)."""
+def gold_text_tasks(table: TaskTable | None = None, version: int = 1) -> list[str]:
+    """The CORE tasks whose gold continuations are text (CORE minus the excluded label tasks of
+    ``version``, ``GOLD_TEXT_EXCLUDED_BY_VERSION``)."""
     table = table or load_task_table()
-    return [t for t in table.core if t not in GOLD_TEXT_EXCLUDED]
+    excluded = GOLD_TEXT_EXCLUDED_BY_VERSION[version]
+    return [t for t in table.core if t not in excluded]
 
 
 def gold_bpb_aggregates(bpb: Mapping[str, float], gold_bytes: Mapping[str, float],
                         tasks: Sequence[str] | None = None) -> dict[str, float | None]:
-    """``core_gold_bpb_v1`` (mean of the per-task gold bpb) and ``core_gold_bpb_pooled_v1`` (gold
-    bits over gold bytes) over the tasks of ``tasks`` (default ``gold_text_tasks()``) present in
-    ``bpb``; None when none is. ``bpb`` and ``gold_bytes`` map DCLM task names to the per-task
-    values; tasks are taken in sorted order and summed with fsum."""
-    tasks = sorted(set(gold_text_tasks() if tasks is None else tasks))
-    present = [t for t in tasks if t in bpb and bpb[t] is not None and math.isfinite(float(bpb[t]))]
-    if not present:
-        return dict.fromkeys(GOLD_BPB_AGGREGATES)
-    nbytes = math.fsum(float(gold_bytes[t]) for t in present)
-    return {"core_gold_bpb_v1": math.fsum(float(bpb[t]) for t in present) / len(present),
-            "core_gold_bpb_pooled_v1": (math.fsum(float(bpb[t]) * float(gold_bytes[t]) for t in present) / nbytes
-                                        if nbytes else None)}
+    """``core_gold_bpb_v<n>`` (mean of the per-task gold bpb) and ``core_gold_bpb_pooled_v<n>``
+    (gold bits over gold bytes) for each version n of ``GOLD_TEXT_EXCLUDED_BY_VERSION``, over its
+    gold-text tasks present in ``bpb`` (and, when ``tasks`` is given, among ``tasks``: a targeted
+    submission's untargeted ones); None when none is. ``bpb`` and ``gold_bytes`` map DCLM task
+    names to the per-task values; tasks are taken in sorted order and summed with fsum."""
+    out: dict[str, float | None] = {}
+    for v in GOLD_TEXT_EXCLUDED_BY_VERSION:
+        chosen = sorted(set(gold_text_tasks(version=v)) & set(gold_text_tasks(version=v) if tasks is None else tasks))
+        present = [t for t in chosen if t in bpb and bpb[t] is not None and math.isfinite(float(bpb[t]))]
+        if not present:
+            out[f"core_gold_bpb_v{v}"] = out[f"core_gold_bpb_pooled_v{v}"] = None
+            continue
+        nbytes = math.fsum(float(gold_bytes[t]) for t in present)
+        out[f"core_gold_bpb_v{v}"] = math.fsum(float(bpb[t]) for t in present) / len(present)
+        out[f"core_gold_bpb_pooled_v{v}"] = (math.fsum(float(bpb[t]) * float(gold_bytes[t]) for t in present) / nbytes
+                                            if nbytes else None)
+    return out
 TARGET_PREFIX = "dclm_"
 
 

@@ -34,12 +34,13 @@ Aggregates are named and versioned and are a pure function of the per-task value
 - DCLM's own aggregates from `winnow.eval.aggregates` (`FLAT_AGGREGATES`: core_prob_v1,
   core_v1/v2, extended_v1/v2, their `_partial` forms, mmlu, category means), None where a task
   they need was not evaluated;
-- core_gold_bpb_v1 / core_gold_bpb_pooled_v1: gold-continuation bits per byte over the gold-text
-  CORE tasks present (`winnow.eval.aggregates.gold_bpb_aggregates`), lower is better.
+- core_gold_bpb_v1 / core_gold_bpb_pooled_v1 (and the v2 pair, which also leaves out
+  bigbench_cs_algorithms): gold-continuation bits per byte over the gold-text CORE tasks present
+  (`winnow.eval.aggregates.gold_bpb_aggregates`), lower is better.
 
 Targeted submissions (recipe ``targets:``) add `untargeted_values(per_task, targets)`:
 ``core_heldout_prob_v1``, ``core_heldout_v1``/``_v2`` (and ``_partial``) over CORE minus the
-targets and, with ``gold_bpb``, ``core_heldout_gold_bpb_v1``/``_pooled_v1``, for rows.
+targets and, per gold-text version asked for, ``core_heldout_gold_bpb_v<n>``/``_pooled_v<n>``, for rows.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ import numpy as np
 
 from winnow.eval.aggregates import (BASELINE_VERSIONS, CATEGORIES, FLAT_AGGREGATES, GOLD_BPB_AGGREGATES, MMLU_TASK,
                                     UNTARGETED_AGGREGATES, UNTARGETED_GOLD_BPB_AGGREGATES, category_slug, centered,
-                                    dclm_aggregates, flat_values, gold_bpb_aggregates, gold_text_tasks,
+                                    dclm_aggregates, flat_values, gold_bpb_aggregates,
                                     load_task_table, untargeted_aggregates, untargeted_tasks)
 from winnow.eval.generation import score_generation
 
@@ -340,18 +341,19 @@ def aggregate(per_task: Mapping[str, Mapping[str, Any]], baselines: Mapping[str,
 
 
 def untargeted_values(per_task: Mapping[str, Mapping[str, Any]], targets: Sequence[str],
-                      gold_bpb: bool = True) -> dict[str, float | None]:
+                      gold_versions: Sequence[int] = (1, 2)) -> dict[str, float | None]:
     """{name: value} of `UNTARGETED_AGGREGATES` (CORE over the tasks a targeted submission did not
-    target, `untargeted_aggregates`) and, with ``gold_bpb`` (row schema 4 on), of
-    `UNTARGETED_GOLD_BPB_AGGREGATES` (the gold-bpb aggregates over the untargeted gold-text
-    tasks). `per_task` as for `aggregate` (keys `dclm_<task>` or bare names); `targets` the
-    recipe's `targets:` list. Pure, like `aggregate`."""
+    target, `untargeted_aggregates`) and of the `UNTARGETED_GOLD_BPB_AGGREGATES` of each gold-text
+    version in ``gold_versions`` (the gold-bpb aggregates over the untargeted gold-text tasks; row
+    schemas 4-5 carry version 1, schema 6 on both). `per_task` as for `aggregate` (keys
+    `dclm_<task>` or bare names); `targets` the recipe's `targets:` list. Pure, like `aggregate`."""
     acc = {dclm_name(t): float(per_task[t]["acc"]) for t in sorted(per_task)}
     names = [dclm_name(t) for t in targets]
     full = untargeted_aggregates(acc, _continuous(per_task), names)
     out: dict[str, float | None] = {n: full[n]["value"] for n in UNTARGETED_AGGREGATES}
-    if gold_bpb:
+    if gold_versions:
         kept, _ = untargeted_tasks(names)
-        vals = gold_bpb_aggregates(*_gold(per_task), [t for t in gold_text_tasks() if t in set(kept)])
-        out.update(zip(UNTARGETED_GOLD_BPB_AGGREGATES, (vals[n] for n in GOLD_BPB_AGGREGATES)))
+        vals = gold_bpb_aggregates(*_gold(per_task), kept)
+        out.update((held, vals[n]) for held, n in zip(UNTARGETED_GOLD_BPB_AGGREGATES, GOLD_BPB_AGGREGATES)
+                   if int(n.rsplit("_v", 1)[1]) in gold_versions)
     return out

@@ -47,7 +47,8 @@ BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0
 # What a metric is compared with besides the primary: DCLM's CORE accuracy, the continuous
 # correct-choice probability, the gold-text likelihood and the held-out pool likelihood.
-ALTERNATIVES = ("aggregates.core_gold_bpb_v1", "aggregates.core_gold_bpb_pooled_v1", "aggregates.core_prob_v1",
+ALTERNATIVES = ("aggregates.core_gold_bpb_v2", "aggregates.core_gold_bpb_pooled_v2",
+                "aggregates.core_gold_bpb_v1", "aggregates.core_gold_bpb_pooled_v1", "aggregates.core_prob_v1",
                 "aggregates.core_v2", "aggregates.core_v2_partial", "heldout.bits_per_byte")
 ENTRY = ("track", "submission", "fingerprint")
 FLIPS_SHOWN = 12          # flips printed (the real ones first); --json has them all

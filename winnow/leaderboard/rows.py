@@ -37,6 +37,11 @@ a number from the evidence, so ``winnow leaderboard check`` requires it only of 
 rows of earlier schemas keep what they were written with and are dated by their code commit
 (``row_date``).
 
+Schema 6 adds, for targeted submissions, ``core_heldout_gold_bpb_v2`` and
+``core_heldout_gold_bpb_pooled_v2`` (``winnow.eval.aggregates``: v2 of the gold-text tasks also
+leaves out bigbench_cs_algorithms); results of eval stage 6 on carry ``core_gold_bpb_v2`` and
+``core_gold_bpb_pooled_v2`` for every row.
+
 Every number of a row is produced by ``row_numbers(evidence)``; ``winnow leaderboard check`` calls
 it again on the run folder or the bundle and compares.
 """
@@ -57,8 +62,8 @@ from winnow.paths import leaderboard_dir
 from winnow.stages import CURATE, TOKENIZE, TRAIN
 from winnow.tokenize.bpe import RECIPES
 
-ROW_SCHEMA = 5
-READABLE_SCHEMAS = (1, 2, 3, 4, 5)
+ROW_SCHEMA = 6
+READABLE_SCHEMAS = (1, 2, 3, 4, 5, 6)
 CREATED_FORMAT = "%Y-%m-%dT%H:%M:%SZ"   # a row's ``created`` (schema 5 on): UTC, to the second
 # Primary metric when a scale's YAML has no ``leaderboard.primary``: CORE where models are big
 # enough for accuracy to move (GPU scales), the continuous CORE aggregate at CPU scales.
@@ -195,10 +200,10 @@ def curation_times(row: dict) -> dict[str, float | None]:
 def targeted_aggregates(tasks: dict, targets: list[str], schema: int = ROW_SCHEMA) -> dict:
     """For a targeted submission (recipe ``targets:``), CORE without its target tasks
     (``core_heldout_*``, ``winnow.eval.scoring.untargeted_values``; from schema 4 also the gold-bpb
-    ones); nothing otherwise."""
+    ones of version 1, from schema 6 those of version 2 too); nothing otherwise."""
     if not targets:
         return {}
-    return untargeted_values(tasks, targets, gold_bpb=schema >= 4)
+    return untargeted_values(tasks, targets, gold_versions=(1, 2) if schema >= 6 else (1,) if schema >= 4 else ())
 
 
 def row_numbers(evidence: dict, schema: int = ROW_SCHEMA) -> dict:

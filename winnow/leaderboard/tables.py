@@ -43,6 +43,8 @@ PRIMARY_FAMILIES = {
     "core_prob_v1": ("core_heldout_prob_v1", "prob"),
     "core_gold_bpb_v1": ("core_heldout_gold_bpb_v1", "bpb"),
     "core_gold_bpb_pooled_v1": ("core_heldout_gold_bpb_pooled_v1", "bpb"),
+    "core_gold_bpb_v2": ("core_heldout_gold_bpb_v2", "bpb"),
+    "core_gold_bpb_pooled_v2": ("core_heldout_gold_bpb_pooled_v2", "bpb"),
 }
 DEFAULT_FAMILY = "core_prob_v1"
 
