@@ -374,3 +374,53 @@ def test_hostile_cases_through_the_real_cli(tmp_path, case):
     if case == "NaN in a pool source":
         assert not finished   # the pool is not marked built either
     assert not (sub / "p.py.RAN").exists()
+
+
+# ------------------------------------------------------------- edited rows, bundles and run files
+EDITS = {"repeated key": (lambda t: t.replace('{', '{"seed": 3, ', 1), lambda t: t.replace('{', '{"bundle_schema":1,', 1),
+                          "appears twice"),
+         "endless number": (lambda t: t.replace('"seed": 0', '"seed": ' + "9" * 5000, 1),
+                            lambda t: t.replace('"bundle_schema":1', '"bundle_schema":' + "9" * 5000, 1), "Exceeds the limit")}
+
+
+@pytest.mark.parametrize("case", sorted(EDITS))
+def test_a_row_or_bundle_with_a_repeated_key_or_endless_number_is_a_problem_not_a_traceback(tmp_path, monkeypatch, case):
+    from tests.test_hostile import _board, _committed
+    from winnow.leaderboard.evidence import EvidenceError, bundle_path, read_bundle
+    from winnow.leaderboard.rows import RowError, load_rows
+    from winnow.leaderboard.verify import check_rows
+
+    edit, edit_bundle, says = EDITS[case]
+    board = _board(tmp_path, monkeypatch, _committed())
+    row = next(p for p in board.rglob("*.json") if not p.name.endswith(".bundle.json"))
+    row.write_text(edit(row.read_text()))
+    problems, n = check_rows(board)
+    assert n == 1 and len(problems) == 1 and "unreadable row" in problems[0] and says in problems[0], problems
+    with pytest.raises(RowError, match=says):
+        load_rows(board)
+    row.write_text(_committed().read_text())
+    bundle = bundle_path(row)
+    bundle.write_text(edit_bundle(bundle.read_text()))
+    problems, _ = check_rows(board)
+    assert problems and any(bundle.name in p for p in problems), problems
+    with pytest.raises(EvidenceError, match=says):
+        read_bundle(bundle)
+
+
+# ------------------------------------------------------------- run settings of the wrong kind
+@pytest.mark.parametrize("override, says", [
+    ("scale.train.lr=abc", "scale.train.lr='abc' is not a number"), ("scale.train.lr=nan", "is not a number"),
+    ("scale.model.seq_len=0", "is not a whole number > 0"), ("scale.train.tokens=-5", "is not a whole number > 0"),
+    ("scale.train.tokens=1.5", "is not a whole number"), ("engine.workers=-1", "engine.workers=-1 is not a number"),
+    ("engine.workers=abc", "engine.workers='abc'"), ("engine.workers=100000000", "from 1 to 4096"),
+    ("scale.model.d_model=30", "do not make a training plan: head dim 15 must be even"),
+])
+def test_run_settings_of_the_wrong_kind_are_refused_before_any_folder(tmp_path, monkeypatch, override, says):
+    from winnow.config import ConfigError
+    from winnow.run import prepare
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))
+    with pytest.raises(ConfigError, match=says):
+        prepare(["scale=debug", override])
+    assert not (tmp_path / "home").exists()
+    assert prepare(["scale=debug", "engine.workers=2", "scale.train.lr=0.01"]).cfg["engine"]["workers"] == 2

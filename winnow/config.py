@@ -96,6 +96,65 @@ def check_seeds(cfg: dict) -> None:
             raise ConfigError(f"seeds.{source}={value!r} is not a whole number from 0 to {MAX_SEED} (or 'run')")
 
 
+MAX_WORKERS = 4096   # processes a curation may start on one machine
+
+
+def _number_paths(committed: dict, prefix: str = "") -> list[tuple[str, int | float]]:
+    """(dotted path, committed value) of the numeric (not boolean) leaves of a committed config."""
+    out = []
+    for k, v in committed.items():
+        if isinstance(v, dict):
+            out += _number_paths(v, f"{prefix}{k}.")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
+def check_numbers(cfg: dict, committed: dict) -> None:
+    """Every setting whose committed value is a number must stay one: an integer where the file
+    has an integer, finite, and positive where the file's value is (non-negative where it is 0);
+    ``engine.workers`` is null or 1..MAX_WORKERS. Checked when the config is composed, before any
+    folder is made: a string learning rate or a zero sequence length would otherwise fail (as a
+    traceback) stages later."""
+    for path, want in _number_paths(committed):
+        *parents, leaf = path.split(".")
+        node = cfg
+        for k in parents:
+            node = node.get(k) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node or node[leaf] == want:
+            continue
+        v = node[leaf]
+        kind = "a whole number" if isinstance(want, int) else "a number"
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+        if ok and isinstance(want, int) and not isinstance(v, int):
+            ok = False
+        if ok and (v <= 0 if want > 0 else v < 0 if want == 0 else False):
+            ok, kind = False, f"{kind} {'> 0' if want > 0 else '>= 0'}"
+        if not ok:
+            raise ConfigError(f"{path}={v!r} is not {kind} (conf has {want!r}); give {kind}, e.g. {path}={want!r}")
+    workers = (cfg.get("engine") or {}).get("workers")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or not 1 <= workers <= MAX_WORKERS):
+        raise ConfigError(f"engine.workers={workers!r} is not a number of processes from 1 to {MAX_WORKERS} "
+                          "(or null: one per CPU core)")
+
+
+def scale_plan(cfg: dict) -> dict:
+    """The scale's training plan (``winnow.train.plan.derive``), or a ConfigError when its model and
+    training settings make none (heads that do not divide the width, a budget below one batch...):
+    ``winnow.run.prepare`` asks before it makes the run folder."""
+    from winnow.train.plan import derive   # light (stdlib only); kept here to keep config's imports few
+
+    scale = cfg.get("scale") or {}
+    try:
+        return derive(scale["model"], scale["train"])
+    except (ValueError, TypeError, ZeroDivisionError, KeyError) as e:
+        raise ConfigError(f"scale {scale.get('name')!r}: its model and train settings do not make a training plan: "
+                          f"{type(e).__name__ if isinstance(e, (ZeroDivisionError, KeyError)) else ''}"
+                          f"{': ' if isinstance(e, (ZeroDivisionError, KeyError)) else ''}{e} (check the scale.* overrides)"
+                          ) from None
+
+
 # What overriding a key does to a run, by its first dotted part (``winnow run --help`` prints
 # it for every key; tests/test_confhelp.py checks each claim against load_run_config and the run
 # key). Every other key (allow_code, progress, runtime.*, engine.*, paths.*) says how this machine
@@ -199,8 +258,10 @@ def load_run_config(overrides: list[str] | None = None) -> RunConfig:
         cfg = _compose(overrides + [f"suite={cfg['scale']['suite']}"])
     elif own != overrides:
         cfg = _compose(overrides)
-    coerce_bools(cfg, _committed(cfg))
+    committed = _committed(cfg)
+    coerce_bools(cfg, committed)
     check_seeds(cfg)
+    check_numbers(cfg, committed)
     apply_paths(cfg)
     unofficial = _diff(cfg["scale"], group_file("scale", cfg["scale"]["name"]), "scale")
     unofficial += _diff(cfg["suite"], group_file("suite", cfg["suite"]["name"]), "suite")

@@ -115,9 +115,36 @@ def write_json(path: str | os.PathLike, obj, indent: int | None = 2) -> None:
         f.write("\n")
 
 
+def _pairs(pairs: list) -> dict:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"key {str(dup)[:60]!r} appears twice in one object")
+    return out
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs)
+
+
+def loads_json(text: str | bytes):
+    """``json.loads`` for files anyone may have edited (rows, bundles, run.json, manifests): a key
+    given twice in one object, or a number Python will not convert (an integer of thousands of
+    digits), is a ``json.JSONDecodeError`` like any other malformed JSON, so callers that handle
+    that one error tell every kind of damage in their own words."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    try:
+        return _DECODER.decode(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as e:   # a repeated key, or int() past sys.get_int_max_str_digits()
+        raise json.JSONDecodeError(str(e).split(";")[0], text, 0) from None
+
+
 def read_json(path: str | os.PathLike):
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        return loads_json(f.read())
 
 
 def sha256_file(path: str | os.PathLike) -> str:

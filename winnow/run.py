@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from winnow.config import RunConfig, load_run_config
+from winnow.config import RunConfig, load_run_config, scale_plan
 from winnow.curate.base import StepContext
 from winnow.curate.engine import ENGINES
 from winnow.curate.pipeline import curate, format_stats
@@ -55,7 +55,7 @@ from winnow.submission import Submission, load_submission
 from winnow.tokenize.bpe import spec, tokenizer_file
 from winnow.tokenize.pack import pack
 from winnow.tokenize.stages import STAGED_PACK_VERSION, canonical
-from winnow.train.plan import RESUME_NEUTRAL_KEYS, derive
+from winnow.train.plan import RESUME_NEUTRAL_KEYS
 
 log = logging.getLogger("winnow")
 
@@ -141,6 +141,7 @@ def run_key(rc: RunConfig, sub: Submission) -> str:
 
 def prepare(overrides: list[str] | None = None) -> Run:
     rc = load_run_config(overrides)
+    plan = scale_plan(rc.cfg)   # a scale that makes no plan is a ConfigError before any folder exists
     allow_code = rc.cfg.get("allow_code") is True  # parsed strictly (winnow.config.parse_bool); only an explicit true
     sub = load_submission(rc.cfg["submission"], allow_code=allow_code)
     key = run_key(rc, sub)
@@ -155,7 +156,7 @@ def prepare(overrides: list[str] | None = None) -> Run:
             "plugins": [str(p) for p in getattr(sub.recipe, "plugins", []) or []], "config": rc.cfg}
     if is_main_process():  # under torchrun every rank prepares the run; rank 0 alone writes it
         write_json(d / "run.json", info)
-    return Run(rc=rc, submission=sub, dir=d, plan=derive(rc.cfg["scale"]["model"], rc.cfg["scale"]["train"]))
+    return Run(rc=rc, submission=sub, dir=d, plan=plan)
 
 
 def _need(folder: Path, what: str) -> Manifest:

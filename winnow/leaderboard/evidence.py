@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from winnow.io import atomic_path, read_json, sha256_bytes
+from winnow.io import atomic_path, loads_json, read_json, sha256_bytes
 from winnow.manifest import canonical_json, content_id_of, read_manifest
 from winnow.stages import STAGES, parent_kind, run_folders
 
@@ -151,8 +151,8 @@ def write_bundle(path: Path, evidence: dict) -> str:
 def read_bundle(path: Path) -> tuple[dict, str]:
     data = Path(path).read_bytes()
     try:
-        ev = json.loads(data)
-    except json.JSONDecodeError as e:
+        ev = loads_json(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise EvidenceError(f"{path}: not valid JSON ({e})") from None
     if ev.get("bundle_schema") != BUNDLE_SCHEMA:
         raise EvidenceError(f"{path}: bundle schema {ev.get('bundle_schema')!r}, expected {BUNDLE_SCHEMA}")

@@ -14,6 +14,7 @@ from glob import glob
 from pathlib import Path
 
 from winnow.config import ConfigError, group_file
+from winnow.io import loads_json
 from winnow.leaderboard.rows import row_primary
 from winnow.leaderboard.stats import ENTRY_FIELDS
 from winnow.paths import conf_dir
@@ -54,7 +55,7 @@ def read_rows(sources: list[str]) -> list[dict]:
     rows, problems = [], []
     for p in dict.fromkeys(paths):
         try:
-            r = json.loads(p.read_text(encoding="utf-8"))
+            r = loads_json(p.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             problems.append(f"{p}: not readable JSON ({e})")
             continue
