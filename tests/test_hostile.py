@@ -429,3 +429,16 @@ def test_the_cli_says_the_disk_is_full_in_one_line(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "the disk is full" in err and str(tmp_path / "pools" / "mini@v1") in err
     assert "MiB free" in err and "Traceback" not in err
+
+
+def test_one_model_may_have_one_row_per_scale_version_but_not_two_in_one():
+    """A version that changes only ranking re-evaluates its predecessor's model (winnow.reuse):
+    one row each at v3 and v4 is allowed; two rows of one version citing the model are not."""
+    from winnow.leaderboard.identity import board_problems
+
+    def row(version, seed=0):
+        return {"scale": "tiny-1x", "scale_version": version, "seed": seed, "submission": "baselines/random",
+                "fingerprint": "f" * 64, "manifests": {"train": "t" * 64}}
+    assert board_problems([(Path("a.json"), row(3)), (Path("b.json"), row(4))]) == []
+    probs = board_problems([(Path("a.json"), row(4)), (Path("b.json"), row(4, seed=1))])
+    assert len(probs) == 1 and "b.json: built from the same evidence as a.json" in probs[0]

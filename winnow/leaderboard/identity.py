@@ -10,8 +10,11 @@ manifests); this module closes the ways around that which issue 21 found:
   manifest's fingerprint must be the submission's.
 * ``place_problems``: a row sits at ``<scale>/<track>/<slug>__seed<k>__<key8>.json`` with its own
   values, so a row and bundle copied into another scale's or track's folder is refused.
-* ``board_problems``: over all rows, one trained model counts once (a second row citing the same
-  train manifest is refused), and one submission name has one recipe fingerprint.
+* ``board_problems``: within one scale version, one trained model counts once (a second row
+  citing the same train manifest is refused), and one submission name has one recipe
+  fingerprint. Across versions of a scale the same model may appear once each: a version that
+  changes only evaluation or ranking re-evaluates its predecessor's models (``winnow.reuse``),
+  and versions are separate tables, never pooled.
 * ``baseline_problems``: a ``baselines/<name>`` row must carry the fingerprint and track of this
   repository's ``baselines/<name>/recipe.yaml``, and ``submit`` takes baseline runs only from that
   folder (``baseline_folder_problems``), so a folder elsewhere named ``baselines/random`` cannot
@@ -153,18 +156,20 @@ def baseline_problems(path: Path, row: dict, fingerprints: dict[str, tuple[str, 
 
 
 def board_problems(rows: list[tuple[Path, dict]]) -> list[str]:
-    """Problems between rows: the same trained model cited twice, one name with two fingerprints."""
+    """Problems between rows: the same trained model cited twice in one scale version (the row's
+    own ``scale`` and ``scale_version``, not its folder), one name with two fingerprints."""
     probs = []
-    first: dict[str, Path] = {}
+    first: dict[tuple, Path] = {}
     for path, row in rows:
         train = (row.get("manifests") or {}).get(TRAIN.kind)
         if not isinstance(train, str):
             continue
-        if train in first:
-            probs.append(f"{path}: built from the same evidence as {first[train]} (train {train[:8]}): a "
-                         "trained model counts once; delete the copy")
+        key = (str(row.get("scale")), str(row.get("scale_version")), train)
+        if key in first:
+            probs.append(f"{path}: built from the same evidence as {first[key]} (train {train[:8]}): a "
+                         "trained model counts once in a scale version; delete the copy")
         else:
-            first[train] = path
+            first[key] = path
     by_name: dict[str, list[tuple[Path, str]]] = defaultdict(list)
     for path, row in rows:
         by_name[str(row.get("submission"))].append((path, str(row.get("fingerprint"))))
