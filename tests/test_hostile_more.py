@@ -424,3 +424,77 @@ def test_run_settings_of_the_wrong_kind_are_refused_before_any_folder(tmp_path, 
         prepare(["scale=debug", override])
     assert not (tmp_path / "home").exists()
     assert prepare(["scale=debug", "engine.workers=2", "scale.train.lr=0.01"]).cfg["engine"]["workers"] == 2
+
+
+# -------------------------------------------------------------- every verb: bad files and flags
+def _cli_files(tmp_path) -> Path:
+    d = tmp_path / "in"
+    (d / "model").mkdir(parents=True)
+    (d / "model" / "config.json").write_text("{not json")
+    (d / "model" / "model.safetensors").write_bytes(b"garbage")
+    (d / "bin.yaml").write_bytes(bytes(range(256)))
+    (d / "bad.csv").write_bytes(b"a,b\n1\n\x00\n")
+    (d / "runlike").mkdir()
+    (d / "runlike" / "run.json").write_text("[1,2")
+    (d / "tok.json").write_text("root:x:0:0\n")
+    return d
+
+
+CLI_CASES = [   # argv ({IN}: the files above), what the one error line must say
+    (["import-dclm", "{IN}/bin.yaml"], "bin.yaml: not a text file"),
+    (["check-aggregates", "--csv", "{IN}/bad.csv"], "bad.csv"),
+    (["eval", "--model", "{IN}/model"], "not a loadable Hugging Face model folder"),
+    (["convert", "to-open-lm", "{IN}/model", "--out", "{IN}/o.pt"], "config.json"),
+    (["eval", "--model", "{IN}/model", "--tokenizer", "{IN}/tok.json"], "not a loadable"),
+    (["eval", "--model", "{IN}/model", "--seq-len", "0"], "--seq-len: 0 is below 2"),
+    (["inspect", "{IN}/runlike", "--limit", "-5"], "--limit: -5 is below 0"),
+    (["verify", "{IN}/runlike"], "runlike/run.json: not valid JSON"),
+    (["submit", "{IN}/runlike"], "runlike/run.json: not valid JSON"),
+    (["pool", "scale=[debug,tiny-1x]"], "scale takes one name"),
+    (["pool", "-m", "scale=debug", "seed=0,abc"], "seed='abc' is not a whole number"),
+    (["pool", "scale=debug", "submission=http://127.0.0.1:9/sub"], "http://127.0.0.1:9/sub: could not be read"),
+]
+
+
+@pytest.mark.parametrize("argv, says", CLI_CASES, ids=[" ".join(a[:2]) + f" {i}" for i, (a, _) in enumerate(CLI_CASES)])
+def test_every_verb_tells_a_bad_file_or_flag_in_one_line(tmp_path, monkeypatch, capsys, argv, says):
+    import winnow.cli as cli
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))
+    d = _cli_files(tmp_path)
+    try:
+        rc = cli.main([a.replace("{IN}", str(d)) for a in argv])
+    except SystemExit as e:   # argparse's own usage error
+        rc = e.code
+    out, err = capsys.readouterr()
+    assert rc not in (0, None) and "Traceback" not in err, err
+    assert says in err, err
+    assert not (tmp_path / "home" / "runs").exists()   # a sweep's bad job stops it before the first runs
+
+
+def test_leaderboard_build_publishes_no_moved_copied_or_edited_row(tmp_path, monkeypatch, capsys):
+    import json
+    import re
+    import shutil
+
+    import winnow.cli as cli
+    from tests.test_hostile import _board, _committed
+    from winnow.leaderboard.evidence import bundle_path
+
+    board = _board(tmp_path, monkeypatch, _committed())
+    monkeypatch.setenv("WINNOW_LEADERBOARD", str(board.parent))
+    row = next(p for p in board.rglob("*.json") if not p.name.endswith(".bundle.json"))
+    copy = row.with_name(re.sub(r"__seed\d+__", "__seed7__", row.name))   # counted as a second seed
+    shutil.copy(row, copy)
+    shutil.copy(bundle_path(row), bundle_path(copy))
+    assert cli.main(["leaderboard", "build"]) == 1
+    err = capsys.readouterr().err
+    assert "nothing was written" in err and copy.name in err and not (board.parent / "README.md").exists(), err
+    copy.unlink()
+    bundle_path(copy).unlink()
+    edited = json.loads(row.read_text())
+    edited["aggregates"] = {k: (v + 0.1 if isinstance(v, float) else v) for k, v in edited["aggregates"].items()}
+    row.write_text(json.dumps(edited))
+    assert cli.main(["leaderboard", "build"]) == 1 and "row_hash does not match" in capsys.readouterr().err
+    shutil.copy(_committed(), row)
+    assert cli.main(["leaderboard", "build"]) == 0 and (board.parent / "README.md").exists()

@@ -34,7 +34,7 @@ from winnow.docs import DocumentError
 from winnow.eval.data import EvalDataError
 from winnow.eval.model_io import ModelLoadError
 from winnow.fetch import FetchError
-from winnow.io import disk_full, disk_full_message
+from winnow.io import JSONFileError, disk_full, disk_full_message
 from winnow.leaderboard.rows import RowError
 from winnow.paths import DataRootError
 from winnow.registry import RegistryError
@@ -46,11 +46,24 @@ from winnow.tokenize.pack import NotEnoughData
 log = logging.getLogger("winnow")
 
 
+def _at_least(minimum: int):
+    """An argparse type: a whole number >= ``minimum`` (argparse's own one-line error otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below {minimum}")
+        return value
+    return parse
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is the whole story for the user (bad input, missing data, ...)."""
     return (ConfigError, DataRootError, DclmImportError, DocumentError, EvalDataError, FetchError,
             InspectError, ModelLoadError, RecipeError, RegistryError, StageError, SubmissionError,
-            RowError, bpe.TokenizerMismatch, NotEnoughData, FileNotFoundError)
+            RowError, bpe.TokenizerMismatch, NotEnoughData, FileNotFoundError, JSONFileError)
 
 
 
@@ -125,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--list", action="store_true", help="the 53 DCLM tasks and the status of their data")
     sp.add_argument("--model", help="a HF causal-LM folder or a winnow checkpoint (instead of a run)")
     sp.add_argument("--tokenizer", help="tokenizer.json or HF folder (default: found from the model)")
-    sp.add_argument("--seq-len", type=int, help="context length (default: from the run or the model config)")
+    sp.add_argument("--seq-len", type=_at_least(2), help="context length (default: from the run or the model config)")
     sp.add_argument("--out", help="results folder (default: $WINNOW_HOME/evals/<model>/<suite>)")
     sp.set_defaults(func=cmd_eval)
     sp = sub.add_parser("run", help="all stages: pool, curate, tokenize, train, eval", add_help=False)
@@ -153,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("run")
     sp.add_argument("--step", help="a step name, or its 1-based number in the recipe")
     sp.add_argument("--reason", help="only dropped documents with this drop reason")
-    sp.add_argument("--limit", type=int, default=5)
+    sp.add_argument("--limit", type=_at_least(0), default=5, help="documents shown per group (default 5)")
     sp.set_defaults(func=cmd_inspect)
     sp = sub.add_parser("import-dclm", help="turn a DCLM baselines_configs YAML into a winnow recipe")
     sp.add_argument("config", help="a DCLM baselines/baselines_configs/*.yaml file")

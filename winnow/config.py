@@ -247,8 +247,16 @@ def sweep_jobs(overrides: list[str]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*choices)]
 
 
+GROUPS = ("scale", "suite", "engine", "pool", "paths")   # conf/<group>/: an override picks one file
+
+
 def load_run_config(overrides: list[str] | None = None) -> RunConfig:
     overrides = list(overrides or [])
+    for o in overrides:   # Hydra merges every file of `scale=[a,b]` and keeps the last one's values
+        key, _, value = o.lstrip("+~").partition("=")
+        if key in GROUPS and value.strip().startswith("["):
+            raise ConfigError(f"{o}: {key} takes one name (`winnow ls {key}s` lists them); to run several, "
+                              f"use a sweep: winnow run -m {key}=a,b")
     # suite: auto is the scale's suite, which only the scale names: compose without suite.* keys
     # first (conf/suite/auto.yaml has none of them), then with the scale's suite, so
     # `scale=debug suite.limit=3` changes the debug suite's limit as `suite=debug suite.limit=3` does

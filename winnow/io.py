@@ -142,9 +142,25 @@ def loads_json(text: str | bytes):
         raise json.JSONDecodeError(str(e).split(";")[0], text, 0) from None
 
 
+class JSONFileError(json.JSONDecodeError):
+    """A JSON file that does not parse, with its path in the message (the CLI prints it as one
+    line); still a ``json.JSONDecodeError`` for callers that handle that."""
+
+    def __init__(self, path, e: json.JSONDecodeError):
+        super().__init__(f"{path}: not valid JSON ({e.msg})", e.doc, e.pos)
+
+
 def read_json(path: str | os.PathLike):
-    with open(path, encoding="utf-8") as f:
-        return loads_json(f.read())
+    """A JSON file through ``loads_json``; malformed content is a ``JSONFileError`` naming the file,
+    text that is not UTF-8 one too."""
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return loads_json(data)
+    except json.JSONDecodeError as e:
+        raise JSONFileError(path, e) from None
+    except UnicodeDecodeError as e:
+        raise JSONFileError(path, json.JSONDecodeError(f"byte {e.start} is not UTF-8", "", 0)) from None
 
 
 def sha256_file(path: str | os.PathLike) -> str:

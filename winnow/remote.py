@@ -27,6 +27,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from winnow.io import disk_full
 from winnow.paths import LocationError, winnow_home
 
 # the extra of winnow (pyproject.toml) and the package it installs for each fsspec protocol
@@ -81,7 +82,21 @@ def _listing(fs, root: str, url: str) -> list[tuple[str, str]]:
 
 
 def copy_submission(url: str, cache: Path | None = None) -> Path:
-    """The local copy of the submission folder (or id file) at ``url``, made if not yet cached."""
+    """The local copy of the submission folder (or id file) at ``url``, made if not yet cached. A
+    server that does not answer, refuses or fails is a RemoteError naming the URL (each backend
+    raises its own exception types: aiohttp's, botocore's...)."""
+    try:
+        return _copy_submission(url, cache)
+    except RemoteError:
+        raise
+    except Exception as e:
+        if disk_full(e):
+            raise
+        raise RemoteError(f"{url}: could not be read ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}); "
+                          "check the URL and the network, or copy the submission folder here") from None
+
+
+def _copy_submission(url: str, cache: Path | None) -> Path:
     fs, root = filesystem(url)
     files = _listing(fs, root, url)
     single = fs.isfile(root.rstrip("/"))  # an id file, not a folder

@@ -13,7 +13,7 @@ from winnow.leaderboard.readmes import stale_readmes
 from winnow.leaderboard.rows import load_rows, rows_root
 from winnow.leaderboard.submit import submit, write_missing_bundles
 from winnow.leaderboard.tables import Board
-from winnow.leaderboard.verify import check_rows
+from winnow.leaderboard.verify import check_rows, sealed_problems
 from winnow.paths import leaderboard_dir
 
 
@@ -46,6 +46,13 @@ def cmd_leaderboard(args) -> int:
               "(columns: winnow/leaderboard/frame.py)", file=sys.stderr)
         return 0
     if args.action == "build":
+        if problems := sealed_problems():   # an edited, moved, copied or doubled row is never published
+            for p in problems:
+                print(f"  - {p}", file=sys.stderr)
+            print(f"winnow leaderboard build: error: {len(problems)} problem(s) in the rows above; nothing was "
+                  "written (`winnow leaderboard check` gives the full report; rows are written by `winnow submit`)",
+                  file=sys.stderr)
+            return 1
         for p in build(html=args.html):
             print(f"wrote {p}")
         return 0

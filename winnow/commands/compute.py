@@ -73,6 +73,8 @@ def hydra_jobs(args) -> int:
             if len(jobs) > 1:
                 print(f"# winnow {args.verb} {' '.join(job)}")
             print(yaml.safe_dump(load_run_config(job).cfg, sort_keys=False), end="")
+    for job in jobs:   # every job's settings checked (seeds, numbers, booleans) before the first one runs
+        load_run_config(job)
         return 0
     for i, job in enumerate(jobs, 1):
         print(f"winnow {args.verb} --multirun: job {i}/{len(jobs)}: {' '.join(job)}", file=sys.stderr)

@@ -132,7 +132,11 @@ def cmd_check_aggregates(args) -> int:
         print(f"winnow check-aggregates: error: no DCLM model database at {csv_path}; pass --csv PATH "
               "(DCLM's dclm_model_database.csv, kept under <data root>/reference/)", file=sys.stderr)
         return 2
-    report = check_dclm_database(csv_path)
+    try:
+        report = check_dclm_database(csv_path)
+    except ValueError as e:   # not the database's CSV: the message names the file and what is wrong
+        print(f"winnow check-aggregates: error: {e}", file=sys.stderr)
+        return 2
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
@@ -153,7 +157,7 @@ def cmd_convert(args) -> int:
             pt, js = to_open_lm(args.source, args.out, params_out=args.params_out,
                                 allow_nonstandard=args.allow_nonstandard)
             print(f"open_lm checkpoint: {pt}\nopen_lm model JSON: {js}")
-    except (ConvertError, json.JSONDecodeError, FileNotFoundError) as e:
+    except (ConvertError, OSError, ValueError) as e:   # a missing or malformed checkpoint, folder or JSON
         print(f"winnow convert: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -392,6 +392,11 @@ def import_dclm(config: str | Path | list, name: str | None = None,
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
             raise DclmImportError(f"{path}: malformed YAML: {e}") from None
+        except UnicodeDecodeError as e:
+            raise DclmImportError(f"{path}: not a text file (byte {e.start} is not UTF-8); give a DCLM "
+                                  "baselines_configs/*.yaml file") from None
+        except OSError as e:
+            raise DclmImportError(f"{path}: cannot be read ({e.strerror or e})") from None
         default_name = path.stem
     else:
         data, origin, default_name = config, "config", "imported"

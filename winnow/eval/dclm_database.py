@@ -140,14 +140,18 @@ def check_dclm_database(path: Path | str, tol: float = 1e-6, table: TaskTable | 
     if not path.is_file():
         raise FileNotFoundError(f"DCLM model database not found at {path} "
                                 "(expected <data root>/reference/dclm_model_database.csv)")
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        needed = [*table.names, *PUBLISHED, *(CATEGORY_COLUMN.format(c) for c in CATEGORIES)]
-        absent = [c for c in needed if c not in header]
-        if absent:
-            raise ValueError(f"{path}: columns {absent} are missing; is this DCLM's model database CSV?")
-        rows = list(reader)
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ValueError(f"{path}: not DCLM's model database CSV ({type(e).__name__}: {e})") from None
+    needed = [*table.names, *PUBLISHED, *(CATEGORY_COLUMN.format(c) for c in CATEGORIES)]
+    absent = [c for c in needed if c not in header]
+    if absent:
+        raise ValueError(f"{path}: {len(absent)} of DCLM's columns are missing (first: {absent[:3]}); is this "
+                         "DCLM's model database CSV?")
 
     core_full, ext_full = AggregateCheck("Core (v1)"), AggregateCheck("Extended (v1)")
     cats_full, core_any = AggregateCheck("category means (v1)"), AggregateCheck("Core (v1)")

@@ -66,7 +66,11 @@ def _load_model(path: Path, scale: dict | None):
     import winnow.train.model  # noqa: F401  (registers winnow_openlm with the Auto classes)
 
     if (path / "config.json").is_file():
-        return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval(), "hf-folder"
+        try:
+            return AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval(), "hf-folder"
+        except (OSError, ValueError, KeyError, RuntimeError) as e:   # a malformed config.json or weights
+            raise ModelLoadError(f"{path}: not a loadable Hugging Face model folder ({type(e).__name__}: "
+                                 f"{str(e).splitlines()[0][:300]})") from None
     if (path / "model.safetensors").is_file() and (path / "state.pt").is_file():
         if scale is None:
             raise ModelLoadError(
@@ -92,7 +96,10 @@ def _load_tokenizer(path: Path, tokenizer: str | Path | None, scale: dict | None
     if tokenizer is not None:
         t = Path(tokenizer)
         if t.is_file():
-            return Tokenizer.from_file(str(t)), str(t)
+            try:
+                return Tokenizer.from_file(str(t)), str(t)
+            except Exception as e:   # tokenizers raises a bare Exception for a file it cannot parse
+                raise ModelLoadError(f"--tokenizer {t}: not a tokenizer.json file ({e})") from None
         if t.is_dir():
             from transformers import AutoTokenizer
 

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from winnow.eval.scoring import aggregate
-from winnow.io import read_json
+from winnow.io import read_json, sha256_bytes
 from winnow.leaderboard.evidence import (EvidenceError, bundle_path, chain_problems, collect, comparable,
                                          read_bundle)
 from winnow.leaderboard.identity import baseline_problems, board_problems, evidence_problems, place_problems
@@ -175,6 +175,31 @@ def check_row(path: Path, runs_dirs: list[Path] | None = None) -> list[str]:
         want = {k: v for k, v in want.items() if k in mine}
     probs += [f"{path}: {d} ({source})" for d in compare(mine, want, "", strict=schema >= 2)]
     return probs
+
+
+def sealed_problems(rows_dir: Path | None = None) -> list[str]:
+    """The cheap half of ``check_rows``, what ``winnow leaderboard build`` asks before it publishes:
+    every row readable, in the folder its scale, track and seed name, its row_hash and its bundle's
+    sha256 as recorded, aggregates that its per-task values give, and no two rows from one trained
+    model or one name with two recipes (``board_problems``). No run folder or evidence is read."""
+    problems, rows = [], []
+    for path in row_files(rows_dir):
+        row, unreadable = read_row(path)
+        if row is None:
+            problems.append(unreadable)
+            continue
+        rows.append((path, row))
+        problems += place_problems(path, row)
+        if row_hash(row) != row.get("row_hash"):
+            problems.append(f"{path}: row_hash does not match the row's content (the row was edited)")
+        recomputed = aggregate(row.get("tasks") or {})
+        problems += [f"{path}: aggregate {k} = {v} but its per-task values give {recomputed[k]}"
+                     for k, v in (row.get("aggregates") or {}).items() if k in recomputed and not _close(v, recomputed[k])]
+        want_sha, bpath = (row.get("bundle") or {}).get("sha256"), bundle_path(path)
+        if (row.get("schema") or 0) >= 2 and want_sha is not None and \
+                (not bpath.is_file() or sha256_bytes(bpath.read_bytes()) != want_sha):
+            problems.append(f"{path}: its bundle {bpath.name} is {'missing' if not bpath.is_file() else 'not the one it records'}")
+    return problems + board_problems(rows)
 
 
 def check_rows(rows_dir: Path | None = None, runs_dirs: list[Path] | None = None) -> tuple[list[str], int]:

@@ -22,7 +22,7 @@ sequences. Two spellings, both compiled to the same ``Stage`` list (and so the s
 
   each item names the labels it trains on and its share of the sequences.
 
-Rules, checked when the recipe is loaded: ``count`` is an integer >= 1; labels are integers
+Rules, checked when the recipe is loaded: ``count`` is an integer from 1 to ``MAX_STAGES``; labels are integers
 >= 0, listed once per stage; shares are positive numbers summing to 1 (within 1e-6). Checked at
 pack time (``assign``), against the curated documents with non-empty text: each carries an
 integer ``meta.stage``; every label a stage names is carried by at least one document; every
@@ -52,6 +52,7 @@ META_KEY = "stage"
 STAGED_PACK_VERSION = 1
 SHARE_TOLERANCE = 1e-6
 COMPACT_KEYS = ("count", "cumulative", "shares")
+MAX_STAGES = 10_000   # more stages than any data order needs (count: 1e11 was a MemoryError)
 EXPLICIT_KEYS = ("stages", "share")
 
 
@@ -105,9 +106,9 @@ def _compact(raw: dict, problems: list[str]) -> list[Stage]:
                         "share: ...} items")
         return []
     count = raw.get("count")
-    if not _is_int(count) or count < 1:
-        problems.append(f"`stages: count` must be an integer >= 1 (the number of stages, labels "
-                        f"0..count-1), got {count!r}")
+    if not _is_int(count) or not 1 <= count <= MAX_STAGES:
+        problems.append(f"`stages: count` must be an integer >= 1 and <= {MAX_STAGES:,} (the number of stages, "
+                        f"labels 0..count-1), got {count!r}")
         return []
     cumulative = raw.get("cumulative", False)
     if not isinstance(cumulative, bool):
