@@ -84,6 +84,7 @@ def test_pool_ids_lists_the_scale_pool_and_an_id_file_is_a_submission(mini_pool,
     kept = tmp_path / "kept.txt"
     kept.write_text("".join(f"{i}\n" for i in ids[::2]))
     assert main(["validate", str(kept)]) == 0
+    assert "ok; its ids were not checked against any pool" in capsys.readouterr().out
     run = prepare(["scale=debug", f"submission={kept}", "progress=false"])
     assert run.submission.name == f"{tmp_path.name}/kept" and run.submission.recipe.track == "filtering"
     assert [s.name for s in run.submission.recipe.steps] == ["select_ids"]
@@ -99,6 +100,36 @@ def test_pool_ids_lists_the_scale_pool_and_an_id_file_is_a_submission(mini_pool,
     assert main(["validate", str(yml)]) == 2
     text = capsys.readouterr().out
     assert "characters)" in text and ids[-1] not in text
+
+
+def test_validate_checks_ids_against_a_scales_pool_only_when_given_one(mini_pool, tmp_path, capsys):
+    """Issue 22: an id no pool holds passed `validate` and stopped the run seconds in. With a scale
+    (--scale S or scale=S) validate counts the unknown ids and shows at most 5; without one it says
+    plainly that the ids were not checked. A recipe's `ids:` file is checked the same way."""
+    out = tmp_path / "all.txt"
+    assert main(["pool", "ids", "progress=false", "--scale", "debug", "--out", str(out)]) == 0
+    ids = out.read_text().split()
+    bogus = tmp_path / "bogus.txt"
+    bogus.write_text("".join(f"{i}\n" for i in sorted(ids[:10] + [f"zz_not_an_id_{n:02d}" for n in range(7)])))
+    capsys.readouterr()
+    assert main(["validate", str(bogus)]) == 0
+    assert "not checked against any pool" in capsys.readouterr().out
+    for how in (["--scale", "debug"], ["scale=debug"]):
+        assert main(["validate", *how, str(bogus)]) == 2
+        text = capsys.readouterr().out
+        assert "7 of the 17 ids" in text and "winnow pool ids --scale debug" in text
+        assert "'zz_not_an_id_04'" in text and "zz_not_an_id_05" not in text   # at most 5 examples
+    folder = tmp_path / "by_ids"
+    folder.mkdir()
+    (folder / "kept.txt").write_text(bogus.read_text())
+    (folder / "recipe.yaml").write_text("name: by_ids\ntrack: filtering\nids: kept.txt\n")
+    assert main(["validate", "--scale", "debug", str(folder)]) == 2
+    assert "7 of the 17 ids" in capsys.readouterr().out
+    (folder / "kept.txt").write_text("".join(f"{i}\n" for i in ids[:10]))
+    assert main(["validate", "--scale", "debug", str(folder)]) == 0
+    assert "all 10 ids are in the pool of scale debug" in capsys.readouterr().out
+    assert main(["validate", "--scale", "debug", "scale=tiny-1x", str(folder)]) == 2
+    assert "one scale" in capsys.readouterr().err
 
 
 def test_a_missing_submission_names_each_place_once(capsys, tmp_path):

@@ -156,8 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with `steps`: the built-in steps' reference as Markdown (docs/steps.md)")
     sp.set_defaults(func=cmd_ls)
     sp = sub.add_parser("validate", help="check recipes without running anything")
-    sp.add_argument("recipes", nargs="+", help="recipe.yaml files or submission folders")
+    sp.add_argument("recipes", nargs="+", help="recipe.yaml files, submission folders or id files "
+                    "(and scale=S, as --scale)")
     sp.add_argument("--allow-code", action="store_true", help="import the recipes' plugins")
+    sp.add_argument("--scale", help="check an id list's ids (an id file, a recipe's `ids:`) against "
+                    "this scale's pool (built if needed); without it ids are not checked")
     sp.set_defaults(func=cmd_validate)
     sp = sub.add_parser("verify", help="recompute every hash of a run folder's manifests")
     sp.add_argument("run")

@@ -23,8 +23,7 @@ from winnow.leaderboard.boards import board_for, is_repository_board
 from winnow.leaderboard.build import build
 from winnow.leaderboard.submit import submit
 from winnow.paths import winnow_home
-from winnow.pool.build import build_pool, pool_shards
-from winnow.pool.ids import pool_ids, write_ids
+from winnow.pool.ids import scale_pool_ids, write_ids
 from winnow.run import STAGES, entry_seeds, is_main_process, launch_rank, prepare, run_stages
 from winnow.stages import EVAL
 
@@ -119,11 +118,7 @@ def cmd_pool(args) -> int:
     rc = load_run_config(overrides)
     scale = rc.cfg["scale"]
     scale_notice("pool ids", overrides, scale["name"])
-    build_pool(rc.cfg["pool"], progress=rc.cfg["progress"])
-    shards = pool_shards(rc.cfg["pool"], scale["pool"].get("shards"))
-    ids = pool_ids(shards)
-    where = (f"scale {scale['name']}: pool {rc.cfg['pool']['name']}@v{rc.cfg['pool']['version']}, "
-             f"{len(shards)} shards, held-out documents excluded")
+    ids, where = scale_pool_ids(rc.cfg)
     if args.out:
         print(f"wrote {len(ids):,} ids ({where}) to {write_ids(ids, args.out)}", file=sys.stderr)
     else:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from winnow.config import group_file
+from winnow.config import ConfigError, group_file, load_run_config
 from winnow.curate import stepdoc
 from winnow.curate.dclm_import import check_result, import_dclm
 from winnow.curate.inspect import inspect_run
-from winnow.curate.recipe import validate_recipe
+from winnow.curate.recipe import RecipeError, load_recipe
 from winnow.leaderboard.verify import verify_run
 from winnow.paths import conf_dir, winnow_home
+from winnow.pool.ids import scale_pool_ids, unknown_ids
 from winnow.submission import resolve_recipe
 from winnow.train.scales import scale_table
 
@@ -42,19 +43,63 @@ def cmd_ls(args) -> int:
     return 0
 
 
-def cmd_validate(args) -> int:
-    bad = 0
+def _validate_scale(args) -> tuple[list[str], str | None]:
+    """The recipes and the scale of ``winnow validate``: ``--scale S`` or ``scale=S`` among the
+    recipes (as the compute verbs take it); a path that exists is always a recipe."""
+    refs, scales = [], [args.scale] if args.scale else []
     for ref in args.recipes:
+        key, eq, value = ref.lstrip("+").partition("=")
+        if eq and key == "scale" and not Path(ref).exists():
+            scales.append(value)
+        else:
+            refs.append(ref)
+    if len(set(scales)) > 1:
+        raise ConfigError(f"validate takes one scale, got {', '.join(scales)}")
+    if not refs:
+        raise ConfigError("give the recipes to check: recipe.yaml files, submission folders or id files")
+    return refs, scales[0] if scales else None
+
+
+def _check_ids(recipe, scale: str | None, pools: dict) -> tuple[str | None, str]:
+    """(a problem or None, a note) for the ids file of an id-list submission or an ``ids:`` recipe:
+    its ids against the pool of ``scale`` (built if needed), or a note that they were not checked."""
+    if scale is None:
+        return None, ("its ids were not checked against any pool: no scale given (`winnow validate "
+                      "--scale S ...` checks them against the pool scale S curates)")
+    if scale not in pools:
+        pools[scale] = scale_pool_ids(load_run_config([f"scale={scale}"]).cfg)
+    ids, where = pools[scale]
+    n, listed, examples = unknown_ids(recipe.ids_file, ids)
+    if n:
+        return (f"ids: {n:,} of the {listed:,} ids in {recipe.ids_file} are not in the pool of {where} "
+                f"(for example {', '.join(examples)}); an id-list submission keeps pool document ids "
+                f"(`winnow pool ids --scale {scale}` lists them)"), ""
+    return None, f"all {listed:,} ids are in the pool of {where}"
+
+
+def cmd_validate(args) -> int:
+    refs, scale = _validate_scale(args)
+    pools: dict = {}   # scale -> (its pool's ids, where they come from), read once
+    bad = 0
+    for ref in refs:
         p = Path(ref)
         path = p if p.is_file() else resolve_recipe(ref)
-        problems = validate_recipe(path, allow_code=args.allow_code)
+        note = ""
+        try:
+            recipe = load_recipe(path, allow_code=args.allow_code)
+            problems = []
+        except RecipeError as e:
+            recipe, problems = None, list(e.problems)
+        if recipe is not None and recipe.ids_file is not None:
+            problem, note = _check_ids(recipe, scale, pools)
+            problems += [f"{path}: {problem}"] if problem else []
         if problems:
             bad += 1
             print(f"{path}: INVALID")
             for pr in problems:
                 print(f"  - {pr}")
         else:
-            print(f"{path}: ok")
+            print(f"{path}: ok" + (f"; {note}" if note else ""))
     return 2 if bad else 0
 
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import re
 from pathlib import Path
 
 from winnow.curate.base import (DropSampler, GlobalStep, ParamError, StepContext, StepError,
@@ -38,6 +37,7 @@ from winnow.curate.base import (DropSampler, GlobalStep, ParamError, StepContext
 from winnow.curate.common.keys import rank_key
 from winnow.curate.common.params import check_budget
 from winnow.docs import read_docs, write_docs
+from winnow.pool.ids import shown_id
 
 
 def _write_selected(step: GlobalStep, input_shards: list[Path], out_dir: Path, keep, reason: str
@@ -170,22 +170,13 @@ def read_ids(path: str | Path) -> list[str]:
                 continue
             if prev is not None and doc_id <= prev:
                 what = "repeats" if doc_id == prev else "is out of order after"
-                raise ParamError("ids_file", f"{path}:{lineno}: id {_shown(doc_id)} {what} {_shown(prev)}; the "
+                raise ParamError("ids_file", f"{path}:{lineno}: id {shown_id(doc_id)} {what} {shown_id(prev)}; the "
                                  "ids file must be sorted and unique (fix with `LC_ALL=C sort -u`)")
             ids.append(doc_id)
             prev = doc_id
     if not ids:
         raise ParamError("ids_file", f"{path} lists no ids")
     return ids
-
-
-_ID_LIKE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-
-
-def _shown(line: str) -> str:
-    """An id as an error message may show it: only when it looks like a pool id, so a file that is
-    not an id list (``/etc/passwd`` given as one) never has its lines printed."""
-    return repr(line) if _ID_LIKE.fullmatch(line) else "(a line that is not a pool id, not shown)"
 
 
 class SelectIds(GlobalStep):
@@ -217,7 +208,7 @@ class SelectIds(GlobalStep):
         outputs = _write_selected(self, input_shards, out_dir, keep, "not_listed")
         missing = sorted(wanted - found)
         if missing:
-            few = ", ".join(_shown(m) for m in missing[:5])
+            few = ", ".join(shown_id(m) for m in missing[:5])
             raise StepError(f"select_ids: {len(missing)} of {len(wanted)} ids in {self.ids_file} "
                             f"are not in the input (for example {few}); an ids file must list "
                             "pool document ids of the pool this run curates")
