@@ -498,3 +498,19 @@ def test_leaderboard_build_publishes_no_moved_copied_or_edited_row(tmp_path, mon
     assert cli.main(["leaderboard", "build"]) == 1 and "row_hash does not match" in capsys.readouterr().err
     shutil.copy(_committed(), row)
     assert cli.main(["leaderboard", "build"]) == 0 and (board.parent / "README.md").exists()
+
+
+# ------------------------------------------------------------ a damaged manifest marks nothing done
+@pytest.mark.parametrize("content", ["{garbage", "[1, 2, 3]", '{"kind": "tokens"}', '{"kind": 1, "input_key": "k", '
+                                     '"content_id": "c", "files": {"a": 5}}'])
+def test_a_damaged_manifest_is_named_and_its_stage_redone(tmp_path, content):
+    from winnow.manifest import ManifestError, completed, read_manifest, verify_folder, write_manifest
+
+    (tmp_path / "a.bin").write_bytes(b"x" * 10)
+    m = write_manifest(tmp_path, "tokens", "k")
+    assert completed(tmp_path, "k") == m
+    (tmp_path / "manifest.json").write_text(content)
+    with pytest.raises(ManifestError, match="manifest.json"):
+        read_manifest(tmp_path)
+    assert completed(tmp_path, "k") is None   # not finished: the stage runs again and writes a new one
+    assert len(verify_folder(tmp_path)) == 1 and "manifest.json" in verify_folder(tmp_path)[0]

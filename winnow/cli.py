@@ -35,6 +35,7 @@ from winnow.eval.data import EvalDataError
 from winnow.eval.model_io import ModelLoadError
 from winnow.fetch import FetchError
 from winnow.io import JSONFileError, disk_full, disk_full_message
+from winnow.manifest import ManifestError
 from winnow.leaderboard.rows import RowError
 from winnow.paths import DataRootError
 from winnow.registry import RegistryError
@@ -63,7 +64,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is the whole story for the user (bad input, missing data, ...)."""
     return (ConfigError, DataRootError, DclmImportError, DocumentError, EvalDataError, FetchError,
             InspectError, ModelLoadError, RecipeError, RegistryError, StageError, SubmissionError,
-            RowError, bpe.TokenizerMismatch, NotEnoughData, FileNotFoundError, JSONFileError)
+            RowError, bpe.TokenizerMismatch, NotEnoughData, FileNotFoundError, JSONFileError, ManifestError)
 
 
 

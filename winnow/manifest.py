@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import platform
 import sys
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,8 @@ from typing import Any, Iterable
 from winnow import __version__
 from winnow.io import read_json, sha256_file, write_json
 from winnow.paths import REPO_ROOT
+
+log = logging.getLogger("winnow")
 
 MANIFEST = "manifest.json"
 SCHEMA = 1
@@ -146,17 +149,36 @@ def write_manifest(folder: Path, kind: str, input_key: str, *, parents: dict[str
     return m
 
 
+class ManifestError(ValueError):
+    """A ``manifest.json`` that is not one (malformed JSON, another shape): the message names it."""
+
+
+REQUIRED = ("kind", "input_key", "content_id", "files")
+
+
 def read_manifest(folder: Path) -> Manifest | None:
+    """The folder's manifest; None without one; ManifestError for a file that is not a manifest."""
     path = Path(folder) / MANIFEST
     if not path.exists():
         return None
-    d = read_json(path)
+    try:
+        d = read_json(path)
+    except (json.JSONDecodeError, OSError) as e:
+        raise ManifestError(f"{path}: unreadable manifest ({e})") from None
+    if not isinstance(d, dict) or any(k not in d for k in REQUIRED) or not isinstance(d["files"], dict) \
+            or not all(isinstance(v, dict) and isinstance(v.get("sha256"), str) for v in d["files"].values()):
+        raise ManifestError(f"{path}: not a manifest (a JSON object with {', '.join(REQUIRED)}; each file an "
+                            "object with its sha256); the stage's output cannot be trusted")
     return Manifest(**{k: d[k] for k in Manifest.__dataclass_fields__ if k in d})
 
 
 def completed(folder: Path, input_key: str) -> Manifest | None:
     """The folder's manifest if the stage already ran with this input key, else None."""
-    m = read_manifest(folder)
+    try:
+        m = read_manifest(folder)
+    except ManifestError as e:   # a damaged manifest marks nothing finished: the stage is redone
+        log.warning("%s; the stage is redone", e)
+        return None
     if m is not None and m.input_key == input_key:
         return m
     return None
@@ -187,7 +209,10 @@ def damaged(folder: Path, m: Manifest, full_bytes: int = FULL_CHECK_BYTES) -> li
 def verify_folder(folder: Path) -> list[str]:
     """Recompute every hashed file of ``folder``'s manifest; return human-readable problems."""
     folder = Path(folder)
-    m = read_manifest(folder)
+    try:
+        m = read_manifest(folder)
+    except ManifestError as e:
+        return [str(e)]
     if m is None:
         return [f"{folder}: no {MANIFEST} (the stage did not finish)"]
     problems = []

@@ -158,6 +158,8 @@ def cmd_run(args) -> int:
 def cmd_eval(args) -> int:
     """`winnow eval`: the run's eval stage (Hydra overrides), any model folder (--model), or --list."""
     if args.list:
+        if args.overrides:   # not used by the list, but never silently ignored when wrong
+            load_run_config(args.overrides)
         print(format_catalog())
         return 0
     if not args.model:

@@ -26,7 +26,7 @@ from winnow.leaderboard.evidence import (EvidenceError, bundle_path, chain_probl
                                          read_bundle)
 from winnow.leaderboard.identity import baseline_problems, board_problems, evidence_problems, place_problems
 from winnow.leaderboard.rows import READABLE_SCHEMAS, created_problem, row_files, row_hash, row_numbers
-from winnow.manifest import read_manifest, verify_folder
+from winnow.manifest import ManifestError, read_manifest, verify_folder
 from winnow.paths import winnow_home
 from winnow.stages import STAGES, parent_kind, run_folders
 
@@ -40,7 +40,10 @@ def verify_run(run_dir: Path) -> list[str]:
     manifests = {}
     for stage, folder in folders.items():
         problems += verify_folder(folder)
-        manifests[stage] = read_manifest(folder)
+        try:
+            manifests[stage] = read_manifest(folder)
+        except ManifestError:   # verify_folder has named it
+            manifests[stage] = None
     by_kind = {s.kind: manifests[s.name].to_dict() for s in STAGES if manifests.get(s.name) is not None}
     problems += [f"{run_dir}: {p}" for p in evidence_problems({"run": read_json(run_dir / "run.json"),
                                                                 "manifests": by_kind})]
