@@ -132,6 +132,34 @@ def test_validate_checks_ids_against_a_scales_pool_only_when_given_one(mini_pool
     assert "one scale" in capsys.readouterr().err
 
 
+def test_ls_runs_says_which_runs_finished(monkeypatch, tmp_path, capsys):
+    """Issue 22: `ls runs` listed names only. Each run's state now comes from its manifests:
+    finished (eval's), the last finished stage, or a stage begun and not finished."""
+    from winnow.manifest import write_manifest
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path))
+    runs = tmp_path / "runs"
+    stages = [("curated", "curated"), ("tokenized", "tokenized"), ("train", "train"), ("eval/quick", "eval")]
+    for name, n_done, begun in (("a_done", 4, False), ("b_train", 3, False), ("c_tok", 2, True),
+                                ("d_none", 0, False), ("e_cur", 0, True)):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "run.json").write_text('{"suite": "quick"}')
+        for folder, kind in stages[:n_done]:
+            (runs / name / folder).mkdir(parents=True)
+            write_manifest(runs / name / folder, kind, "key", files=[])
+        if begun:
+            (runs / name / stages[n_done][0]).mkdir(parents=True)
+    (runs / "f_damaged" / "curated").mkdir(parents=True)
+    (runs / "f_damaged" / "run.json").write_text('{"suite": "quick"}')
+    (runs / "f_damaged" / "curated" / "manifest.json").write_text("{not json")
+    assert main(["ls", "runs"]) == 0
+    state = {line.split()[0]: " ".join(line.split()[1:]) for line in capsys.readouterr().out.splitlines()}
+    assert state == {"a_done": "finished", "b_train": "stopped after train",
+                     "c_tok": "train unfinished: running or stopped (last finished: tokenize)",
+                     "d_none": "no stage finished", "e_cur": "curate unfinished: running or stopped",
+                     "f_damaged": "curate unfinished: running or stopped"}
+
+
 def test_a_missing_submission_names_each_place_once(capsys, tmp_path):
     assert main(["validate", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from winnow.io import read_json
+from winnow.manifest import read_manifest
 from winnow.pool.build import pool_dir
 
 
@@ -75,3 +76,35 @@ def run_folders(run_dir: Path) -> dict[str, Path]:
         if (p := s.path(run_dir, info["suite"])).exists():
             folders[s.name] = p
     return folders
+
+
+def run_state(run_dir: Path) -> str:
+    """``winnow ls runs``' state of a run folder, from its manifests (written last, so a present one
+    is a finished stage): ``finished`` when the eval manifest is there; else ``stopped after S``
+    for the last stage S with a manifest, or, when the next stage's folder exists,
+    ``T unfinished: running or stopped (last finished: S)`` (nothing cheap tells the two apart);
+    ``no stage finished`` when none has one. Reads run.json and at most four small manifests,
+    never a content file."""
+    run_dir = Path(run_dir)
+    try:
+        suite = read_json(run_dir / "run.json")["suite"]
+    except FileNotFoundError:
+        return "no run.json (not a run folder)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unreadable run.json"
+    stages = STAGES[1:]
+    done = None
+    for stage in reversed(stages):
+        try:
+            m = read_manifest(stage.path(run_dir, suite))
+        except (OSError, ValueError, TypeError):   # a damaged manifest does not count as finished
+            continue
+        if m is not None and m.kind == stage.kind:
+            done = stage
+            break
+    if done is EVAL:
+        return "finished"
+    nxt = stages[stages.index(done) + 1 if done else 0]
+    if nxt.path(run_dir, suite).exists():
+        return f"{nxt.name} unfinished: running or stopped" + (f" (last finished: {done.name})" if done else "")
+    return f"stopped after {done.name}" if done else "no stage finished"

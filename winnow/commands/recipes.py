@@ -14,6 +14,7 @@ from winnow.curate.recipe import RecipeError, load_recipe
 from winnow.leaderboard.verify import verify_run
 from winnow.paths import conf_dir, winnow_home
 from winnow.pool.ids import scale_pool_ids, unknown_ids
+from winnow.stages import run_state
 from winnow.submission import resolve_recipe
 from winnow.train.scales import scale_table
 
@@ -37,9 +38,11 @@ def cmd_ls(args) -> int:
         sys.stdout.write(stepdoc.markdown())
     elif what == "steps":
         print(stepdoc.render(stepdoc.describe(args.name)) if args.name else stepdoc.step_table())
-    elif what == "runs":
-        for d in sorted((winnow_home() / "runs").glob("*")):
-            print(d.name)
+    elif what == "runs":   # each run's state from its manifests (winnow.stages.run_state)
+        runs = sorted(d for d in (winnow_home() / "runs").glob("*") if d.is_dir())
+        width = max((len(d.name) for d in runs), default=0)
+        for d in runs:
+            print(f"{d.name:<{width}}  {run_state(d)}")
     return 0
 
 
