@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ import pytest
 from winnow.cli import main
 from winnow.curate.base import STEPS, step_kind
 from winnow.curate.recipe import validate_recipe
-from winnow.curate.stepdoc import describe, markdown, step_table
+from winnow.curate.stepdoc import describe, markdown, render, step_table
 from winnow.curate.steps import BUILTIN_STEPS
 from winnow.paths import REPO_ROOT, DataRootError, data_root
 
@@ -74,6 +75,25 @@ def test_ls_steps_name_prints_parameters_defaults_and_meanings(capsys):
     assert "required" in rows["banlist"] and "regular expressions" in rows["banlist"]
     assert "'any'" in rows["location"] and "of the line" in rows["location"]
     assert "False" in rows["case_sensitive"]
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_STEPS))
+def test_ls_steps_name_lists_each_parameter_once_and_whole(name):
+    """Issue 22: the table was followed by the class docstring's own parameter list, a second list
+    that left out the parameters documented elsewhere (target_classifier's selection modes). Now
+    the table is the only list: every parameter of the constructor once, its meaning uncut, and
+    no ``name``: meaning below it."""
+    d = describe(name)
+    text = render(d)
+    head, _, below = text.partition("parameters:")
+    table = [line.split()[0] for line in below.splitlines() if line.startswith("  ")]
+    assert table == [p.name for p in d.params]
+    for p in d.params:
+        row = next(line for line in below.splitlines() if line.startswith(f"  {p.name} "))
+        assert p.meaning and row.endswith(p.meaning) and "…" not in row
+        after_table = below.split("\n\n", 1)[1] if "\n\n" in below else ""
+        assert not re.search(f"``{p.name}(: [^`]*)?``:", after_table)
+    assert text.count(d.summary) == 1
 
 
 def test_step_reference_reads_shared_and_own_parameter_docs():

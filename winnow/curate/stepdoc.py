@@ -14,9 +14,10 @@ Nothing here is kept by hand: a step's entry is read from its registered class.
   and their modules (so ``ScoringStep``'s selection parameters are documented once, in
   ``winnow.curate.common.scoring``); the meaning runs to the next
   documented parameter, the end of its sentence or of its paragraph. A parameter nobody
-  documented this way shows an empty meaning (no guessing from prose); ``winnow ls steps NAME``
-  prints the full class docstring below the table and names the module whose docstring has
-  the rest.
+  documented this way shows an empty meaning (no guessing from prose). ``winnow ls steps NAME``
+  lists each parameter once, in the table with its whole meaning (docs/steps.md cuts a long one
+  at ``MEANING_CHARS``), then the rest of the class docstring (less the summary and the
+  ````name````: *meaning* parts the table shows), and names the module whose docstring has more.
 
 * **needs / provides**: the document fields the step reads and writes
   (``winnow.curate.fields``), as the class declares them (``{param}``: the parameter's value).
@@ -33,6 +34,7 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +42,7 @@ from winnow.curate.base import STEPS, Filter, GlobalStep, Mapper
 from winnow.curate.plugins import resolve_step
 from winnow.curate.steps import BUILTIN_STEPS
 
-MEANING_CHARS = 160  # a meaning longer than this is cut (the full docstring follows the table)
+MEANING_CHARS = 160  # docs/steps.md cuts a longer meaning (`ls steps NAME` shows it whole)
 
 
 @dataclass
@@ -91,26 +93,81 @@ def first_sentence(text: str | None) -> str:
     return para
 
 
-def _meaning(name: str, names: list[str], docs: list[str]) -> str:
+def _span(name: str, names: list[str], para: str) -> tuple[int, int, int] | None:
+    """Where the flattened paragraph ``para`` documents parameter ``name``: (start of its
+    ````name````, start of its meaning, end of its meaning), or None."""
     # ``name``: or ``name: value``: at the start of a paragraph, a sentence, a clause or a bullet
     lead = r"(?:^|(?<=[.;:(]\s)|(?<=\*\s)|(?<=\())"
     own = re.compile(lead + r"``" + re.escape(name) + r"(?::[^`]*)?``(?:\s\([^)]*\))?:\s+")
     others = "|".join(re.escape(n) for n in names if n != name) or r"(?!x)x"
     nxt = re.compile(r"[.;]?\s+(?:\*\s+)?``(?:" + others + r")(?::[^`]*)?``(?:\s\([^)]*\))?:\s"
                      r"|(?<=[.;])\s(?=[A-Z*])|\s\*\s(?=``)")
+    m = own.search(para)
+    if not m:
+        return None
+    end = nxt.search(para[m.end():])
+    return m.start(), m.end(), m.end() + (end.start() if end else len(para) - m.end())
+
+
+def _meaning(name: str, names: list[str], docs: list[str]) -> str:
     for text in docs:
         for para in inspect.cleandoc(text).split("\n\n"):
             para = _flat(para)
-            m = own.search(para)
-            if not m:
-                continue
-            rest = para[m.end():]
-            end = nxt.search(rest)
-            meaning = (rest[:end.start()] if end else rest).strip().rstrip(";,")
-            if len(meaning) > MEANING_CHARS:
-                meaning = meaning[:MEANING_CHARS - 1].rstrip() + "…"
-            return meaning
+            if span := _span(name, names, para):
+                return para[span[1]:span[2]].strip().rstrip(";,")
     return ""
+
+
+def _short(meaning: str) -> str:
+    """A meaning as docs/steps.md's table cell shows it: cut at ``MEANING_CHARS``."""
+    if len(meaning) > MEANING_CHARS:
+        return meaning[:MEANING_CHARS - 1].rstrip() + "…"
+    return meaning
+
+
+def _units(para: str) -> list[list[str]]:
+    """A paragraph's lines as units: each bullet (``* `` or ``- ``) with its indented continuation
+    lines, or the whole paragraph when it has no bullets."""
+    units: list[list[str]] = []
+    for line in para.strip("\n").splitlines():
+        if not units or line.lstrip().startswith(("* ", "- ")) or (
+                units[-1][0].lstrip().startswith(("* ", "- ")) and not line.startswith((" ", "\t"))):
+            units.append([line])
+        else:
+            units[-1].append(line)
+    return units
+
+
+def _without_params(doc: str, names: list[str], summary: str) -> str:
+    """The docstring as ``winnow ls steps NAME`` prints it below the parameter table: less its
+    opening summary (printed above the table) and less every ````name````: *meaning* the table
+    already shows, a bullet or a sentence (a heading left with nothing under it goes too)."""
+    paras: list[str] = []
+    for para in doc.split("\n\n"):
+        lines: list[str] = []
+        for unit in _units(para):
+            flat = _flat(" ".join(unit))
+            spans = [s for n in names if (s := _span(n, names, flat))]
+            if not spans:
+                lines += unit
+                continue
+            bullet = flat[:2] in ("* ", "- ")
+            for start, _, stop in sorted(spans, reverse=True):
+                flat = flat[:start] + flat[stop:].lstrip(".;, ")
+            flat = re.sub(r"\(\s*\)", "", flat).strip(" ;,")
+            flat = flat[2:].strip() if bullet else flat
+            if flat and flat != ".":
+                lines += textwrap.wrap(("* " if bullet else "") + flat, 96,
+                                       subsequent_indent="  " if bullet else "")
+        if lines:
+            paras.append("\n".join(lines))
+    if paras and _flat(paras[0]).startswith(summary):   # printed above the table
+        rest = _flat(paras[0])[len(summary):].strip()
+        paras[0:1] = [textwrap.fill(rest, 96)] if rest else []
+    paras = [p for i, p in enumerate(paras)   # a heading whose list went: "Parameters:" then nothing
+             if not (p.endswith(":") and "\n" not in p
+                     and (i + 1 == len(paras) or paras[i + 1].endswith(":")))]
+    return "\n\n".join(paras)
 
 
 def _params(cls: Any) -> list[ParamDoc]:
@@ -175,7 +232,8 @@ def step_table() -> str:
 
 
 def render(d: StepDoc) -> str:
-    """``winnow ls steps NAME``: header, parameter table, then the full class docstring."""
+    """``winnow ls steps NAME``: header, the parameter table (each parameter once, with its whole
+    meaning), then the class docstring less the parameter bullets the table already shows."""
     out = [f"{d.name}  ({d.kind}, version {d.version}, {d.target})", "", d.summary, ""]
     if d.params:
         w0 = max(len(p.name) for p in d.params)
@@ -189,8 +247,8 @@ def render(d: StepDoc) -> str:
     for what, value in (("needs", d.needs), ("provides", d.provides)):
         if value:
             out.append(f"{what}: {', '.join(value)}")
-    if d.doc and _flat(d.doc) != d.summary:
-        out += ["", d.doc]
+    if doc := _without_params(d.doc, [p.name for p in d.params], d.summary):
+        out += ["", doc]
     module = d.target.partition(":")[0]
     out += ["", f"more: the docstring of {module} (python -m pydoc {module})"]
     return "\n".join(out)
@@ -227,7 +285,7 @@ def markdown() -> str:
             out += ["", "| parameter | type | default | meaning |", "|---|---|---|---|"]
             out += [f"| `{p.name}` | {_cell(p.type)} | "
                     + ("*required*" if p.default == "required" else f"`{_cell(p.default)}`")
-                    + f" | {_cell(p.meaning)} |" for p in d.params]
+                    + f" | {_cell(_short(p.meaning))} |" for p in d.params]
         else:
             out += ["", "No parameters."]
     return "\n".join(out) + "\n"
