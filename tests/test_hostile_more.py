@@ -284,7 +284,9 @@ def test_a_banlist_file_must_be_a_readable_text_list(tmp_path, kind, says):
                                          "parameter 'tokenizer': tokenizer 'no-such-tok'"),
                                         ("{step: dsdm_select, fraction: 0.5, tokenizer: nope}", "parameter 'tokenizer'"),
                                         ("{step: repetition_filter, granularity: line, max_fraction: 1.5}",
-                                         "parameter 'max_fraction': must be in \\[0.0, 1.0\\]")])
+                                         "parameter 'max_fraction': must be in \\[0.0, 1.0\\]"),
+                                        ("{step: language_filter, keep_languages: [EN]}",   # meta.lang is lowercase
+                                         "parameter 'keep_languages': \\['EN'\\] are not language codes")])
 def test_step_settings_that_cannot_mean_anything_are_refused(tmp_path, step, says):
     from winnow.curate.recipe import RecipeError, load_recipe
 

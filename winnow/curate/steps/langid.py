@@ -24,6 +24,7 @@ in. ``language_filter`` keeps a page when ``lang`` is one of ``keep_languages`` 
 from __future__ import annotations
 
 import importlib.util
+import re
 import string
 from pathlib import Path
 from typing import Literal
@@ -31,6 +32,7 @@ from typing import Literal
 from winnow.curate.base import Filter, Mapper, ParamError, StepError
 
 LANG_KEY = "lang"
+LANG_CODE = re.compile(r"[a-z]{2,3}(-[a-z]{2,4})?")   # fasttext lid.176 and langdetect labels
 SCORE_KEY = "lang_score"
 _SPACE_OR_PUNCT = frozenset(string.punctuation + " ")
 
@@ -153,6 +155,9 @@ class LanguageFilter(Filter):
                 isinstance(k, str) and k for k in keep_languages):
             raise ParamError("keep_languages", f"must be a non-empty list of language codes, "
                              f"got {keep_languages!r}")
+        if bad := [k for k in keep_languages if not LANG_CODE.fullmatch(k)]:   # would never match meta.lang
+            raise ParamError("keep_languages", f"{bad[:5]!r} are not language codes as language_id writes them "
+                             "(lowercase ISO 639: en, de, zh, yue, zh-cn)")
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
                 0.0 <= threshold <= 1.0):
             raise ParamError("threshold", f"must be a number in [0, 1], got {threshold!r}")
