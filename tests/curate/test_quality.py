@@ -327,6 +327,26 @@ def test_target_classifier_top_k_keeps_reference_like_documents(tmp_path):
     assert min(d["meta"]["target_score"] for d in kept) > 0.5
 
 
+def test_target_classifier_counts_as_it_reads_so_its_heartbeat_has_numbers(tmp_path):
+    """Issue 22: the status line showed only elapsed time while the classifier trained, because
+    it counted documents at the very end. It counts them as it first reads them (before ``fit``)
+    and kept / dropped as it writes; the final counts, and so stats.json, are as before."""
+    from winnow.curate.heartbeat import so_far
+
+    step = _target(tmp_path, top_k=20)
+    seen, fit = [], step.fit
+
+    def fit_and_look(*args, **kw):
+        seen.append(so_far(step.counters))
+        return fit(*args, **kw)
+
+    step.fit = fit_and_look
+    kept = run_step(step, write_shards(tmp_path / "in", make_pool(), [40, 80]), tmp_path / "out")
+    assert seen == ["120 documents read"]
+    c = step.counters
+    assert len(kept) == 20 and (c.docs_in, c.docs_out, c.dropped) == (120, 20, {"low_target_score": 100})
+
+
 def test_pareto_draw_has_numpys_pareto_distribution():
     from winnow.curate.common.keys import pareto_draw
 

@@ -17,6 +17,9 @@ Selection (``Selection``; exactly one of the first four):
   holds fewer estimated tokens than that, keep going down the ranking until it does. On a small
   pool this keeps a "top 10%" recipe from starving the scale's token budget.
 
+The step counts documents in as it first reads them (before ``fit``, which may take minutes) and
+kept / dropped as it writes them, so the pipeline's heartbeat shows numbers while it works.
+
 Ties are broken by ``rank_key(seed, id)`` (``random_sample``'s rank key), so the kept set does
 not depend on input order. Negatives for a classifier are drawn in the order of a salted keyed
 hash of (seed, id) (``negative_order``), the same documents for any shard layout.
@@ -173,8 +176,10 @@ class ScoringStep(GlobalStep):
         ids: list[str] = []
         nbytes: list[int] = []
         nwords: list[int] = []
-        for shard in shards:
+        c = self.counters
+        for shard in shards:   # counted here, as read, so the heartbeat shows it while fit works
             for doc in read_docs(shard):
+                c.docs_in += 1
                 ids.append(doc["id"])
                 nbytes.append(len(doc["text"].encode("utf-8")))
                 nwords.append(len(doc["text"].split()))
@@ -196,7 +201,6 @@ class ScoringStep(GlobalStep):
         keep, sel_info = self.selection.choose(priority, ids, np.asarray(nbytes), seed, ctx,
                                                eligible)
         info.update(sel_info)
-        c = self.counters
         for k, v in info.items():
             c.info[k] = v
         outputs = []
@@ -210,7 +214,6 @@ class ScoringStep(GlobalStep):
                     meta = dict(doc.get("meta") or {})
                     meta[self.score_key] = float(scores[pos])
                     doc = {**doc, "meta": meta}
-                    c.docs_in += 1
                     if keep[pos]:
                         c.docs_out += 1
                         yield doc
