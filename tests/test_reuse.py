@@ -52,3 +52,13 @@ def test_a_run_never_adopts_its_own_folder(tmp_path):
     own = runs / "a__tiny__1"
     assert find_finished(runs, "train", "k" * 64, exclude=own) is None
     assert find_finished(runs, "train", "k" * 64, exclude=runs / "other")[0] == own / "train"
+
+
+def test_a_folder_whose_manifest_is_garbage_is_passed_over_quietly(tmp_path, caplog):
+    runs = tmp_path / "runs"
+    (runs / "a__tiny__1" / "train").mkdir(parents=True)
+    (runs / "a__tiny__1" / "train" / "manifest.json").write_text("[1, 2")
+    _finished(runs / "b__tiny__2")
+    with caplog.at_level(logging.WARNING):
+        src, _ = find_finished(runs, "train", "k" * 64, exclude=runs / "c__tiny__3")
+    assert src == runs / "b__tiny__2" / "train" and "redone" not in caplog.text

@@ -33,7 +33,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from winnow.manifest import MANIFEST, Manifest, completed, damaged
+from winnow.manifest import MANIFEST, Manifest, damaged, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,10 @@ def find_finished(runs_root: Path, folder_name: str, key: str, exclude: Path) ->
             continue
         src = run_dir / folder_name
         try:
-            m = completed(src, key)
-        except (OSError, ValueError):   # an unreadable or half-written manifest: not a candidate
+            m = read_manifest(src)
+        except (OSError, ValueError):   # unreadable or not a manifest (ManifestError): not a candidate
             continue
-        if m is not None and not damaged(src, m):
+        if m is not None and m.input_key == key and not damaged(src, m):
             return src, m
     return None
 
