@@ -41,6 +41,7 @@ CLI_CASES = [   # argv ({IN}: the files above), what the one error line must say
     (["pool", "scale=[debug,tiny-1x]"], "scale takes one name"),
     (["pool", "-m", "scale=debug", "seed=0,abc"], "seed='abc' is not a whole number"),
     (["pool", "scale=debug", "submission=http://127.0.0.1:9/sub"], "http://127.0.0.1:9/sub: could not be read"),
+    (["leaderboard", "check", "--rows", "/nonexistent/rows"], "--rows is for `leaderboard export`"),
 ]
 
 

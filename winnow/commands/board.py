@@ -45,6 +45,10 @@ def cmd_leaderboard(args) -> int:
         print(f"{'wrote ' + str(path) if path else 'exported'}: {len(df)} rows, {df.shape[1]} columns "
               "(columns: winnow/leaderboard/frame.py)", file=sys.stderr)
         return 0
+    if args.rows:   # never silently ignored: check and build read the board's own rows/
+        print(f"winnow leaderboard {args.action}: error: --rows is for `leaderboard export`; {args.action} reads the "
+              "board's rows/ (WINNOW_LEADERBOARD=<folder> names another board)", file=sys.stderr)
+        return 2
     if args.action == "build":
         if problems := sealed_problems():   # an edited, moved, copied or doubled row is never published
             for p in problems:
