@@ -405,3 +405,20 @@ def test_a_damaged_manifest_is_named_and_its_stage_redone(tmp_path, content):
         read_manifest(tmp_path)
     assert completed(tmp_path, "k") is None   # not finished: the stage runs again and writes a new one
     assert len(verify_folder(tmp_path)) == 1 and "manifest.json" in verify_folder(tmp_path)[0]
+
+
+def test_verify_names_a_manifest_whose_kind_was_edited(tmp_path, monkeypatch):
+    import json
+
+    from winnow.leaderboard.verify import verify_run
+    from winnow.run import prepare, run_stages
+
+    monkeypatch.setenv("WINNOW_HOME", str(tmp_path / "home"))
+    run = prepare(["scale=debug", "progress=false", "engine.workers=1", "submission=baselines/random"])
+    run_stages(run, ("pool", "curate", "tokenize"))
+    assert verify_run(run.dir) == []
+    f = run.dir / "tokenized" / "manifest.json"
+    m = json.loads(f.read_text())
+    m["kind"] = "train"
+    f.write_text(json.dumps(m))
+    assert any("its manifest says kind 'train'" in p for p in verify_run(run.dir)), verify_run(run.dir)

@@ -49,6 +49,9 @@ def verify_run(run_dir: Path) -> list[str]:
                                                                 "manifests": by_kind})]
     for stage in STAGES:
         m, parent = manifests.get(stage.name), manifests.get(stage.parent)
+        if m is not None and m.kind != stage.kind:   # an edited kind would pass the file hashes
+            problems.append(f"{folders[stage.name]}: its manifest says kind {m.kind!r}, but the {stage.name} "
+                            f"stage's folder holds kind {stage.kind!r} (the manifest was edited or moved)")
         if m is None or parent is None:
             continue
         key = parent_kind(stage)
