@@ -72,9 +72,9 @@ def hydra_jobs(args) -> int:
             if len(jobs) > 1:
                 print(f"# winnow {args.verb} {' '.join(job)}")
             print(yaml.safe_dump(load_run_config(job).cfg, sort_keys=False), end="")
+        return 0
     for job in jobs:   # every job's settings checked (seeds, numbers, booleans) before the first one runs
         load_run_config(job)
-        return 0
     for i, job in enumerate(jobs, 1):
         print(f"winnow {args.verb} --multirun: job {i}/{len(jobs)}: {' '.join(job)}", file=sys.stderr)
         code = int(args.func(argparse.Namespace(**{**vars(args), "overrides": job, "multirun": False,
