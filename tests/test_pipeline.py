@@ -244,3 +244,22 @@ def test_a_run_that_differs_only_in_ranking_adopts_the_tokens_and_model_it_would
     assert f"train: reusing the finished output of run {run.dir.name}" in caplog.text
     assert os.stat(other.dir / "train/model/model.safetensors").st_ino == os.stat(run.dir / "train/model/model.safetensors").st_ino
     assert (other.dir / "eval/debug/results.json").read_bytes() == (run.dir / "eval/debug/results.json").read_bytes()
+
+
+def test_submitting_a_run_again_keeps_its_unchanged_row(debug_run, capsys):
+    """A second submit of the same finished run leaves the row and bundle byte for byte (its date
+    stays the one committed) and says so; a row that no longer says what the run says is rewritten."""
+    from winnow.leaderboard.evidence import bundle_path
+    from winnow.leaderboard.submit import submit
+
+    run, _ = debug_run
+    path = submit(run.dir)
+    before, bundle = path.read_bytes(), bundle_path(path).read_bytes()
+    capsys.readouterr()
+    assert submit(run.dir) == path and path.read_bytes() == before and bundle_path(path).read_bytes() == bundle
+    assert "already on the board, unchanged since" in capsys.readouterr().out
+    row = read_json(path)
+    row["heldout"]["bits_per_byte"] = 9.9            # an edited row is replaced by the run's own
+    path.write_text(json.dumps(row))
+    submit(run.dir)
+    assert read_json(path)["heldout"]["bits_per_byte"] != 9.9

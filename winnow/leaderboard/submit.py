@@ -19,6 +19,7 @@ is on this machine. Only this module writes under ``leaderboard/rows/``.
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 
 from winnow.config import ConfigError, group_file
@@ -141,11 +142,31 @@ def board_lock(rows: Path | None = None):
         yield
 
 
+# Fields a resubmission of the same run may change without changing what the row says: when and
+# by which code it was written, and what hashes over those (verify.NOT_FROM_EVIDENCE's non-numbers).
+RESUBMIT_NEUTRAL = {"created", "code", "row_hash", "bundle"}
+
+
+def unchanged(existing: dict | None, row: dict) -> bool:
+    """Whether ``existing`` (the row already at the new row's path) says everything ``row`` says:
+    same schema and every field but ``RESUBMIT_NEUTRAL`` equal."""
+    if existing is None:
+        return False
+    strip = lambda r: {k: v for k, v in r.items() if k not in RESUBMIT_NEUTRAL}   # noqa: E731
+    return strip(existing) == strip(json.loads(json.dumps(row)))
+
+
 def write_row(row: dict, evidence: dict) -> Path:
-    """Bundle first, then the row citing its hash; both by atomic rename, under the board lock."""
+    """Bundle first, then the row citing its hash; both by atomic rename, under the board lock.
+    Submitting a run whose row is already there and unchanged keeps that row (its date and bundle
+    stay as committed) and says so."""
     path = row_path(row)
     rows = path.parents[2]   # <board>/rows
     with board_lock(rows):
+        if path.exists() and unchanged(read_row(path)[0], row) and bundle_path(path).is_file():
+            print(f"already on the board, unchanged since {read_row(path)[0].get('created') or 'before dates'}: "
+                  f"{path} (kept as it is)")
+            return path
         existing = [(p, r) for p in row_files(rows) if p != path and (r := read_row(p)[0]) is not None]
         if conflicts := name_conflicts(row, existing):
             raise RowError(f"refused: {conflicts[0]}" + (f" (and {len(conflicts) - 1} more rows)" if len(conflicts) > 1 else ""))
