@@ -258,6 +258,9 @@ def test_submitting_a_run_again_keeps_its_unchanged_row(debug_run, capsys):
     capsys.readouterr()
     assert submit(run.dir) == path and path.read_bytes() == before and bundle_path(path).read_bytes() == bundle
     assert "already on the board, unchanged since" in capsys.readouterr().out
+    bundle_path(path).write_bytes(bundle + b" ")     # a bundle that is not the run's evidence: rewritten
+    submit(run.dir)
+    assert bundle_path(path).read_bytes() == bundle
     row = read_json(path)
     row["heldout"]["bits_per_byte"] = 9.9            # an edited row is replaced by the run's own
     path.write_text(json.dumps(row))

@@ -26,7 +26,7 @@ from winnow.config import ConfigError, group_file
 from winnow.io import file_lock, read_json, write_json
 from winnow.leaderboard.boards import board_for
 from winnow.leaderboard.descent import check_descent
-from winnow.leaderboard.evidence import EvidenceError, bundle_path, chain_problems, collect, write_bundle
+from winnow.leaderboard.evidence import EvidenceError, bundle_bytes, bundle_path, chain_problems, collect, write_bundle
 from winnow.leaderboard.identity import baseline_folder_problems, name_conflicts
 from winnow.leaderboard.rows import ROW_SCHEMA, RowError, created_now, row_files, row_hash, row_numbers, rows_root
 from winnow.leaderboard.verify import check_row, find_run, read_row, verify_run
@@ -158,12 +158,13 @@ def unchanged(existing: dict | None, row: dict) -> bool:
 
 def write_row(row: dict, evidence: dict) -> Path:
     """Bundle first, then the row citing its hash; both by atomic rename, under the board lock.
-    Submitting a run whose row is already there and unchanged keeps that row (its date and bundle
-    stay as committed) and says so."""
+    Submitting a run whose row and bundle are already there and unchanged keeps them (the row's
+    date stays the one committed) and says so."""
     path = row_path(row)
     rows = path.parents[2]   # <board>/rows
     with board_lock(rows):
-        if path.exists() and unchanged(read_row(path)[0], row) and bundle_path(path).is_file():
+        if path.exists() and unchanged(read_row(path)[0], row) and bundle_path(path).is_file() \
+                and bundle_path(path).read_bytes() == bundle_bytes(evidence):
             print(f"already on the board, unchanged since {read_row(path)[0].get('created') or 'before dates'}: "
                   f"{path} (kept as it is)")
             return path
