@@ -33,8 +33,8 @@ a yes/no, a number or closing brackets, ``GOLD_TEXT_EXCLUDED``, whose gold conti
 2-4 bytes), as the mean of the per-task values and byte-pooled (all gold bits over all gold
 bytes). Lower is better. ``core_gold_bpb_v2`` / ``core_gold_bpb_pooled_v2`` apply the same rule
 without v1's omission: bigbench_cs_algorithms, whose gold is "Valid", "Invalid" or one digit (12
-distinct answers over 1,320 items), is a label task too (``GOLD_TEXT_EXCLUDED_BY_VERSION``). They are the continuous likelihood of the tasks' gold text that
-DataDecide and "Signal and Noise" found predictive at small scale (studies/noise/README.md).
+distinct answers over 1,320 items), is a label task too (``GOLD_TEXT_EXCLUDED_BY_VERSION``).
+They are the continuous likelihood of the tasks' gold text that DataDecide and "Signal and Noise" found predictive at small scale (studies/noise/README.md).
 Like ``core_prob_v1`` they are taken over the tasks present (suites with fewer tasks compare
 only within themselves).
 
@@ -337,7 +337,7 @@ UNTARGETED_AGGREGATES = ("core_heldout_prob_v1", "core_heldout_v1", "core_heldou
 # CORE tasks whose gold continuation is a choice letter (commonsense_qa, language_identification,
 # lsat_ar), a yes/no (boolq), a number (operators) or closing brackets (dyck): 2-4 bytes of gold
 # per item, whose bpb measures the answer format more than the text (tiny-1x v2 rows: per-task
-# SNR 0.8-1.6 against 2.4-3.6 for the gold-text tasks; studies/noise/README.md).
+# SNR 0.8-1.6 against 2.0-3.6 for most gold-text tasks; studies/noise/README.md §1).
 GOLD_TEXT_EXCLUDED = ("agi_eval_lsat_ar", "bigbench_dyck_languages", "bigbench_language_identification",
                       "bigbench_operators", "boolq", "commonsense_qa")
 # v2 (2026-12-06): bigbench_cs_algorithms joins them. Its gold is "Valid"/"Invalid" or a single
@@ -368,7 +368,8 @@ def gold_bpb_aggregates(bpb: Mapping[str, float], gold_bytes: Mapping[str, float
     names to the per-task values; tasks are taken in sorted order and summed with fsum."""
     out: dict[str, float | None] = {}
     for v in GOLD_TEXT_EXCLUDED_BY_VERSION:
-        chosen = sorted(set(gold_text_tasks(version=v)) & set(gold_text_tasks(version=v) if tasks is None else tasks))
+        text = set(gold_text_tasks(version=v))
+        chosen = sorted(text if tasks is None else text & set(tasks))
         present = [t for t in chosen if t in bpb and bpb[t] is not None and math.isfinite(float(bpb[t]))]
         if not present:
             out[f"core_gold_bpb_v{v}"] = out[f"core_gold_bpb_pooled_v{v}"] = None
@@ -378,6 +379,8 @@ def gold_bpb_aggregates(bpb: Mapping[str, float], gold_bytes: Mapping[str, float
         out[f"core_gold_bpb_pooled_v{v}"] = (math.fsum(float(bpb[t]) * float(gold_bytes[t]) for t in present) / nbytes
                                             if nbytes else None)
     return out
+
+
 TARGET_PREFIX = "dclm_"
 
 

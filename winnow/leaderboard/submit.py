@@ -163,9 +163,9 @@ def write_row(row: dict, evidence: dict) -> Path:
     path = row_path(row)
     rows = path.parents[2]   # <board>/rows
     with board_lock(rows):
-        if path.exists() and unchanged(read_row(path)[0], row) and bundle_path(path).is_file() \
-                and bundle_path(path).read_bytes() == bundle_bytes(evidence):
-            print(f"already on the board, unchanged since {read_row(path)[0].get('created') or 'before dates'}: "
+        old = read_row(path)[0] if path.exists() else None
+        if unchanged(old, row) and bundle_path(path).is_file() and bundle_path(path).read_bytes() == bundle_bytes(evidence):
+            print(f"already on the board, unchanged since {old.get('created') or 'before rows had dates'}: "
                   f"{path} (kept as it is)")
             return path
         existing = [(p, r) for p in row_files(rows) if p != path and (r := read_row(p)[0]) is not None]
