@@ -43,3 +43,14 @@ def mini_pool():
 
     cfg = group_file("pool", "mini")
     return cfg, build_pool(cfg, progress=False)
+
+
+@pytest.fixture
+def served(tmp_path):
+    """(folder, base URL): an empty folder ``www`` served over HTTP on localhost (tests.helpers.serve_folder)."""
+    from tests.helpers import serve_folder
+
+    root = tmp_path / "www"
+    root.mkdir()
+    with serve_folder(root) as url:
+        yield root, url

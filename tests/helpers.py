@@ -1,4 +1,4 @@
-"""Paths the tests share: the repository, the tests' fixtures and golden files.
+"""What the tests share: the repository's paths, fixtures and golden files, and a local HTTP server.
 
 Tests live in folders mirroring the package (``tests/curate/``, ``tests/eval/``, ...), so a path
 relative to a test file depends on its depth; they import these instead.
@@ -6,8 +6,13 @@ relative to a test file depends on its depth; they import these instead.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import textwrap
+import threading
 from pathlib import Path
+from typing import Iterator
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -31,3 +36,21 @@ NO_WINNOW_GUARD = textwrap.dedent("""
     except ModuleNotFoundError:
         pass
 """)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve_folder(root: Path) -> Iterator[str]:
+    """Serve ``root`` (directory listings included) with Python's http.server on localhost, quietly;
+    yields the base URL and shuts the server down after."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

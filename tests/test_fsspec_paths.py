@@ -5,11 +5,8 @@ sha256 (issue 21); a missing s3/gs backend names winnow's extra."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import importlib.util
-import threading
 import uuid
 from pathlib import Path
 
@@ -26,21 +23,6 @@ from winnow.pool.sources import ChecksumError
 from winnow.remote import RemoteError
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def served(tmp_path):
-    """(folder, base URL): ``folder`` served by Python's http.server, directory listings included."""
-    root = tmp_path / "www"
-    root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def sha(path: Path) -> str:

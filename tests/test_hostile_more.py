@@ -76,25 +76,7 @@ def test_a_full_disk_outside_a_stage_says_at_least_what_was_written(tmp_path):
 
 
 # ----------------------------------------------------- pinned URLs for every file a recipe names
-class _Quiet(__import__("http.server").server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def served(tmp_path):
-    """(folder, base URL): ``folder`` served by Python's http.server on localhost."""
-    import functools
-    import http.server
-    import threading
-
-    root = tmp_path / "www"
-    root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+# (the `served` fixture is tests/conftest.py's)
 
 
 def _step_recipe(folder, value: str):

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.helpers import REPO
+from tests.helpers import REPO, serve_folder
 from tests.test_fetch import HTTPFixtureServer
 
 from winnow import paths, release
@@ -163,24 +163,13 @@ def test_the_pinned_release_is_the_project_data_folder():
 def test_a_fresh_machine_pulls_the_project_release_and_runs(tmp_path, no_data_root, monkeypatch, capsys):
     """The project's data folder packed, served by http.server, pulled into an empty WINNOW_DATA
     (the pinned release, no --release-sha256) and used by a debug run (~20 s)."""
-    import functools
-    import http.server
-    import threading
-
     root = REPO.parent / "shared" / "data"
     if not root.is_dir():
         pytest.skip("the project's data folder is not beside the checkout")
     out, _ = release.pack(root, tmp_path / "rel")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
-    handler.log_message = lambda *a: None
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        monkeypatch.setenv(release.RELEASE_URL_ENV, f"http://127.0.0.1:{httpd.server_address[1]}")
+    with serve_folder(out) as url:
+        monkeypatch.setenv(release.RELEASE_URL_ENV, url)
         assert main(["data", "pull", "--if-missing"]) == 0
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     assert paths.data_root() == no_data_root
     assert main(["data", "status"]) == 0
     monkeypatch.setattr(paths, "REPO_ROOT", REPO)   # the checkout's conf/ again (WINNOW_DATA comes first)
