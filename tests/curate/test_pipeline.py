@@ -9,30 +9,23 @@ from pathlib import Path
 
 import pytest
 
-from winnow.curate import (EmptyCorpusError, RecipeError, StepContext, StepError, curate, format_stats,
+from winnow.curate import (EmptyCorpusError, StepContext, StepError, curate, format_stats,
                            load_recipe)
 from winnow.curate.engine import LocalEngine
-from winnow.docs import POOL_FIELDS, read_docs, write_docs
+from winnow.docs import POOL_FIELDS, read_docs
+from tests.curate.test_engine import fixture_docs
+from tests.curate.test_engine import make_pool as engine_pool
 from tests.helpers import CURATE_FIXTURES
 
 PLUGIN = CURATE_FIXTURES / "plugins" / "plugin_steps.py"
 CTX = StepContext(seed=3, workers=1, train_tokens=2000, bytes_per_token=4.0)
 
 
-def fixture_docs() -> list[dict]:
-    return [json.loads(line) for line in (CURATE_FIXTURES / "docs.jsonl").read_text().splitlines()]
-
-
 def make_pool(folder: Path, n_shards: int = 3, extra_fields: bool = False) -> list[Path]:
     docs = fixture_docs()
     if extra_fields:
         docs = [dict(d, labels={"quality": "hidden"}) for d in docs]
-    paths = []
-    for k in range(n_shards):
-        p = folder / f"shard_{k:05d}.jsonl.zst"
-        write_docs(p, docs[k::n_shards])
-        paths.append(p)
-    return paths
+    return engine_pool(folder, n_shards, docs)
 
 
 def recipe(folder: Path, body: str, name: str = "recipe.yaml", allow_code: bool = False):
