@@ -16,7 +16,13 @@ run's, tests/train/test_train.py). With ``--suite S`` (repeatable) the models ar
 suite ``conf/suite/S.yaml`` (cached in ``eval/S/``) and exported with ``eval=S``: one training run
 gives every evaluation arm (tasks, rows per task) of the study.
 
-    python studies/noise/export.py studies/noise/rows [--last] [--suite S ...] [--scale X] [RUN_DIR ...]
+With ``--same-as FROM TO SEED`` (repeatable) the already exported rows of protocol FROM at run
+seed SEED are also written under protocol TO, marked ``same_run_as: FROM``: for arms whose runs at
+that seed are the same run by construction (every seed source resolves to the same number), which
+the queue does not train twice.
+
+    python studies/noise/export.py studies/noise/rows [--last] [--suite S ...] [--scale X]
+        [--same-as FROM TO SEED ...] [RUN_DIR ...]
 """
 
 from __future__ import annotations
@@ -75,6 +81,27 @@ def evaluate_variant(run_dir: Path, info: dict, weights: str, suite: dict) -> Pa
     return out / "results.json"
 
 
+def slug(label: str) -> str:
+    """The folder name of a protocol label."""
+    return label.replace(" ", "_").replace("=", "-").replace("/", "-")
+
+
+def same_as(out_root: Path, src: str, dst: str, seed: int) -> list[Path]:
+    """Write protocol ``src``'s exported rows of run seed ``seed`` again as protocol ``dst``."""
+    written = []
+    for path in sorted((out_root / slug(src)).glob("*.json")):
+        row = read_json(path)
+        if row.get("seed") != seed:
+            continue
+        out = out_root / slug(dst) / path.name
+        write_json(out, {**row, "study_config": dst, "same_run_as": src})
+        written.append(out)
+    if not written:
+        raise SystemExit(f"export.py: --same-as: no rows of seed {seed} under {out_root / slug(src)}; "
+                         "export protocol FROM first (labels are study_config strings, e.g. 'scale.train.lr=3e-3 seeds.curate=0')")
+    return written
+
+
 def export(run_dir: Path, out_root: Path, last: bool, suites: list[str]) -> list[Path]:
     info = read_json(run_dir / "run.json")
     try:
@@ -104,8 +131,7 @@ def export(run_dir: Path, out_root: Path, last: bool, suites: list[str]) -> list
     for name, evidence, suite in variants:
         row = {**row_numbers(evidence), "suite": suite["name"], "suite_version": suite["version"],
                "study_config": name, "unofficial": info.get("unofficial") or []}
-        slug = name.replace(" ", "_").replace("=", "-").replace("/", "-")
-        path = out_root / slug / f"{run_dir.name}.json"
+        path = out_root / slug(name) / f"{run_dir.name}.json"
         write_json(path, row)
         written.append(path)
     return written
@@ -123,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suite", action="append", default=[],
                     help="evaluate (once, cached in the run folder) and export on this conf/suite too; "
                          "repeatable; the run's own suite is exported only when named")
+    ap.add_argument("--same-as", nargs=3, action="append", default=[], metavar=("FROM", "TO", "SEED"),
+                    help="also write protocol FROM's rows of run seed SEED as protocol TO (runs that are the "
+                         "same by construction); repeatable")
     args = ap.parse_args(argv)
     runs = args.runs or sorted(p for p in (winnow_home() / "runs").iterdir() if (p / "run.json").is_file())
     n = 0
@@ -147,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             out = args.out / "official" / f"{row['run_id']}.json"
             write_json(out, {**row, "study_config": "official", "unofficial": []})
             print(out)
+            n += 1
+    for src, dst, seed in args.same_as:
+        for p in same_as(args.out, src, dst, int(seed)):
+            print(p)
             n += 1
     print(json.dumps({"exported": n}))
     return 0
