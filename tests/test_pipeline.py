@@ -90,6 +90,33 @@ def test_runtime_settings_keep_the_run_official_and_its_stages(debug_run):
         runtime_train(prepare(DEBUG + ["+runtime.lr=0.1"]))
 
 
+
+def test_rerunning_from_another_checkout_keeps_the_runs_record(debug_run, tmp_path):
+    """run.json records the invocation that made the run: a rerun from a second checkout (another
+    submission folder, other runtime settings) leaves it byte for byte, so a row submitted from the
+    first keeps matching its evidence. A record whose run settings were edited, or whose checkout
+    is gone, is rewritten."""
+    from winnow.run import prepare
+
+    run, _ = debug_run
+    record = run.dir / "run.json"
+    before = record.read_bytes()
+    clone = tmp_path / "clone" / "baselines" / "simple_heuristics"
+    shutil.copytree(run.submission.folder, clone)
+    other = [o for o in DEBUG if not o.startswith("submission=")] + [f"submission={clone}", "runtime.threads=1"]
+    assert prepare(other).dir == run.dir
+    assert record.read_bytes() == before
+    edited = read_json(record)
+    edited["config"]["scale"]["train"]["lr"] = 123.0
+    record.write_text(json.dumps(edited))
+    prepare(DEBUG)
+    assert record.read_bytes() == before
+    # a record whose checkout is gone is replaced by the checkout that runs it now
+    record.write_text(json.dumps({**read_json(record), "submission_folder": str(tmp_path / "deleted")}))
+    prepare(DEBUG)
+    assert record.read_bytes() == before
+
+
 def test_verify_names_a_changed_file(debug_run, tmp_path):
     from winnow.leaderboard.verify import verify_run
 

@@ -139,6 +139,32 @@ def run_key(rc: RunConfig, sub: Submission) -> str:
     return run_key_of(rc.cfg, sub.name, sub.fingerprint)
 
 
+# What run.json records about the invocation rather than the run: where the submission was read
+# from and the command line; of the resolved config, everything outside the run key (engine,
+# paths, progress, runtime, the submission's path). Another checkout (a clone, a queue's worktree)
+# resuming or rerunning the same run differs only there.
+INVOCATION_FIELDS = ("submission_folder", "plugins", "overrides")
+RUN_CONFIG = ("scale", "suite", "seed", "seeds", "pool")  # winnow.runid.run_key_of's part of the config
+
+
+def same_run_record(path: Path, info: dict) -> bool:
+    """Whether ``path`` already records this run, differing from ``info`` at most in how it was
+    invoked, and its submission folder is still there. Then it is kept as written by the invocation
+    that made the run: rewriting it from a second checkout would change the evidence of a row
+    already submitted from it."""
+    try:
+        old = read_json(path)
+    except (OSError, ValueError):
+        return False
+
+    def what(rec: dict) -> dict:
+        cfg = rec.get("config") if isinstance(rec.get("config"), dict) else {}
+        return {**{k: v for k, v in rec.items() if k not in INVOCATION_FIELDS},
+                "config": {k: cfg.get(k) for k in RUN_CONFIG}}
+    return (isinstance(old, dict) and what(old) == what(info)
+            and Path(str(old.get("submission_folder"))).is_dir())  # a deleted checkout's record is replaced
+
+
 def prepare(overrides: list[str] | None = None) -> Run:
     rc = load_run_config(overrides)
     plan = scale_plan(rc.cfg)   # a scale that makes no plan is a ConfigError before any folder exists
@@ -154,8 +180,8 @@ def prepare(overrides: list[str] | None = None) -> Run:
             "seed": rc.cfg["seed"], "seeds": rc.cfg.get("seeds"), "official": rc.official, "unofficial": rc.unofficial,
             "overrides": rc.overrides, "allow_code": allow_code,
             "plugins": [str(p) for p in getattr(sub.recipe, "plugins", []) or []], "config": rc.cfg}
-    if is_main_process():  # under torchrun every rank prepares the run; rank 0 alone writes it
-        write_json(d / "run.json", info)
+    if is_main_process() and not same_run_record(d / "run.json", info):
+        write_json(d / "run.json", info)  # under torchrun every rank prepares the run; rank 0 alone writes it
     return Run(rc=rc, submission=sub, dir=d, plan=plan)
 
 
