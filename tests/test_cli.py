@@ -81,6 +81,13 @@ def test_pool_ids_lists_the_scale_pool_and_an_id_file_is_a_submission(mini_pool,
     ids = out.read_text().split()
     assert ids == sorted(set(ids)) and len(ids) > 100
     assert f"wrote {len(ids):,} ids" in capsys.readouterr().err
+    # overrides may come after the options too; what is neither is still refused by name
+    again = tmp_path / "again.txt"
+    assert main(["pool", "ids", "--scale", "debug", "progress=false", "--out", str(again)]) == 0
+    assert again.read_text() == out.read_text()
+    with pytest.raises(SystemExit):
+        main(["pool", "ids", "--scale", "debug", "--bogus", "progress=false"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
     kept = tmp_path / "kept.txt"
     kept.write_text("".join(f"{i}\n" for i in ids[::2]))
     assert main(["validate", str(kept)]) == 0
