@@ -138,6 +138,7 @@ def test_verify_names_a_changed_file(debug_run, tmp_path):
 
 def test_submit_check_build_and_tamper(debug_run):
     from winnow.leaderboard.build import build
+    from winnow.leaderboard.evidence import bundle_path
     from winnow.leaderboard.submit import submit
     from winnow.leaderboard.verify import check_row, check_rows
 
@@ -164,6 +165,22 @@ def test_submit_check_build_and_tamper(debug_run):
         assert any(f"{task}.acc" in p for p in probs), probs
     finally:
         edited.unlink()
+    # the run started again and not finished (only run.json yet): the row's bundle is its evidence
+    aside = run.dir.with_name(run.dir.name + ".aside")
+    run.dir.rename(aside)
+    try:
+        run.dir.mkdir()
+        shutil.copy2(aside / "run.json", run.dir / "run.json")
+        assert check_row(path) == []
+        bundle = bundle_path(path)
+        bundle.rename(bundle.with_name("b.tmp"))
+        try:   # without its bundle the unfinished folder is named
+            assert any("has not finished" in p for p in check_row(path))
+        finally:
+            bundle.with_name("b.tmp").rename(bundle)
+    finally:
+        shutil.rmtree(run.dir)
+        aside.rename(run.dir)
 
 
 def test_unofficial_run_is_refused(debug_run):

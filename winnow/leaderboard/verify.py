@@ -137,12 +137,12 @@ def check_row(path: Path, runs_dirs: list[Path] | None = None) -> list[str]:
             probs.append(f"{path}: aggregate {name} = {value} but its per-task values give {recomputed[name]}")
     run_dir = find_run(row.get("run_id", ""), runs_dirs)
     bpath = bundle_path(path)
-    evidence = source = None
+    evidence = source = unfinished = None
     if run_dir is not None:
         try:
             evidence, source = collect(run_dir), f"run folder {run_dir}"
-        except EvidenceError as e:
-            probs.append(f"{path}: {e}")
+        except EvidenceError as e:   # a run folder started again and not finished (or cleaned):
+            unfinished = e           # the row's bundle is its evidence, when it has one
         if evidence is not None:
             probs += [f"{path}: {p}" for p in verify_run(run_dir)]
     if bpath.exists():
@@ -161,6 +161,8 @@ def check_row(path: Path, runs_dirs: list[Path] | None = None) -> list[str]:
             evidence, source = bundled, f"bundle {bpath.name}"
     elif schema >= 2:
         probs.append(f"{path}: its bundle {bpath.name} is missing")
+    if evidence is None and unfinished is not None:
+        probs.append(f"{path}: {unfinished}")
     if evidence is None:
         if run_dir is None:
             probs.append(f"{path}: artifacts not on this machine and no bundle: run {row.get('run_id')} "
