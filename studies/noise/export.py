@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--same-as", nargs=3, action="append", default=[], metavar=("FROM", "TO", "SEED"),
                     help="also write protocol FROM's rows of run seed SEED as protocol TO (runs that are the "
                          "same by construction); repeatable")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)   # run folders may follow the options
     runs = args.runs or sorted(p for p in (winnow_home() / "runs").iterdir() if (p / "run.json").is_file())
     n = 0
     studied = set()  # the submissions the study ran: committed rows of others are not copied
