@@ -216,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = analyze_sub.add_parser("signal", help="per metric and task: spread, seed sd, SNR, seed-to-seed Kendall "
                                 "tau and pairs separated beyond noise, from rows alone")
     ap.add_argument("--scale", help="a scale with leaderboard rows, e.g. tiny-1x (with --rows: keep only its rows)")
-    ap.add_argument("--version", type=int, help="scale version (default: the newest with rows)")
+    ap.add_argument("--version", type=int, help="scale version (default: the newest with rows; with --rows: "
+                    "every version, each its own table)")
     ap.add_argument("--rows", nargs="+", metavar="DIR_OR_GLOB",
                     help="analyse these row-shaped JSON files (folders, files or globs) instead of the leaderboard")
     ap.add_argument("--metric", action="append", metavar="M",

@@ -200,6 +200,26 @@ def test_rows_mode_groups_by_study_config_and_any_field(tmp_path, capsys):
     assert "share a seed" in capsys.readouterr().err
 
 
+def test_rows_mode_reports_every_scale_version_and_version_narrows(tmp_path, capsys):
+    """A study's row files span scale versions (protocols measured before and after a scale took
+    their settings): each version is its own table, none hidden behind the newest; on the
+    leaderboard the newest stays the default."""
+    from winnow.cli import main
+
+    old = rows_of(VALUES, scale="quickstart")
+    new = rows_of(VALUES, scale="quickstart", scale_version=2)
+    for r in new:
+        r["run_id"] += "-v2"
+    _write(tmp_path, old, "rows/v1")
+    _write(tmp_path, new, "rows/v2")
+    assert main(["analyze", "signal", "--rows", str(tmp_path / "rows"), "--metric", "core_prob_v1"]) == 0
+    out = capsys.readouterr().out
+    assert "quickstart v1, suite quick v1" in out and "quickstart v2, suite quick v1" in out
+    assert main(["analyze", "signal", "--rows", str(tmp_path / "rows"), "--version", "2", "--metric", "core_prob_v1"]) == 0
+    out = capsys.readouterr().out
+    assert "quickstart v2" in out and "quickstart v1" not in out
+
+
 def test_the_page_and_the_readme_print_what_analyze_signal_computes():
     from winnow.leaderboard.html import page
     from winnow.leaderboard.render import render

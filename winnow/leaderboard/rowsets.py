@@ -143,8 +143,10 @@ def primary_of(rows: list[dict]) -> str | None:
     return max(set(names), key=names.count) if names else None
 
 
-def select(rows: list[dict], scale: str | None, version: int | None, where: str) -> list[dict]:
-    """The rows of ``scale`` at ``version`` (default: the newest version among its rows)."""
+def select(rows: list[dict], scale: str | None, version: int | None, where: str,
+           newest: bool = True) -> list[dict]:
+    """The rows of ``scale`` at ``version`` (default: the newest version among its rows, or every
+    version when ``newest`` is false: a study's row files span versions, each its own group)."""
     if scale is not None:
         known = sorted({str(r.get("scale")) for r in rows if r.get("scale") is not None})
         rows = [r for r in rows if r.get("scale") == scale]
@@ -162,7 +164,7 @@ def select(rows: list[dict], scale: str | None, version: int | None, where: str)
                               f"{', '.join(known) or 'none'}); run and submit its baselines, or pass --rows")
     versions = sorted({r["scale_version"] for r in rows if isinstance(r.get("scale_version"), int)})
     if version is None:
-        return [r for r in rows if r.get("scale_version") == versions[-1]] if versions else rows
+        return [r for r in rows if r.get("scale_version") == versions[-1]] if versions and newest else rows
     picked = [r for r in rows if r.get("scale_version") == version]
     if not picked:
         raise SignalError(f"no rows of {scale or 'these rows'} at version {version} in {where} "

@@ -442,7 +442,7 @@ def run(scale: str | None, version: int | None = None, sources: list[str] | None
         bad = [p for r in rows for p in row_problems(r, r.get("_path"))]
         if bad:
             raise SignalError("leaderboard rows that are not usable:\n  " + "\n  ".join(bad[:10]))
-    rows = select(rows, scale, version, where)
+    rows = select(rows, scale, version, where, newest=not sources)
     parts = groups(rows, group_by)
     if len(parts) == 1:
         return [analyze(parts[0], patterns)]
