@@ -90,7 +90,6 @@ def test_runtime_settings_keep_the_run_official_and_its_stages(debug_run):
         runtime_train(prepare(DEBUG + ["+runtime.lr=0.1"]))
 
 
-
 def test_rerunning_from_another_checkout_keeps_the_runs_record(debug_run, tmp_path):
     """run.json records the invocation that made the run: a rerun from a second checkout (another
     submission folder, other runtime settings) leaves it byte for byte, so a row submitted from the
