@@ -159,9 +159,21 @@ def test_one_submission_name_one_fingerprint_and_baselines_from_this_repository(
     b = {"submission": "submissions/x", "fingerprint": "b" * 64, "manifests": {"train": "2" * 64}}
     rows = [(Path("r1.json"), a), (Path("r2.json"), dict(a, manifests={"train": "3" * 64})), (Path("r3.json"), b)]
     probs = board_problems(rows)
-    assert probs == [f"r3.json: submission submissions/x has recipe fingerprint bbbbbbbb here but aaaaaaaa in 2 "
+    assert probs == ["r3.json: submission submissions/x has recipe fingerprint bbbbbbbb here but aaaaaaaa in 2 "
                      "other row(s): one name, one recipe (submit a changed recipe under a new name)"]
     assert name_conflicts(b, rows[:2]) and not name_conflicts(a, rows[:2])
+    # one trained model cited by a second row of the same scale version: refused at submit time too
+    from winnow.leaderboard.identity import model_conflicts
+
+    where = {"scale": "tiny-1x", "scale_version": 4, "seed": 0}
+    on_board = [(Path("rw.json"), dict(a, submission="baselines/refinedweb", **where))]
+    same_model = dict(b, submission="baselines/dclm_refinedweb", manifests={"train": "1" * 64}, **where)
+    assert model_conflicts(same_model, on_board) == [
+        "rw.json (baselines/refinedweb, seed 0) already stands for this trained model (train 11111111, tiny-1x v4): "
+        "the run's training tokens are that row's, and a trained model counts once in a scale version (a recipe "
+        "that selects the same documents within the token budget trains the same model)"]
+    assert model_conflicts(dict(same_model, scale_version=3), on_board) == []   # another version's table
+    assert model_conflicts(dict(same_model, manifests={"train": "9" * 64}), on_board) == []
     # a folder elsewhere named baselines/random
     fake = tmp_path / "baselines" / "random"
     assert baseline_folder_problems({"submission": "baselines/random", "submission_folder": str(fake)})

@@ -100,7 +100,7 @@ def test_a_targeted_entry_is_read_against_random_on_the_same_held_out_tasks(tmp_
     assert f"{want:.4f} ± 0.0015 on the same tasks, Δ {-0.01 - want:+.4f} *" in line   # beyond the pooled noise
     assert not any(ln.startswith("- good") for ln in summary.splitlines())            # untargeted: no line
     aimed = (root / "baselines/aimed/README.md").read_text()
-    assert f"baselines/random on the same tasks (CORE without dclm_lambada_openai" in aimed
+    assert "baselines/random on the same tasks (CORE without dclm_lambada_openai" in aimed
     assert f"{want:.4f} ± 0.0015 over seeds 0,1,2." in aimed and "| 0 | 0.3000 | -0.0100 |" in aimed
 
 

@@ -11,8 +11,8 @@ manifests); this module closes the ways around that which issue 21 found:
 * ``place_problems``: a row sits at ``<scale>/<track>/<slug>__seed<k>__<key8>.json`` with its own
   values, so a row and bundle copied into another scale's or track's folder is refused.
 * ``board_problems``: within one scale version, one trained model counts once (a second row
-  citing the same train manifest is refused), and one submission name has one recipe
-  fingerprint. Across versions of a scale the same model may appear once each: a version that
+  citing the same train manifest is refused; ``model_conflicts`` refuses it at submit time), and
+  one submission name has one recipe fingerprint. Across versions of a scale the same model may appear once each: a version that
   changes only evaluation or ranking re-evaluates its predecessor's models (``winnow.reuse``),
   and versions are separate tables, never pooled.
 * ``baseline_problems``: a ``baselines/<name>`` row must carry the fingerprint and track of this
@@ -184,6 +184,21 @@ def board_problems(rows: list[tuple[Path, dict]]) -> list[str]:
                              f"{counts[recorded]} other row(s): one name, one recipe (submit a changed recipe "
                              "under a new name)")
     return probs
+
+
+def model_conflicts(row: dict, existing: list[tuple[Path, dict]]) -> list[str]:
+    """At submit time: rows already on the board, of ``row``'s scale version, that cite its trained
+    model (``board_problems``'s rule, caught before the row is written). Two recipes get here
+    honestly when they select the same training tokens: the CPU scales order documents by a keyed
+    hash of their id, so the same tokens at the same seed train the same weights."""
+    train = (row.get("manifests") or {}).get(TRAIN.kind)
+    return [f"{p} ({r.get('submission')}, seed {r.get('seed')}) already stands for this trained model "
+            f"(train {_short(train)}, {row.get('scale')} v{row.get('scale_version')}): the run's training "
+            "tokens are that row's, and a trained model counts once in a scale version (a recipe that "
+            "selects the same documents within the token budget trains the same model)"
+            for p, r in existing if isinstance(train, str) and (r.get("manifests") or {}).get(TRAIN.kind) == train
+            and str(r.get("scale")) == str(row.get("scale"))
+            and str(r.get("scale_version")) == str(row.get("scale_version"))]
 
 
 def name_conflicts(row: dict, existing: list[tuple[Path, dict]]) -> list[str]:

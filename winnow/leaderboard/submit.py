@@ -27,7 +27,7 @@ from winnow.io import file_lock, read_json, write_json
 from winnow.leaderboard.boards import board_for
 from winnow.leaderboard.descent import check_descent
 from winnow.leaderboard.evidence import EvidenceError, bundle_bytes, bundle_path, chain_problems, collect, write_bundle
-from winnow.leaderboard.identity import baseline_folder_problems, name_conflicts
+from winnow.leaderboard.identity import baseline_folder_problems, model_conflicts, name_conflicts
 from winnow.leaderboard.rows import ROW_SCHEMA, RowError, created_now, row_files, row_hash, row_numbers, rows_root
 from winnow.leaderboard.verify import check_row, find_run, read_row, verify_run
 from winnow.manifest import code_version
@@ -169,7 +169,7 @@ def write_row(row: dict, evidence: dict) -> Path:
                   f"{path} (kept as it is)")
             return path
         existing = [(p, r) for p in row_files(rows) if p != path and (r := read_row(p)[0]) is not None]
-        if conflicts := name_conflicts(row, existing):
+        if conflicts := name_conflicts(row, existing) + model_conflicts(row, existing):
             raise RowError(f"refused: {conflicts[0]}" + (f" (and {len(conflicts) - 1} more rows)" if len(conflicts) > 1 else ""))
         row["bundle"] = {"file": bundle_path(path).name, "sha256": write_bundle(bundle_path(path), evidence)}
         row["row_hash"] = row_hash(row)
