@@ -12,9 +12,9 @@ manifests); this module closes the ways around that which issue 21 found:
   values, so a row and bundle copied into another scale's or track's folder is refused.
 * ``board_problems``: within one scale version, one trained model counts once (a second row
   citing the same train manifest is refused; ``model_conflicts`` refuses it at submit time), and
-  one submission name has one recipe fingerprint. Across versions of a scale the same model may appear once each: a version that
-  changes only evaluation or ranking re-evaluates its predecessor's models (``winnow.reuse``),
-  and versions are separate tables, never pooled.
+  one submission name has one recipe fingerprint. Across versions of a scale the same model may
+  appear once each: a version that changes only evaluation or ranking re-evaluates its
+  predecessor's models (``winnow.reuse``), and versions are separate tables, never pooled.
 * ``baseline_problems``: a ``baselines/<name>`` row must carry the fingerprint and track of this
   repository's ``baselines/<name>/recipe.yaml``, and ``submit`` takes baseline runs only from that
   folder (``baseline_folder_problems``), so a folder elsewhere named ``baselines/random`` cannot
