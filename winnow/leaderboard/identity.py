@@ -155,16 +155,23 @@ def baseline_problems(path: Path, row: dict, fingerprints: dict[str, tuple[str, 
     return probs
 
 
+def _model_key(row: dict) -> tuple[str, str, str] | None:
+    """What "one trained model counts once in a scale version" compares: (scale, version, train
+    content id); None for a row that cites no train manifest."""
+    train = (row.get("manifests") or {}).get(TRAIN.kind)
+    return (str(row.get("scale")), str(row.get("scale_version")), train) if isinstance(train, str) else None
+
+
 def board_problems(rows: list[tuple[Path, dict]]) -> list[str]:
     """Problems between rows: the same trained model cited twice in one scale version (the row's
     own ``scale`` and ``scale_version``, not its folder), one name with two fingerprints."""
     probs = []
     first: dict[tuple, Path] = {}
     for path, row in rows:
-        train = (row.get("manifests") or {}).get(TRAIN.kind)
-        if not isinstance(train, str):
+        key = _model_key(row)
+        if key is None:
             continue
-        key = (str(row.get("scale")), str(row.get("scale_version")), train)
+        train = key[2]
         if key in first:
             probs.append(f"{path}: built from the same evidence as {first[key]} (train {train[:8]}): a "
                          "trained model counts once in a scale version; delete the copy")
@@ -191,14 +198,12 @@ def model_conflicts(row: dict, existing: list[tuple[Path, dict]]) -> list[str]:
     model (``board_problems``'s rule, caught before the row is written). Two recipes get here
     honestly when they select the same training tokens: the CPU scales order documents by a keyed
     hash of their id, so the same tokens at the same seed train the same weights."""
-    train = (row.get("manifests") or {}).get(TRAIN.kind)
+    key = _model_key(row)
     return [f"{p} ({r.get('submission')}, seed {r.get('seed')}) already stands for this trained model "
-            f"(train {_short(train)}, {row.get('scale')} v{row.get('scale_version')}): the run's training "
+            f"(train {_short(key[2])}, {row.get('scale')} v{row.get('scale_version')}): the run's training "
             "tokens are that row's, and a trained model counts once in a scale version (a recipe that "
             "selects the same documents within the token budget trains the same model)"
-            for p, r in existing if isinstance(train, str) and (r.get("manifests") or {}).get(TRAIN.kind) == train
-            and str(r.get("scale")) == str(row.get("scale"))
-            and str(r.get("scale_version")) == str(row.get("scale_version"))]
+            for p, r in existing if key is not None and _model_key(r) == key]
 
 
 def name_conflicts(row: dict, existing: list[tuple[Path, dict]]) -> list[str]:
