@@ -21,6 +21,8 @@ import re
 import sys
 from pathlib import Path
 
+from winnow.leaderboard.rows import row_files
+
 REPO = Path(__file__).resolve().parents[2]
 QUEUE = Path(os.environ.get("QUEUE_HOME", Path.home() / ".cache/winnow/queue"))
 ROW_KEYS = {"scale", "submission", "seed"}
@@ -39,12 +41,7 @@ def leaderboard_jobs(jobs_file: Path) -> list[tuple[str, str]]:
 
 
 def committed_run_ids(rows_dir: Path) -> set[str]:
-    ids = set()
-    for path in rows_dir.rglob("*.json"):
-        if path.name.endswith(".bundle.json"):
-            continue
-        ids.add(json.loads(path.read_text()).get("run_id", ""))
-    return ids
+    return {json.loads(path.read_text()).get("run_id", "") for path in row_files(rows_dir)}
 
 
 def main(argv: list[str]) -> int:
