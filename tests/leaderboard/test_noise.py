@@ -134,3 +134,16 @@ def test_a_primary_metric_brings_its_own_held_out_analogue_and_task_measure():
                      "dclm_lambada_openai": {"acc": 0.0, "prob": 0.02, "bpb": 4.0, "gold_bytes": 100}}}
     assert heldout_values([row], ["squad"], "core_gold_bpb_v1") == [4.0]
     assert heldout_values([row], ["squad"], "core_prob_v1") == [pytest.approx(0.02)]
+
+
+def test_the_seed_noise_line_names_the_shared_fallback_pool_once():
+    from winnow.leaderboard.readmes import summary_table
+    # filtering: one entry with 2 seeds (1 df, under the track minimum); order: one seed. Both tracks
+    # fall back to the same all-tracks pool, for different reasons: one pool, both reasons
+    rows = [make_row("baselines/random", s, v) for s, v in enumerate([0.10, 0.12])]
+    rows += [make_row("baselines/o", 0, 0.2, track="order")]
+    entries = stats.group(rows, "core_prob_v1", noise=stats.entry_noise(rows, "core_prob_v1", "seed_noise_v2"))
+    line = summary_table("t", "core_prob_v1", entries, "seed_noise_v2").splitlines()[-1]
+    assert line.count("core_prob_v1 0.0141 (1 df)") == 1, line
+    assert ("all tracks (no order-track entry has 2+ seeds, the filtering track has 1 df): "
+            "core_prob_v1 0.0141 (1 df);") in line
