@@ -110,15 +110,8 @@ def _delta(e: Entry, ctrl: Entry | None, metric: str, noise: dict[tuple, Noise])
 
 
 def _pools(noise: dict[tuple, Noise]) -> list[Noise]:
-    """The distinct pools of a {entry: Noise} map, in a stable order. Tracks that fall back to the
-    one all-tracks pool for different reasons share it: it is listed once, with every reason."""
-    merged: dict[tuple, list[str]] = {}
-    for n in set(noise.values()):
-        base, _, why = n.source.partition(" (")
-        merged.setdefault((base, n.sd, n.df), []).append(why.rstrip(")"))
-    out = [Noise(sd, df, base + (f" ({', '.join(sorted(w for w in whys if w))})" if any(whys) else ""))
-           for (base, sd, df), whys in merged.items()]
-    return sorted(out, key=lambda n: n.source)
+    """The distinct pools of a {entry: Noise} map, in a stable order."""
+    return sorted(set(noise.values()), key=lambda n: n.source)
 
 
 def summary_table(title: str, primary: str, entries: list[Entry], rule: str = NOISE_RULE) -> str:

@@ -176,17 +176,15 @@ def seed_noise_v2(rows: list[dict], metric: str) -> dict[tuple, Noise]:
     overall = pooled_sd(list(by.values()))
     at = ENTRY_FIELDS.index("track")
     pools = {t: pooled_sd([v for k, v in by.items() if k[at] == t]) for t in {r["track"] for r in rows}}
+    # every track short of MIN_TRACK_DF shares one all-tracks pool, which names each track's reason
+    whys = sorted(f"the {t} track has {df} df" if df else f"no {t}-track entry has 2+ seeds"
+                  for t, (_, df) in pools.items() if df < MIN_TRACK_DF)
+    fallback = (Noise(*overall, source=f"all tracks ({', '.join(whys)})") if overall[1]
+                else Noise(None, 0, "not measured"))
     out = {}
     for r in rows:
-        track = r["track"]
-        s, df = pools[track]
-        if df >= MIN_TRACK_DF:
-            out[entry_key(r)] = Noise(s, df, f"{track} track")
-        elif overall[1]:
-            why = f"the {track} track has {df} df" if df else f"no {track}-track entry has 2+ seeds"
-            out[entry_key(r)] = Noise(*overall, source=f"all tracks ({why})")
-        else:
-            out[entry_key(r)] = Noise(None, 0, "not measured")
+        s, df = pools[r["track"]]
+        out[entry_key(r)] = Noise(s, df, f"{r['track']} track") if df >= MIN_TRACK_DF else fallback
     return out
 
 
